@@ -1,0 +1,5 @@
+import sys
+
+from moodscope.cli import main
+
+sys.exit(main())

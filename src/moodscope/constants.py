@@ -1,0 +1,58 @@
+"""Every fixed number of the pipeline, in one place. Derived values are computed, never retyped."""
+
+from __future__ import annotations
+
+SAMPLE_RATE = 22_050
+"""Analysis sample rate (Hz): every file is mixed to mono and resampled to it."""
+
+SEGMENT_SECONDS = 5.0
+SEGMENT_SAMPLES = int(SAMPLE_RATE * SEGMENT_SECONDS)  # 110_250
+
+N_FFT = 2048
+HOP_LENGTH = 512
+N_MFCC = 13
+N_MELS = 128
+DELTA_WIDTH = 9
+N_FRAMES = 1 + SEGMENT_SAMPLES // HOP_LENGTH  # 216, centred frames
+
+SERIES_NAMES = (
+    "amplitude_envelope",
+    "rms",
+    "zero_crossing_rate",
+    "spectral_centroid",
+    "spectral_spread",
+)
+"""The five frame-level time series of the paper's Table 2, in the order they are stored."""
+
+STATIC_NAMES = tuple(f"{name}_{stat}" for name in SERIES_NAMES for stat in ("mean", "std"))
+"""The ten static features: mean and standard deviation over frames of each series."""
+
+PAPER_CLIP_SECONDS = 45.0
+"""The paper's clip policy for DEAM/MTurk: 45 s clips cut into 5-s segments, last one dropped."""
+
+NEAR_AXIS_THRESHOLD = 0.025
+"""The paper's filter: segments with |valence| or |arousal| below this are ambiguous."""
+
+DYNAMIC_RATE_HZ = 2.0
+"""DEAM, emoMusic and PMEmo continuous annotations are sampled at 2 Hz."""
+
+QUADRANTS = ("Q1", "Q2", "Q3", "Q4")
+"""Russell's quadrants, standard numbering (the 4Q dataset's and most of the field's):
+Q1 = +valence +arousal, Q2 = -valence +arousal, Q3 = -valence -arousal, Q4 = +valence -arousal.
+The paper numbers Q2 and Q4 the other way round."""
+
+QUADRANT_MOODS = {
+    "Q1": "happy/excited",
+    "Q2": "tense/angry",
+    "Q3": "sad/depressed",
+    "Q4": "calm/relaxed",
+}
+
+QUADRANT_CENTRES = {"Q1": (0.5, 0.5), "Q2": (-0.5, 0.5), "Q3": (-0.5, -0.5), "Q4": (0.5, -0.5)}
+"""A representative valence/arousal point per quadrant, in [-1, 1]."""
+
+QUADRANT_COLOURS = {"Q1": "#f2a516", "Q2": "#d7263d", "Q3": "#3066be", "Q4": "#2e9e6b"}
+
+AUDIO_EXTENSIONS = (".mp3", ".wav", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".mp4", ".aiff", ".aif")
+
+SEED = 1234

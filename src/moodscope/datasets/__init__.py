@@ -1,0 +1,1 @@
+"""Dataset loaders sharing one contract (:class:`~moodscope.datasets.base.Dataset`)."""
