@@ -138,7 +138,9 @@ def stream_audio(path: str | os.PathLike, *, block_seconds: float = BLOCK_SECOND
 
     path = Path(path)
     rate, blocks = _open_blocks(path, block_seconds)
-    resampler = None if rate == SAMPLE_RATE else soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32", quality="VHQ")
+    resampler = (
+        None if rate == SAMPLE_RATE else soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32", quality="VHQ")
+    )
     produced = 0
     try:
         for block in blocks:
@@ -161,7 +163,7 @@ def stream_audio(path: str | os.PathLike, *, block_seconds: float = BLOCK_SECOND
 
 def load_audio(path: str | os.PathLike, *, duration: float | None = None) -> np.ndarray:
     """Decode a whole file (or its first ``duration`` seconds) to mono float32 at ``SAMPLE_RATE``."""
-    limit = None if duration is None else int(round(duration * SAMPLE_RATE))
+    limit = None if duration is None else round(duration * SAMPLE_RATE)
     parts, size = [], 0
     for block in stream_audio(path):
         parts.append(block)
@@ -201,7 +203,7 @@ def segment_audio(
     remains.
     """
     if clip_seconds is not None:
-        y = y[: int(round(clip_seconds * SAMPLE_RATE))]
+        y = y[: round(clip_seconds * SAMPLE_RATE)]
     n = len(y) // SEGMENT_SAMPLES
     if drop_last and n > 1:
         n -= 1
@@ -226,7 +228,11 @@ def find_audio_files(paths: list[str | os.PathLike] | str | os.PathLike) -> list
     for p in map(Path, paths):
         if p.is_dir():
             found.extend(
-                sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS and not f.name.startswith("."))
+                sorted(
+                    f
+                    for f in p.rglob("*")
+                    if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS and not f.name.startswith(".")
+                )
             )
         else:
             found.append(p)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from moodscope.constants import DYNAMIC_RATE_HZ, NEAR_AXIS_THRESHOLD, QUADRANTS, SEGMENT_SECONDS
+from moodscope.constants import NEAR_AXIS_THRESHOLD, QUADRANTS, SEGMENT_SECONDS
 
 PAPER_TO_RUSSELL = {"Q1": "Q1", "Q2": "Q4", "Q3": "Q3", "Q4": "Q2"}
 """The paper's quadrant names -> the standard ones (the mapping is its own inverse)."""
@@ -50,27 +50,22 @@ def near_axis(valence: np.ndarray, arousal: np.ndarray, threshold: float = NEAR_
 def segment_va(
     n_segments: int,
     static_va: tuple[float, float],
-    dynamic: tuple[np.ndarray, np.ndarray, float] | None = None,
-    *,
-    segment_offset: float = 0.0,
+    dynamic: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Valence/arousal of each segment [shape=(n_segments, 2)], in [-1, 1].
 
-    A segment takes the mean of the dynamic annotations that fall inside its time window where
-    there are any, otherwise the song's static label. ``dynamic`` is ``(valence, arousal, start)``:
-    2-Hz series (NaN where missing) whose first sample is at ``start`` seconds of the audio.
-    ``segment_offset`` is the time of the first segment's start within the annotated audio.
+    A segment takes the mean of the dynamic annotations that fall inside its time window
+    ``[i * SEGMENT_SECONDS, (i + 1) * SEGMENT_SECONDS)`` where there are any, otherwise the song's
+    static label. ``dynamic`` is ``(times, valence, arousal)``: annotation times in seconds of the
+    audio file and their values (NaN where missing).
     """
     out = np.tile(np.asarray(static_va, dtype=float), (n_segments, 1))
     if dynamic is None:
         return out
-    valence, arousal, start = dynamic
-    times = start + np.arange(len(valence)) / DYNAMIC_RATE_HZ
-    for i in range(n_segments):
-        lo = segment_offset + i * SEGMENT_SECONDS
-        inside = (times >= lo) & (times < lo + SEGMENT_SECONDS)
-        v, a = np.asarray(valence)[inside], np.asarray(arousal)[inside]
-        ok = ~(np.isnan(v) | np.isnan(a))
-        if ok.any():
-            out[i] = (v[ok].mean(), a[ok].mean())
+    times, valence, arousal = (np.asarray(x, dtype=float) for x in dynamic)
+    index = np.floor(times / SEGMENT_SECONDS).astype(int)
+    ok = ~(np.isnan(valence) | np.isnan(arousal)) & (index >= 0) & (index < n_segments)
+    for i in np.unique(index[ok]):
+        inside = ok & (index == i)
+        out[i] = (valence[inside].mean(), arousal[inside].mean())
     return out
