@@ -1,0 +1,273 @@
+"""Analyse music: a timeline of 5-second segments and a summary per track.
+
+``analyze(path_or_array)`` streams the audio in blocks (bounded memory, whatever the length),
+cuts whole 5-s segments, asks a :class:`~moodscope.pretrained.MoodModel` for the four quadrant
+probabilities of each segment and summarises them. A file shorter than one segment is an
+:class:`~moodscope.errors.AudioError` (no padding: a padded segment's features would describe
+silence as much as music).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from moodscope.audio import resample, segment_audio, stream_audio
+from moodscope.constants import (
+    QUADRANT_CENTRES,
+    QUADRANT_MOODS,
+    QUADRANTS,
+    SAMPLE_RATE,
+    SEGMENT_SAMPLES,
+    SEGMENT_SECONDS,
+)
+from moodscope.errors import AudioError, MoodscopeError
+
+log = logging.getLogger(__name__)
+
+BATCH_SEGMENTS = 24
+"""Segments analysed per batch while streaming (2 minutes of audio): bounds memory on long files."""
+
+_CENTRES = np.array([QUADRANT_CENTRES[q] for q in QUADRANTS])  # (4, 2)
+
+
+def va_from_probabilities(probs: np.ndarray) -> np.ndarray:
+    """A valence/arousal estimate [shape=(n, 2)] from quadrant probabilities [shape=(n, 4)].
+
+    The probability-weighted mean of the quadrant centres (±0.5, ±0.5): 0 where the model is
+    undecided between opposite quadrants, ±0.5 where it is certain.
+    """
+    return np.asarray(probs) @ _CENTRES
+
+
+@dataclass
+class Summary:
+    quadrant: str  # dominant quadrant (song-level aggregation of the segment probabilities)
+    mood: str
+    confidence: float  # the dominant quadrant's song-level probability
+    probabilities: dict[str, float]
+    valence: float  # mean over segments, [-1, 1]
+    arousal: float
+    quadrant_share: dict[str, float]  # fraction of segments whose top quadrant is each
+
+
+@dataclass
+class Analysis:
+    """The mood of one track: per-segment timeline and summary."""
+
+    source: str
+    duration: float  # seconds of audio decoded
+    model: str
+    starts: np.ndarray  # (n,) segment start times, seconds
+    probabilities: np.ndarray  # (n, 4) Q1..Q4
+    va: np.ndarray  # (n, 2) valence, arousal estimates in [-1, 1]
+    summary: Summary = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.summary = summarize(self.probabilities, self.va)
+
+    @property
+    def quadrants(self) -> list[str]:
+        return [QUADRANTS[i] for i in self.probabilities.argmax(axis=1)]
+
+    def to_dataframe(self):
+        """One row per segment: track, start, end, quadrant, mood, p_Q1..p_Q4, valence, arousal."""
+        import pandas as pd
+
+        quads = self.quadrants
+        frame = pd.DataFrame(
+            {
+                "track": self.source,
+                "start": self.starts,
+                "end": self.starts + SEGMENT_SECONDS,
+                "quadrant": quads,
+                "mood": [QUADRANT_MOODS[q] for q in quads],
+            }
+        )
+        for i, q in enumerate(QUADRANTS):
+            frame[f"p_{q}"] = self.probabilities[:, i]
+        frame["valence"] = self.va[:, 0]
+        frame["arousal"] = self.va[:, 1]
+        return frame
+
+    def to_dict(self) -> dict:
+        return {
+            "track": self.source,
+            "duration": round(float(self.duration), 3),
+            "model": self.model,
+            "summary": asdict(self.summary),
+            "segments": [
+                {
+                    "start": float(s),
+                    "end": float(s + SEGMENT_SECONDS),
+                    "quadrant": q,
+                    "mood": QUADRANT_MOODS[q],
+                    "probabilities": {k: round(float(p), 4) for k, p in zip(QUADRANTS, probs)},
+                    "valence": round(float(v), 4),
+                    "arousal": round(float(a), 4),
+                }
+                for s, q, probs, (v, a) in zip(self.starts, self.quadrants, self.probabilities, self.va)
+            ],
+        }
+
+    def to_json(self, **kw) -> str:
+        return json.dumps(self.to_dict(), **kw)
+
+
+def summarize(probs: np.ndarray, va: np.ndarray) -> Summary:
+    song = probs.mean(axis=0)
+    top = int(song.argmax())
+    share = np.bincount(probs.argmax(axis=1), minlength=4) / len(probs)
+    return Summary(
+        quadrant=QUADRANTS[top],
+        mood=QUADRANT_MOODS[QUADRANTS[top]],
+        confidence=round(float(song[top]), 4),
+        probabilities={q: round(float(p), 4) for q, p in zip(QUADRANTS, song)},
+        valence=round(float(va[:, 0].mean()), 4),
+        arousal=round(float(va[:, 1].mean()), 4),
+        quadrant_share={q: round(float(s), 4) for q, s in zip(QUADRANTS, share)},
+    )
+
+
+def _segment_batches(blocks: Iterator[np.ndarray], batch: int) -> Iterator[np.ndarray]:
+    """Regroup a stream of audio blocks into batches of whole segments [shape=(<=batch, SEGMENT_SAMPLES)]."""
+    pending = np.zeros(0, dtype=np.float32)
+    want = batch * SEGMENT_SAMPLES
+    for block in blocks:
+        pending = np.concatenate([pending, block])
+        while len(pending) >= want:
+            yield pending[:want].reshape(batch, SEGMENT_SAMPLES)
+            pending = pending[want:]
+    n = len(pending) // SEGMENT_SAMPLES
+    if n:
+        yield pending[: n * SEGMENT_SAMPLES].reshape(n, SEGMENT_SAMPLES)
+
+
+def analyze(
+    path_or_array: str | os.PathLike | np.ndarray,
+    sr: int | None = None,
+    model=None,
+) -> Analysis:
+    """Analyse one file, or an array of audio samples at rate ``sr``.
+
+    ``model`` is a model name ('accurate', 'fast'), a checkpoint path, a loaded model, or None for
+    the default. Raises :class:`~moodscope.errors.AudioError` naming the file when it cannot be used.
+    """
+    from moodscope.pretrained import load_model
+
+    mood_model = load_model(model)
+    if isinstance(path_or_array, np.ndarray):
+        if sr is None:
+            raise MoodscopeError("analyze(array) needs the sample rate: analyze(y, sr=44100)")
+        y = resample(path_or_array, sr)
+        source = "<array>"
+        batches: Iterator[np.ndarray] = iter([segment_audio(y, source=source)])
+        duration = len(y) / SAMPLE_RATE
+    else:
+        source = str(path_or_array)
+        decoded = 0
+
+        def counted() -> Iterator[np.ndarray]:
+            nonlocal decoded
+            for block in stream_audio(path_or_array):
+                decoded += len(block)
+                yield block
+
+        batches = _segment_batches(counted(), BATCH_SEGMENTS)
+    probs, vas = [], []
+    for segments in batches:
+        p, va = mood_model.predict_segments(segments)
+        probs.append(p)
+        vas.append(va_from_probabilities(p) if va is None else va)
+    if not isinstance(path_or_array, np.ndarray):
+        duration = decoded / SAMPLE_RATE
+    if not probs:
+        raise AudioError(
+            f"{source}: too short ({duration:.2f} s); moodscope needs at least {SEGMENT_SECONDS:g} s of audio"
+        )
+    p = np.concatenate(probs)
+    return Analysis(
+        source=source,
+        duration=duration,
+        model=mood_model.name,
+        starts=np.arange(len(p)) * SEGMENT_SECONDS,
+        probabilities=p,
+        va=np.concatenate(vas),
+    )
+
+
+@dataclass
+class BatchResult:
+    analyses: list[Analysis]
+    failed: dict[str, str]  # path -> reason
+
+
+_WORKER_MODEL = None
+
+
+def _init_worker(model_spec: str | None) -> None:
+    global _WORKER_MODEL
+    import threadpoolctl
+    import torch
+
+    threadpoolctl.threadpool_limits(1)
+    torch.set_num_threads(1)
+    from moodscope.pretrained import load_model
+
+    _WORKER_MODEL = load_model(model_spec)
+
+
+def _analyze_in_worker(path: str) -> tuple[str, Analysis | None, str | None]:
+    try:
+        return path, analyze(path, model=_WORKER_MODEL), None
+    except MoodscopeError as exc:
+        return path, None, str(exc)
+    except Exception as exc:  # one bad file never stops a batch
+        return path, None, f"{path}: {type(exc).__name__}: {exc}"
+
+
+def analyze_files(
+    paths: list[Path],
+    *,
+    model: str | None = None,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> BatchResult:
+    """Analyse many files in parallel processes; failures are collected with their reasons.
+
+    Results come back in the order of ``paths``.
+    """
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    workers = max(1, min(workers or os.cpu_count() or 1, len(paths)))
+    results: dict[str, Analysis] = {}
+    failed: dict[str, str] = {}
+    done = 0
+
+    def record(path: str, analysis: Analysis | None, error: str | None) -> None:
+        nonlocal done
+        done += 1
+        if analysis is not None:
+            results[path] = analysis
+        else:
+            failed[path] = error or "unknown error"
+        if progress:
+            progress(done, len(paths))
+
+    if workers == 1:
+        _init_worker(model)
+        for p in paths:
+            record(*_analyze_in_worker(str(p)))
+    else:
+        with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(model,)) as pool:
+            futures = [pool.submit(_analyze_in_worker, str(p)) for p in paths]
+            for fut in as_completed(futures):
+                record(*fut.result())
+    ordered = [results[str(p)] for p in paths if str(p) in results]
+    return BatchResult(analyses=ordered, failed=failed)

@@ -1,0 +1,91 @@
+"""Models that ``analyze`` can use: the ones shipped in the package, or a user's checkpoint.
+
+A mood model turns a batch of 5-s segments [shape=(n, SEGMENT_SAMPLES)] into quadrant
+probabilities [shape=(n, 4)] (and optionally its own valence/arousal estimates). Shipped weights
+live in ``moodscope/weights/`` and are found relative to this file; nothing is downloaded.
+
+- ``accurate`` (default): musicnn embeddings + the paper's features, an ensemble head.
+- ``fast``: the paper's ``hybrid`` model on the Table 2 features alone.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from moodscope.errors import ModelError
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+SHIPPED_MODELS = {"accurate": WEIGHTS_DIR / "accurate.pt", "fast": WEIGHTS_DIR / "fast.pt"}
+DEFAULT_MODEL = "accurate"
+
+
+class MoodModel(Protocol):
+    name: str
+
+    def predict_segments(self, segments: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Quadrant probabilities [shape=(n, 4)] and valence/arousal [shape=(n, 2)] or None."""
+        ...
+
+
+class FeatureModel:
+    """One of the paper's architectures (``cnn``, ``cnn-lstm``, ``hybrid``) on the Table 2 features."""
+
+    def __init__(self, path: Path, name: str | None = None):
+        from moodscope.checkpoint import load_checkpoint
+
+        self.path = path
+        self.module, self.meta = load_checkpoint(path)
+        self.name = name or f"{self.meta.get('architecture', 'model')}:{path.name}"
+
+    def predict_segments(self, segments: np.ndarray) -> tuple[np.ndarray, None]:
+        from moodscope.checkpoint import predict_proba
+        from moodscope.features import extract_features
+
+        return predict_proba(self.module, self.meta, extract_features(segments)), None
+
+
+def resolve_model_path(spec: str | Path) -> tuple[Path, str | None]:
+    """A shipped model name or a checkpoint path -> (path, display name)."""
+    if str(spec) in SHIPPED_MODELS:
+        path = SHIPPED_MODELS[str(spec)]
+        if not path.exists():
+            raise ModelError(
+                f"the shipped model {spec!r} is missing from this installation ({path}); reinstall moodscope"
+            )
+        return path, str(spec)
+    path = Path(spec).expanduser()
+    if not path.exists():
+        names = ", ".join(SHIPPED_MODELS)
+        raise ModelError(f"{spec}: no such model; give one of {names} or the path of a checkpoint")
+    return path, None
+
+
+@functools.lru_cache(maxsize=8)
+def _load(path: Path, name: str | None) -> MoodModel:
+    import torch
+
+    try:
+        meta = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ModelError(f"{path}: not a moodscope checkpoint ({exc})") from exc
+    if not isinstance(meta, dict):
+        raise ModelError(f"{path}: not a moodscope checkpoint")
+    if meta.get("kind") == "embedding-ensemble":
+        from moodscope.accurate import EmbeddingModel
+
+        return EmbeddingModel(path, name=name)
+    return FeatureModel(path, name=name)
+
+
+def load_model(spec: str | Path | MoodModel | None = None) -> MoodModel:
+    """Load a mood model by shipped name ('accurate', 'fast') or checkpoint path; None = the default."""
+    if spec is not None and not isinstance(spec, (str, Path)):
+        return spec  # already a model
+    if spec is None:
+        spec = DEFAULT_MODEL if SHIPPED_MODELS[DEFAULT_MODEL].exists() else "fast"
+    path, name = resolve_model_path(spec)
+    return _load(path.resolve(), name)
