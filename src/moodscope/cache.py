@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from moodscope.audio import load_audio, segment_audio
 from moodscope.constants import SEGMENT_SECONDS
 from moodscope.errors import MoodscopeError
 from moodscope.features import FEATURE_PARAMS, SegmentFeatures, extract_features, feature_params_hash
+from moodscope.fileio import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -64,17 +64,8 @@ def _stamp(path: Path) -> dict:
 
 def atomic_write_npz(target: Path, arrays: dict[str, np.ndarray]) -> None:
     """Write ``arrays`` to ``target`` so that readers only ever see a complete file."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(target, "wb") as fh:
+        np.savez(fh, **arrays)
 
 
 def is_fresh(store: Path, track_id: str, audio_path: Path) -> bool:
