@@ -1,0 +1,112 @@
+"""The analysis API: streaming, summaries, batches with failures, output formats."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from moodscope.analysis import BATCH_SEGMENTS, analyze, analyze_files, va_from_probabilities
+from moodscope.constants import QUADRANTS, SEGMENT_SAMPLES, SEGMENT_SECONDS
+from moodscope.errors import AudioError
+
+
+class LoudnessModel:
+    """A deterministic stand-in for a trained model: loud segments are Q1, quiet ones Q3."""
+
+    name = "loudness"
+
+    def predict_segments(self, segments: np.ndarray):
+        rms = np.sqrt((segments**2).mean(axis=1))
+        loud = 1 / (1 + np.exp(-(rms - 0.1) * 50))
+        probs = np.stack([loud, np.zeros_like(loud), 1 - loud, np.zeros_like(loud)], axis=1)
+        return probs, None
+
+
+def test_va_from_probabilities_quadrant_centres():
+    eye = np.eye(4)
+    va = va_from_probabilities(eye)
+    assert np.allclose(va, [[0.5, 0.5], [-0.5, 0.5], [-0.5, -0.5], [0.5, -0.5]])
+    assert np.allclose(va_from_probabilities(np.full((1, 4), 0.25)), 0)
+
+
+def test_analyze_file_matches_array_and_streams_in_batches(make_wav):
+    seconds = SEGMENT_SECONDS * (BATCH_SEGMENTS + 5) + 2.0  # more than one streaming batch, plus a remainder
+    path = make_wav("long.wav", seconds)
+    import soundfile as sf
+
+    y, sr = sf.read(path, dtype="float32")
+    from_file = analyze(path, model=LoudnessModel())
+    from_array = analyze(y, sr=sr, model=LoudnessModel())
+    n = int(seconds // SEGMENT_SECONDS)
+    assert len(from_file.starts) == len(from_array.starts) == n
+    assert np.allclose(from_file.probabilities, from_array.probabilities, atol=1e-5)
+    assert from_file.duration == pytest.approx(seconds, abs=0.01)
+    assert np.allclose(np.diff(from_file.starts), SEGMENT_SECONDS)
+
+
+def test_summary_follows_segments():
+    quiet = np.zeros(SEGMENT_SAMPLES * 3, dtype=np.float32)
+    loud = 0.5 * np.ones(SEGMENT_SAMPLES, dtype=np.float32)
+    a = analyze(np.concatenate([quiet, loud]), sr=22_050, model=LoudnessModel())
+    assert a.quadrants == ["Q3", "Q3", "Q3", "Q1"]
+    assert a.summary.quadrant == "Q3" and a.summary.mood == "sad/depressed"
+    assert a.summary.quadrant_share["Q3"] == pytest.approx(0.75)
+    assert a.summary.valence < 0 and a.summary.arousal < 0
+
+
+def test_short_file_is_a_clear_error(make_wav):
+    path = make_wav("short.wav", 0.5)
+    with pytest.raises(AudioError, match=r"short\.wav.*too short"):
+        analyze(path, model=LoudnessModel())
+
+
+def test_array_needs_sample_rate():
+    from moodscope.errors import MoodscopeError
+
+    with pytest.raises(MoodscopeError, match="sample rate"):
+        analyze(np.zeros(SEGMENT_SAMPLES), model=LoudnessModel())
+
+
+def test_batch_goes_on_after_a_bad_file(make_wav, tmp_path):
+    good = make_wav("a.wav", 11.0)
+    bad = tmp_path / "b.mp3"
+    bad.write_text("this is not audio")
+    other = make_wav("c.wav", 6.0)
+    result = analyze_files([good, bad, other], model=LoudnessModel(), workers=1)
+    assert [a.source for a in result.analyses] == [str(good), str(other)]
+    assert list(result.failed) == [str(bad)]
+    assert "b.mp3" in result.failed[str(bad)]
+
+
+def test_output_formats_agree(make_wav, tmp_path):
+    from moodscope.cli.analyze import write_output
+
+    analyses = [analyze(make_wav(f"t{i}.wav", 10.0 + 5 * i, seed=i), model=LoudnessModel()) for i in range(2)]
+    write_output(analyses, "json", tmp_path / "out.json")
+    write_output(analyses, "csv", tmp_path / "out.csv")
+    write_output(analyses, "parquet", tmp_path / "out.parquet")
+    tracks = json.loads((tmp_path / "out.json").read_text())
+    from_json = pd.DataFrame(
+        [
+            {
+                "track": t["track"],
+                "start": s["start"],
+                "quadrant": s["quadrant"],
+                **{f"p_{q}": s["probabilities"][q] for q in QUADRANTS},
+            }
+            for t in tracks
+            for s in t["segments"]
+        ]
+    )
+    from_csv = pd.read_csv(tmp_path / "out.csv")
+    from_parquet = pd.read_parquet(tmp_path / "out.parquet")
+    assert len(from_json) == len(from_csv) == len(from_parquet) == 2 + 3
+    for frame in (from_csv, from_parquet):
+        assert list(frame["quadrant"]) == list(from_json["quadrant"])
+        assert np.allclose(frame["start"], from_json["start"])
+        for q in QUADRANTS:
+            assert np.allclose(frame[f"p_{q}"], from_json[f"p_{q}"], atol=1e-4)
+    assert tracks[0]["summary"]["quadrant"] in QUADRANTS
