@@ -1,0 +1,280 @@
+"""``MoodLibrary``: the Python API of the mood library.
+
+    >>> from moodscope.library import MoodLibrary
+    >>> with MoodLibrary("music.db") as lib:                       # doctest: +SKIP
+    ...     lib.scan("~/Music", model="fast")
+    ...     calm = lib.playlist("calm", minutes=60)
+    ...     path = lib.journey("sad", "happy", n=12)
+    ...     write_m3u(path, "sad-to-happy.m3u")
+
+Queries load every track's profile into one matrix (one SQL query, cached until the database
+changes) and answer with vectorised numpy; only the tracks returned are read back from SQL.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from moodscope.constants import QUADRANTS
+from moodscope.errors import LibraryError
+from moodscope.library import queries
+from moodscope.library.db import (
+    Profiles,
+    Track,
+    connect,
+    default_library_path,
+    fetch_tracks,
+    load_profiles,
+    select_tracks,
+)
+from moodscope.library.queries import Cluster, Mood, parse_mood
+from moodscope.library.scan import Analyzer, Progress, ScanResult, model_analyzer, scan_library
+
+
+def _as_mood(mood: str | Mood | tuple[float, float]) -> Mood:
+    if isinstance(mood, Mood):
+        return mood
+    if isinstance(mood, tuple):
+        return parse_mood(f"{mood[0]},{mood[1]}")
+    return parse_mood(mood)
+
+
+class MoodLibrary:
+    """A music collection indexed by mood, in one SQLite file (see :mod:`moodscope.library.db`).
+
+    ``path`` defaults to :func:`~moodscope.library.db.default_library_path`; ``create=False``
+    refuses to create a new empty library (queries on a library that was never scanned).
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None, *, create: bool = True):
+        self.path = Path(path).expanduser() if path is not None else default_library_path()
+        self.conn: sqlite3.Connection = connect(self.path, create=create)
+        self._profiles: Profiles | None = None
+        self._profiles_key: tuple[int, int] | None = None
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> MoodLibrary:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __len__(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM tracks").fetchone()[0]
+
+    def __repr__(self) -> str:
+        return f"MoodLibrary({str(self.path)!r}, {len(self)} tracks)"
+
+    # ---- indexing -------------------------------------------------------------------------------
+
+    def scan(
+        self,
+        *roots: str | os.PathLike,
+        model=None,
+        workers: int | None = None,
+        analyzer: Analyzer | None = None,
+        prune: bool = True,
+        force: bool = False,
+        retry_failed: bool = False,
+        progress: Progress | None = None,
+    ) -> ScanResult:
+        """Index the audio files under ``roots`` (see :mod:`moodscope.library.scan`).
+
+        ``model`` ('accurate', 'fast', a checkpoint path or a loaded model) and ``workers`` configure
+        the real analysis; ``analyzer`` replaces it altogether (tests, custom pipelines).
+        """
+        if not roots:
+            raise LibraryError("give at least one folder to scan")
+        analyzer = analyzer or model_analyzer(model, workers=workers)
+        return scan_library(
+            self.conn,
+            roots,
+            analyzer=analyzer,
+            prune=prune,
+            force=force,
+            retry_failed=retry_failed,
+            progress=progress,
+        )
+
+    def failures(self) -> dict[str, str]:
+        """Files that could not be analysed: path -> reason."""
+        return dict(self.conn.execute("SELECT path, reason FROM failures ORDER BY path"))
+
+    def stats(self) -> dict:
+        """Counts and totals: tracks, segments, hours, tracks per quadrant, models, failures."""
+        c = self.conn
+        per_q = dict(c.execute("SELECT quadrant, count(*) FROM tracks GROUP BY quadrant"))
+        seconds = c.execute("SELECT coalesce(sum(coalesce(tag_duration, analysed_seconds)), 0) FROM tracks").fetchone()
+        return {
+            "path": str(self.path),
+            "tracks": len(self),
+            "segments": c.execute("SELECT coalesce(sum(n_segments), 0) FROM tracks").fetchone()[0],
+            "hours": round(seconds[0] / 3600, 3),
+            "quadrants": {q: per_q.get(q, 0) for q in QUADRANTS},
+            "models": dict(c.execute("SELECT model, count(*) FROM tracks GROUP BY model ORDER BY model")),
+            "failures": c.execute("SELECT count(*) FROM failures").fetchone()[0],
+        }
+
+    # ---- reading --------------------------------------------------------------------------------
+
+    def profiles(self) -> Profiles:
+        """Every track's profile as arrays; cached until this or another connection changes the database."""
+        key = (self.conn.execute("PRAGMA data_version").fetchone()[0], self.conn.total_changes)
+        if self._profiles is None or key != self._profiles_key:
+            self._profiles = load_profiles(self.conn)
+            self._profiles_key = key
+        return self._profiles
+
+    def track(self, ref: int | str | os.PathLike) -> Track:
+        """One track by id, by file path, or by a unique piece of its title/artist/path."""
+        if isinstance(ref, (int, np.integer)) or (isinstance(ref, str) and ref.strip().isdigit()):
+            found = fetch_tracks(self.conn, [int(ref)])
+            if not found:
+                raise LibraryError(f"no track with id {ref} in the library; see `moodscope library list`")
+            return found[0]
+        text = str(ref)
+        if os.path.exists(text):
+            found = select_tracks(self.conn, "path = ?", (os.path.abspath(text),))
+            if not found:
+                raise LibraryError(f"{text} is not in the library; scan its folder first (`moodscope library scan`)")
+            return found[0]
+        exact = select_tracks(self.conn, "title = ? COLLATE NOCASE", (text,))
+        if len(exact) == 1:
+            return exact[0]
+        like = f"%{text}%"
+        found = exact or select_tracks(
+            self.conn, "title LIKE ? OR artist LIKE ? OR path LIKE ? OR (artist || ' - ' || title) LIKE ?", (like,) * 4
+        )
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            raise LibraryError(
+                f"no track matches {text!r}; give an id, a file path or a title (see `moodscope library list`)"
+            )
+        names = "; ".join(f"{t.id}: {t.display_name}" for t in found[:5])
+        more = f" and {len(found) - 5} more" if len(found) > 5 else ""
+        raise LibraryError(f"{len(found)} tracks match {text!r} ({names}{more}); give its id or a longer title")
+
+    def timeline(self, ref: int | str | os.PathLike):
+        """The per-segment timeline of a track as a DataFrame (start, end, quadrant, p_Q1..p_Q4, valence, arousal)."""
+        import pandas as pd
+
+        from moodscope.constants import SEGMENT_SECONDS
+
+        track = self.track(ref)
+        cols = ", ".join(f"p_{q.lower()}" for q in QUADRANTS)
+        rows = self.conn.execute(
+            f"SELECT start, {cols}, valence, arousal FROM segments WHERE track_id = ? ORDER BY idx", (track.id,)
+        ).fetchall()
+        frame = pd.DataFrame(rows, columns=["start", *(f"p_{q}" for q in QUADRANTS), "valence", "arousal"])
+        frame.insert(1, "end", frame["start"] + SEGMENT_SECONDS)
+        probs = frame[[f"p_{q}" for q in QUADRANTS]].to_numpy()
+        frame.insert(2, "quadrant", [QUADRANTS[i] for i in probs.argmax(axis=1)] if len(frame) else [])
+        return frame
+
+    def _tracks_at(self, rows: Iterable[int], scores: Iterable[float] | None = None) -> list[Track]:
+        prof = self.profiles()
+        rows = list(rows)
+        tracks = fetch_tracks(self.conn, [int(prof.ids[r]) for r in rows])
+        if scores is not None:
+            for track, score in zip(tracks, scores):
+                track.score = float(score)
+        return tracks
+
+    # ---- queries --------------------------------------------------------------------------------
+
+    def tracks(
+        self, mood: str | Mood | None = None, *, min_confidence: float = 0.0, limit: int | None = None
+    ) -> list[Track]:
+        """Tracks of a mood (a quadrant's tracks by confidence, or nearest to a v/a point), or all by id."""
+        if mood is None:
+            sql_limit = "" if limit is None else f" LIMIT {int(limit)}"
+            return select_tracks(self.conn, "confidence >= ?", (float(min_confidence),), order="id" + sql_limit)
+        target = _as_mood(mood)
+        if target.is_point:
+            rows, scores = queries.rank_for_mood(self.profiles(), target, min_confidence=min_confidence)
+            if limit is not None:
+                rows, scores = rows[:limit], scores[:limit]
+            return self._tracks_at(rows, scores)
+        sql_limit = "" if limit is None else f" LIMIT {int(limit)}"
+        found = select_tracks(
+            self.conn,
+            "quadrant = ? AND confidence >= ?",
+            (target.quadrant, float(min_confidence)),
+            order="confidence DESC, id DESC" + sql_limit,
+        )
+        for t in found:
+            t.score = t.confidence
+        return found
+
+    def similar(self, ref: int | str | os.PathLike | Track, n: int = 10) -> list[Track]:
+        """The ``n`` tracks with the most similar emotion profile (score = distance, smallest first)."""
+        track = ref if isinstance(ref, Track) else self.track(ref)
+        prof = self.profiles()
+        row = int(np.searchsorted(prof.ids, track.id))
+        if row >= len(prof) or prof.ids[row] != track.id:
+            raise LibraryError(f"track {track.id} is no longer in the library")
+        rows, dist = queries.similar(prof, row, n)
+        return self._tracks_at(rows, dist)
+
+    def playlist(
+        self,
+        mood: str | Mood | tuple[float, float],
+        *,
+        minutes: float | None = None,
+        n: int | None = None,
+        min_confidence: float = 0.0,
+    ) -> list[Track]:
+        """Tracks of a mood, best first, up to ``n`` tracks and/or ``minutes`` (default 20 tracks)."""
+        prof = self.profiles()
+        rows, scores = queries.rank_for_mood(prof, _as_mood(mood), min_confidence=min_confidence)
+        chosen = queries.fill_playlist(rows, prof.duration, minutes=minutes, n=n)
+        by_row = dict(zip(rows[: len(rows)].tolist(), scores.tolist()))
+        return self._tracks_at(chosen, [by_row[int(r)] for r in chosen])
+
+    def journey(
+        self,
+        start: str | Mood | tuple[float, float],
+        target: str | Mood | tuple[float, float],
+        *,
+        n: int = 12,
+    ) -> list[Track]:
+        """A playlist moving step by step from one mood to another (see :func:`queries.journey`).
+
+        Each track's ``score`` is its distance to the target; ``extra`` holds the step and waypoint.
+        """
+        prof = self.profiles()
+        a, b = _as_mood(start), _as_mood(target)
+        va = prof.matrix[:, :2]
+        rows, waypoints = queries.journey(va, a.point, b.point, n)
+        dist = np.hypot(*(va[rows] - np.asarray(b.point)).T)
+        tracks = self._tracks_at(rows, dist)
+        for i, (track, w) in enumerate(zip(tracks, waypoints), start=1):
+            track.extra = {"step": i, "waypoint": [round(float(w[0]), 4), round(float(w[1]), 4)]}
+        return tracks
+
+    def clusters(self, k: int = 6, *, examples: int = 3) -> list[Cluster]:
+        """Groups of tracks by emotion profile, largest first, each with a few example tracks."""
+        prof = self.profiles()
+        found = queries.clusters(prof, k)
+        for cluster in found:
+            cluster.examples = self._tracks_at(cluster.rows[:examples])
+        return found
+
+    def cluster_tracks(self, cluster: Cluster) -> list[Track]:
+        """Every track of a cluster, nearest to its centre first."""
+        return self._tracks_at(cluster.rows)
+
+    def map(self, out: str | os.PathLike, *, title: str | None = None) -> Path:
+        """Write the valence/arousal map of every track to ``out`` (.png or .html)."""
+        from moodscope.library.mapplot import write_map
+
+        tracks = select_tracks(self.conn)
+        return write_map(tracks, out, title=title or f"Music library by mood ({self.path.name})")

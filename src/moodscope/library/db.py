@@ -1,0 +1,410 @@
+"""The library database: schema, migrations, connections and the row-level reads and writes.
+
+One SQLite file (standard library ``sqlite3``) in WAL mode with foreign keys on. Tables:
+
+- ``tracks``: one row per audio file — path (absolute, unique), size, modification time (ns),
+  SHA-256 of the content, the file's own tags (title, artist, album, duration), the analysis
+  summary (quadrant, confidence, probabilities, quadrant shares, mean valence/arousal), the model
+  that analysed it and the emotion profile vector (a float32 BLOB, see
+  :mod:`moodscope.library.profile`);
+- ``segments``: the per-segment timeline of each track (start, four probabilities, valence,
+  arousal), deleted with its track (``ON DELETE CASCADE``);
+- ``failures``: files that could not be analysed, with the reason and the size/mtime they had.
+
+Durability: every write is one short transaction. With WAL and ``synchronous=NORMAL`` a process
+killed at any moment (even ``kill -9``) loses nothing already committed and never leaves a corrupt
+file; only a power cut may lose the last few commits (never the database's consistency).
+
+Migrations: ``PRAGMA user_version`` holds the schema version; :data:`MIGRATIONS` upgrade older
+files in one transaction. ``PRAGMA application_id`` marks the file as a moodscope library.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from moodscope.constants import QUADRANT_MOODS, QUADRANTS
+from moodscope.errors import LibraryError
+from moodscope.library.profile import PROFILE_SIZE, profile_vector
+
+log = logging.getLogger(__name__)
+
+APPLICATION_ID = 0x4D4F4F44  # "MOOD"
+BUSY_TIMEOUT_MS = 30_000
+
+_Q_COLS = ", ".join(f"p_{q.lower()} REAL NOT NULL" for q in QUADRANTS)
+_SHARE_COLS = ", ".join(f"share_{q.lower()} REAL NOT NULL" for q in QUADRANTS)
+
+MIGRATIONS: tuple[str, ...] = (
+    # version 1
+    f"""
+    CREATE TABLE tracks (
+        id INTEGER PRIMARY KEY,
+        path TEXT NOT NULL UNIQUE,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        hash TEXT NOT NULL,
+        title TEXT,
+        artist TEXT,
+        album TEXT,
+        tag_duration REAL,
+        analysed_seconds REAL NOT NULL,
+        model TEXT NOT NULL,
+        n_segments INTEGER NOT NULL CHECK (n_segments > 0),
+        quadrant TEXT NOT NULL CHECK (quadrant IN ({", ".join(repr(q) for q in QUADRANTS)})),
+        confidence REAL NOT NULL,
+        valence REAL NOT NULL,
+        arousal REAL NOT NULL,
+        {_Q_COLS},
+        {_SHARE_COLS},
+        profile BLOB NOT NULL CHECK (length(profile) = {4 * PROFILE_SIZE}),
+        scanned_at REAL NOT NULL
+    );
+    CREATE INDEX tracks_hash ON tracks (hash);
+    CREATE INDEX tracks_mood ON tracks (quadrant, confidence);
+    CREATE TABLE segments (
+        track_id INTEGER NOT NULL REFERENCES tracks (id) ON DELETE CASCADE,
+        idx INTEGER NOT NULL,
+        start REAL NOT NULL,
+        {_Q_COLS},
+        valence REAL NOT NULL,
+        arousal REAL NOT NULL,
+        PRIMARY KEY (track_id, idx)
+    ) WITHOUT ROWID;
+    CREATE TABLE failures (
+        path TEXT PRIMARY KEY,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        failed_at REAL NOT NULL
+    );
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def default_library_path() -> Path:
+    """``$MOODSCOPE_LIBRARY``, else ``$XDG_DATA_HOME/moodscope/library.db``
+    (``~/.local/share/moodscope/library.db``; ``%LOCALAPPDATA%\\moodscope`` on Windows)."""
+    env = os.environ.get("MOODSCOPE_LIBRARY")
+    if env:
+        return Path(env).expanduser()
+    if os.name == "nt" and os.environ.get("LOCALAPPDATA"):
+        base = Path(os.environ["LOCALAPPDATA"])
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "moodscope" / "library.db"
+
+
+def connect(path: str | os.PathLike, *, create: bool = True) -> sqlite3.Connection:
+    """Open (and create or migrate) a library database; WAL mode, foreign keys on.
+
+    Raises :class:`LibraryError` when the file is missing (``create=False``), is not a SQLite
+    database, belongs to another application or was written by a newer moodscope.
+    """
+    path = Path(path).expanduser()
+    if not path.exists():
+        if not create:
+            raise LibraryError(
+                f"no music library at {path}; index a folder first with `moodscope library scan DIR`"
+                " (or give --db PATH)"
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        _migrate(conn, path)
+    except sqlite3.DatabaseError as exc:
+        raise LibraryError(f"{path}: cannot be used as a music library ({exc}); give another --db PATH") from exc
+    return conn
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    app = conn.execute("PRAGMA application_id").fetchone()[0]
+    if version == SCHEMA_VERSION and app == APPLICATION_ID:
+        return
+    if app not in (0, APPLICATION_ID) or (
+        app == 0 and conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0] > 0
+    ):
+        raise LibraryError(f"{path} is a SQLite database but not a moodscope library; give another --db PATH")
+    if version > SCHEMA_VERSION:
+        raise LibraryError(
+            f"{path} was written by a newer moodscope (schema {version}, this one knows {SCHEMA_VERSION}); upgrade"
+        )
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]  # another process may have migrated
+        for number in range(version, SCHEMA_VERSION):
+            log.info("migrating %s to schema %d", path, number + 1)
+            for statement in MIGRATIONS[number].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+class transaction:
+    """``with transaction(conn):`` — BEGIN IMMEDIATE … COMMIT, or ROLLBACK on any exception."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+@dataclass(frozen=True)
+class FileStamp:
+    """What the file system says about a file: enough to tell that it has not changed."""
+
+    path: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class Tags:
+    title: str | None = None
+    artist: str | None = None
+    album: str | None = None
+    duration: float | None = None  # seconds, from the container
+
+
+@dataclass
+class Track:
+    """One indexed track: where it is, its tags and the summary of its mood."""
+
+    id: int
+    path: str
+    title: str | None
+    artist: str | None
+    album: str | None
+    duration: float  # seconds: the tags' duration, else the decoded one
+    quadrant: str
+    confidence: float
+    valence: float
+    arousal: float
+    probabilities: dict[str, float]
+    quadrant_share: dict[str, float]
+    model: str
+    score: float | None = None  # what the query ranked by (distance, confidence…), when it ranked
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def mood(self) -> str:
+        return QUADRANT_MOODS[self.quadrant]
+
+    @property
+    def display_title(self) -> str:
+        return self.title or Path(self.path).stem
+
+    @property
+    def display_name(self) -> str:
+        """``Artist - Title`` (as in M3U files), or the title alone when the artist is unknown."""
+        return f"{self.artist} - {self.display_title}" if self.artist else self.display_title
+
+    def to_dict(self) -> dict:
+        out = {
+            "id": self.id,
+            "path": self.path,
+            "title": self.display_title,
+            "artist": self.artist,
+            "album": self.album,
+            "duration": round(self.duration, 3),
+            "quadrant": self.quadrant,
+            "mood": self.mood,
+            "confidence": round(self.confidence, 4),
+            "valence": round(self.valence, 4),
+            "arousal": round(self.arousal, 4),
+            "probabilities": self.probabilities,
+            "quadrant_share": self.quadrant_share,
+            "model": self.model,
+        }
+        if self.score is not None:
+            out["score"] = round(float(self.score), 5)
+        out.update(self.extra)
+        return out
+
+
+_TRACK_COLUMNS = (
+    "id, path, title, artist, album, coalesce(tag_duration, analysed_seconds), quadrant, confidence, valence, arousal, "
+    + ", ".join(f"p_{q.lower()}" for q in QUADRANTS)
+    + ", "
+    + ", ".join(f"share_{q.lower()}" for q in QUADRANTS)
+    + ", model"
+)
+
+
+def _track_from_row(row: tuple) -> Track:
+    probs = dict(zip(QUADRANTS, row[10:14]))
+    share = dict(zip(QUADRANTS, row[14:18]))
+    return Track(*row[:10], probabilities=probs, quadrant_share=share, model=row[18])
+
+
+def fetch_tracks(conn: sqlite3.Connection, ids: list[int]) -> list[Track]:
+    """Tracks by id, in the order of ``ids`` (ids that are gone are left out)."""
+    found: dict[int, Track] = {}
+    ids = [int(i) for i in ids]
+    for start in range(0, len(ids), 900):  # stay under SQLite's bound-parameter limit
+        chunk = ids[start : start + 900]
+        marks = ",".join("?" * len(chunk))
+        for row in conn.execute(f"SELECT {_TRACK_COLUMNS} FROM tracks WHERE id IN ({marks})", chunk):
+            found[row[0]] = _track_from_row(row)
+    return [found[i] for i in ids if i in found]
+
+
+def select_tracks(conn: sqlite3.Connection, where: str = "", params: tuple = (), order: str = "id") -> list[Track]:
+    sql = f"SELECT {_TRACK_COLUMNS} FROM tracks {('WHERE ' + where) if where else ''} ORDER BY {order}"
+    return [_track_from_row(row) for row in conn.execute(sql, params)]
+
+
+def write_analysis(
+    conn: sqlite3.Connection,
+    stamp: FileStamp,
+    digest: str,
+    tags: Tags,
+    analysis,
+) -> int:
+    """Insert or replace the track at ``stamp.path`` with a new analysis, in one transaction.
+
+    ``analysis`` is a :class:`~moodscope.analysis.Analysis`. Returns the track id.
+    """
+    probs = np.asarray(analysis.probabilities, dtype=np.float64)
+    va = np.asarray(analysis.va, dtype=np.float64)
+    s = analysis.summary
+    profile = profile_vector(probs, va)
+    row = (
+        stamp.path,
+        stamp.size,
+        stamp.mtime_ns,
+        digest,
+        tags.title,
+        tags.artist,
+        tags.album,
+        tags.duration,
+        float(analysis.duration),
+        str(analysis.model),
+        len(probs),
+        s.quadrant,
+        float(s.confidence),
+        float(s.valence),
+        float(s.arousal),
+        *(float(s.probabilities[q]) for q in QUADRANTS),
+        *(float(s.quadrant_share[q]) for q in QUADRANTS),
+        profile.tobytes(),
+        time.time(),
+    )
+    segments = [
+        (float(start), *map(float, p), float(v), float(a))
+        for start, p, (v, a) in zip(np.asarray(analysis.starts), probs, va)
+    ]
+    with transaction(conn):
+        conn.execute("DELETE FROM tracks WHERE path = ?", (stamp.path,))
+        marks = ",".join("?" * len(row))
+        cur = conn.execute(
+            "INSERT INTO tracks (path, size, mtime_ns, hash, title, artist, album, tag_duration, analysed_seconds, "
+            "model, n_segments, quadrant, confidence, valence, arousal, "
+            + ", ".join(f"p_{q.lower()}" for q in QUADRANTS)
+            + ", "
+            + ", ".join(f"share_{q.lower()}" for q in QUADRANTS)
+            + f", profile, scanned_at) VALUES ({marks})",
+            row,
+        )
+        track_id = cur.lastrowid
+        conn.executemany(
+            f"INSERT INTO segments (track_id, idx, start, {', '.join(f'p_{q.lower()}' for q in QUADRANTS)}, "
+            "valence, arousal) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(track_id, i, *seg) for i, seg in enumerate(segments)],
+        )
+        conn.execute("DELETE FROM failures WHERE path = ?", (stamp.path,))
+    return int(track_id)
+
+
+def copy_track(conn: sqlite3.Connection, source_id: int, stamp: FileStamp, tags: Tags) -> int:
+    """Index ``stamp.path`` with the analysis of an identical file already indexed (same content hash)."""
+    cols = [
+        row[1]
+        for row in conn.execute("PRAGMA table_info(tracks)")
+        if row[1] not in ("id", "path", "size", "mtime_ns", "title", "artist", "album", "tag_duration", "scanned_at")
+    ]
+    params = (stamp.path, stamp.size, stamp.mtime_ns, tags.title, tags.artist, tags.album, tags.duration)
+    with transaction(conn):
+        conn.execute("DELETE FROM tracks WHERE path = ?", (stamp.path,))
+        cur = conn.execute(
+            f"INSERT INTO tracks (path, size, mtime_ns, title, artist, album, tag_duration, scanned_at, "
+            f"{', '.join(cols)}) SELECT ?, ?, ?, ?, ?, ?, ?, ?, {', '.join(cols)} FROM tracks WHERE id = ?",
+            (*params, time.time(), source_id),
+        )
+        new_id = cur.lastrowid
+        seg_cols = [row[1] for row in conn.execute("PRAGMA table_info(segments)") if row[1] != "track_id"]
+        conn.execute(
+            f"INSERT INTO segments (track_id, {', '.join(seg_cols)}) SELECT ?, {', '.join(seg_cols)} "
+            "FROM segments WHERE track_id = ?",
+            (new_id, source_id),
+        )
+        conn.execute("DELETE FROM failures WHERE path = ?", (stamp.path,))
+    return int(new_id)
+
+
+def record_failure(conn: sqlite3.Connection, stamp: FileStamp, reason: str) -> None:
+    """Record that a file failed; an older analysis of the same path (other content) is dropped."""
+    with transaction(conn):
+        conn.execute("DELETE FROM tracks WHERE path = ?", (stamp.path,))
+        conn.execute(
+            "INSERT OR REPLACE INTO failures (path, size, mtime_ns, reason, failed_at) VALUES (?, ?, ?, ?, ?)",
+            (stamp.path, stamp.size, stamp.mtime_ns, reason, time.time()),
+        )
+
+
+@dataclass
+class Profiles:
+    """Every track's numbers as arrays, for vectorised queries (row ``i`` is track ``ids[i]``)."""
+
+    ids: np.ndarray  # (n,) int64
+    quadrant: np.ndarray  # (n,) int8, index into QUADRANTS
+    confidence: np.ndarray  # (n,) float32
+    duration: np.ndarray  # (n,) float32 seconds
+    matrix: np.ndarray  # (n, PROFILE_SIZE) float32, see moodscope.library.profile
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def load_profiles(conn: sqlite3.Connection) -> Profiles:
+    """Read the whole library's profiles with one query (about 50 ms per 100,000 tracks)."""
+    rows = conn.execute(
+        "SELECT id, CAST(substr(quadrant, 2) AS INTEGER) - 1, confidence, "
+        "coalesce(tag_duration, analysed_seconds), profile FROM tracks ORDER BY id"
+    ).fetchall()
+    n = len(rows)
+    if n == 0:
+        empty = np.zeros(0, dtype=np.float32)
+        return Profiles(np.zeros(0, np.int64), np.zeros(0, np.int8), empty, empty, np.zeros((0, PROFILE_SIZE), "f4"))
+    ids, quad, conf, dur, blobs = zip(*rows)
+    matrix = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(n, PROFILE_SIZE)
+    return Profiles(
+        ids=np.fromiter(ids, dtype=np.int64, count=n),
+        quadrant=np.fromiter(quad, dtype=np.int8, count=n),
+        confidence=np.fromiter(conf, dtype=np.float32, count=n),
+        duration=np.fromiter(dur, dtype=np.float32, count=n),
+        matrix=matrix,
+    )

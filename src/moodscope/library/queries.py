@@ -1,0 +1,369 @@
+"""Mood queries as vectorised numpy over the library's profile matrix (no SQL, no I/O).
+
+Every function takes a :class:`~moodscope.library.db.Profiles` (or plain arrays) and returns row
+indices into it, so they are testable on synthetic data and fast on large libraries (each answers
+in a few milliseconds on 100,000 tracks).
+
+Moods are given as words (``happy``, ``excited``, ``tense``, ``angry``, ``sad``, ``depressed``,
+``calm``, ``relaxed``, the full ``happy/excited``…), quadrant names (``Q1``..``Q4``) or a
+valence/arousal point ``"v,a"`` with both values in [-1, 1].
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from moodscope.constants import QUADRANT_CENTRES, QUADRANT_MOODS, QUADRANTS, SEED
+from moodscope.errors import LibraryError
+from moodscope.labels import quadrant_from_va
+from moodscope.library.db import Profiles
+from moodscope.library.profile import SHAPE, SHAPE_POINTS, SHARE, STD, VA
+
+MOOD_WORDS: dict[str, str] = {}
+for _q, _words in QUADRANT_MOODS.items():
+    MOOD_WORDS[_q.lower()] = _q
+    MOOD_WORDS[_words.lower()] = _q
+    for _word in _words.split("/"):
+        MOOD_WORDS[_word.lower()] = _q
+
+_POINT = re.compile(r"^\s*([-+]?\d*\.?\d+(?:[eE][-+]?\d+)?)\s*[,;]\s*([-+]?\d*\.?\d+(?:[eE][-+]?\d+)?)\s*$")
+
+
+@dataclass(frozen=True)
+class Mood:
+    """A mood asked for: a quadrant (words and Q1..Q4) or a valence/arousal point."""
+
+    text: str
+    point: tuple[float, float]  # valence, arousal in [-1, 1]: the quadrant centre for words
+    quadrant: str
+    is_point: bool
+
+    @property
+    def label(self) -> str:
+        if self.is_point:
+            return f"valence {self.point[0]:+.2f}, arousal {self.point[1]:+.2f}"
+        return f"{QUADRANT_MOODS[self.quadrant]} ({self.quadrant})"
+
+
+def parse_mood(text: str) -> Mood:
+    """``'calm'``, ``'Q4'``, ``'calm/relaxed'`` or ``'0.4,-0.3'`` -> :class:`Mood`; else :class:`LibraryError`."""
+    key = str(text).strip().lower()
+    if key in MOOD_WORDS:
+        q = MOOD_WORDS[key]
+        return Mood(str(text), tuple(map(float, QUADRANT_CENTRES[q])), q, False)
+    match = _POINT.match(key)
+    if match:
+        v, a = float(match.group(1)), float(match.group(2))
+        if not (-1 <= v <= 1 and -1 <= a <= 1):
+            raise LibraryError(f"mood point {text!r}: valence and arousal must both lie in [-1, 1]")
+        return Mood(str(text), (v, a), quadrant_from_va(v, a), True)
+    words = ", ".join(sorted(w for w in MOOD_WORDS if "/" not in w and not w.startswith("q")))
+    raise LibraryError(f"unknown mood {text!r}; give one of {words}, Q1..Q4, or a valence,arousal point like 0.5,-0.3")
+
+
+# ---- similar ------------------------------------------------------------------------------------
+
+SIMILARITY_WEIGHTS = {"va": 1.0, "share": 0.5, "shape": 0.5}
+"""Weights of the squared differences in the similarity distance: mean valence/arousal (2 values),
+quadrant distribution (4 shares summing to 1) and timeline shape (mean over its points)."""
+
+
+def _similarity_space(matrix: np.ndarray) -> np.ndarray:
+    """Profiles scaled so that Euclidean distance is the weighted similarity distance."""
+    w = SIMILARITY_WEIGHTS
+    return np.concatenate(
+        [
+            matrix[:, VA] * np.sqrt(w["va"]),
+            matrix[:, SHARE] * np.sqrt(w["share"]),
+            matrix[:, SHAPE] * np.sqrt(w["shape"] / (2 * SHAPE_POINTS)),
+        ],
+        axis=1,
+    )
+
+
+def similar(profiles: Profiles, row: int, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """The ``n`` rows nearest to row ``row`` by emotion profile (itself excluded), nearest first.
+
+    d² = w_va·|Δ(valence, arousal)|² + w_share·|Δ quadrant shares|² + w_shape·mean(Δ shape²), with
+    :data:`SIMILARITY_WEIGHTS`. Ties are broken by row order. Returns (rows, distances).
+    """
+    space = _similarity_space(profiles.matrix)
+    d = np.sqrt(((space - space[row]) ** 2).sum(axis=1))
+    d[row] = np.inf
+    n = max(0, min(n, len(d) - 1))
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    top = np.argpartition(d, n - 1)[:n] if n < len(d) else np.arange(len(d))
+    top = top[np.lexsort((top, d[top]))]
+    return top, d[top]
+
+
+# ---- playlist ------------------------------------------------------------------------------------
+
+
+def rank_for_mood(profiles: Profiles, mood: Mood, *, min_confidence: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Rows matching ``mood``, best first, with their scores.
+
+    A quadrant mood keeps the tracks whose dominant quadrant it is, ranked by confidence (highest
+    first; score = confidence). A point ranks every track by the distance of its mean
+    valence/arousal to the point (score = distance).
+    """
+    va = profiles.matrix[:, VA]
+    keep = profiles.confidence >= min_confidence
+    if mood.is_point:
+        rows = np.flatnonzero(keep)
+        d = np.hypot(*(va[rows] - np.asarray(mood.point)).T)
+        order = np.lexsort((rows, d))
+        return rows[order], d[order]
+    rows = np.flatnonzero(keep & (profiles.quadrant == QUADRANTS.index(mood.quadrant)))
+    centre_d = np.hypot(*(va[rows] - np.asarray(mood.point)).T)
+    order = np.lexsort((rows, centre_d, -profiles.confidence[rows]))
+    return rows[order], profiles.confidence[rows][order].astype(np.float64)
+
+
+def fill_playlist(
+    ranked: np.ndarray, durations: np.ndarray, *, minutes: float | None = None, n: int | None = None
+) -> np.ndarray:
+    """The first ranked rows that fit: at most ``n`` tracks and at most ``minutes`` in total.
+
+    With ``minutes``, a track that would overshoot is skipped and shorter ones further down the
+    ranking may still fill the gap. Default: 20 tracks.
+    """
+    if minutes is None and n is None:
+        n = 20
+    if minutes is None:
+        return ranked[: max(0, n)]
+    budget = minutes * 60.0
+    limit = n if n is not None else len(ranked)
+    chosen, total = [], 0.0
+    for row in ranked:
+        d = float(durations[row])
+        if total + d <= budget + 1e-6:
+            chosen.append(row)
+            total += d
+            if len(chosen) >= limit or budget - total < 1.0:
+                break
+    return np.asarray(chosen, dtype=np.int64)
+
+
+# ---- journey -------------------------------------------------------------------------------------
+
+
+def journey(
+    va: np.ndarray,
+    start: tuple[float, float],
+    target: tuple[float, float],
+    n: int = 12,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A path of ``n`` tracks from the ``start`` mood to the ``target`` mood (the iso principle).
+
+    ``va`` [shape=(N, 2)] holds each track's mean valence/arousal. Waypoints are ``n`` evenly spaced
+    points on the segment start -> target; step ``i`` takes the track nearest to waypoint ``i``
+    among those allowed. Tracks are ranked by distance to the target (ties by row); a step may only
+    take a track ranked strictly closer to the target than the previous one, and only if enough
+    closer tracks remain for the steps still to come.
+
+    Guarantees: the result has exactly ``min(n, N)`` distinct rows; their distances to the target are
+    non-increasing (each step moves toward the target or stays as close); the last track is the
+    library's track nearest to the target (for ``n >= 2``). Returns (rows, waypoints [shape=(n, 2)]).
+    """
+    va = np.asarray(va, dtype=np.float64).reshape(-1, 2)
+    start_p, target_p = np.asarray(start, dtype=np.float64), np.asarray(target, dtype=np.float64)
+    count = min(int(n), len(va))
+    if count <= 0:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, 2))
+    steps = np.linspace(0.0, 1.0, count) if count > 1 else np.ones(1)
+    waypoints = start_p + steps[:, None] * (target_p - start_p)
+    to_target = np.hypot(*(va - target_p).T)
+    by_rank = np.lexsort((np.arange(len(va)), to_target))  # rank r -> row, nearest to the target first
+    ranked_va = va[by_rank]
+    chosen: list[int] = []
+    upper = len(va)  # ranks allowed at this step: [count - 1 - i, upper)
+    for i, w in enumerate(waypoints):
+        lower = count - 1 - i
+        window = ranked_va[lower:upper]
+        d = np.hypot(*(window - w).T)
+        r = lower + int(np.argmin(d))  # argmin takes the first minimum: the nearer-to-target rank
+        chosen.append(int(by_rank[r]))
+        upper = r
+    return np.asarray(chosen, dtype=np.int64), waypoints
+
+
+# ---- clusters ------------------------------------------------------------------------------------
+
+
+def _sq_dist(x: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    d = (x * x).sum(axis=1)[:, None] - 2.0 * x @ centres.T + (centres * centres).sum(axis=1)[None, :]
+    return np.maximum(d, 0.0)
+
+
+def kmeans(
+    x: np.ndarray,
+    k: int,
+    *,
+    seed: int = SEED,
+    n_init: int = 3,
+    max_iter: int = 40,
+    fit_sample: int = 10_000,
+) -> tuple[np.ndarray, np.ndarray]:
+    """k-means (k-means++ starts, Lloyd iterations) -> (labels [shape=(N,)], centres [shape=(k, d)]).
+
+    Deterministic for a given ``seed``. On more than ``fit_sample`` rows the centres are fitted on a
+    random sample of that size and every row is then assigned to its nearest centre.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    k = max(1, min(int(k), len(x)))
+    rng = np.random.default_rng(seed)
+    fit = x if len(x) <= fit_sample else x[rng.choice(len(x), fit_sample, replace=False)]
+    best: tuple[float, np.ndarray] | None = None
+    for _ in range(n_init):
+        centres = fit[[rng.integers(len(fit))]]
+        for _ in range(1, k):
+            d = _sq_dist(fit, centres).min(axis=1)
+            total = d.sum()
+            pick = rng.choice(len(fit), p=d / total) if total > 0 else rng.integers(len(fit))
+            centres = np.vstack([centres, fit[pick]])
+        for _ in range(max_iter):
+            d = _sq_dist(fit, centres)
+            labels = d.argmin(axis=1)
+            counts = np.bincount(labels, minlength=k)
+            sums = np.zeros_like(centres)
+            np.add.at(sums, labels, fit)
+            new = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], centres)
+            if np.allclose(new, centres, atol=1e-7):
+                centres = new
+                break
+            centres = new
+        inertia = _sq_dist(fit, centres).min(axis=1).sum()
+        if best is None or inertia < best[0]:
+            best = (inertia, centres)
+    centres = best[1]
+    return _sq_dist(x, centres).argmin(axis=1), centres
+
+
+@dataclass
+class Cluster:
+    """A group of tracks with a similar emotion profile, described in words and figures."""
+
+    index: int
+    size: int
+    fraction: float  # of the library
+    valence: float  # means over the cluster's tracks
+    arousal: float
+    variability: float  # mean within-track standard deviation of valence and arousal
+    quadrant_share: dict[str, float]  # mean share of segments in each quadrant
+    description: str
+    rows: np.ndarray  # member rows, nearest to the cluster centre first
+    examples: list = field(default_factory=list)  # a few Tracks nearest to the centre (filled by MoodLibrary)
+
+    def to_dict(self) -> dict:
+        return {
+            "cluster": self.index,
+            "size": self.size,
+            "fraction": round(self.fraction, 4),
+            "valence": round(self.valence, 4),
+            "arousal": round(self.arousal, 4),
+            "variability": round(self.variability, 4),
+            "quadrant_share": {q: round(v, 4) for q, v in self.quadrant_share.items()},
+            "description": self.description,
+            "examples": [getattr(t, "display_name", str(t)) for t in self.examples],
+        }
+
+
+def _level(value: float, high: str, low: str, name: str) -> str:
+    if value >= 0.2:
+        return f"{high} {name} ({value:+.2f})"
+    if value >= 0.05:
+        return f"fairly {high} {name} ({value:+.2f})"
+    if value > -0.05:
+        return f"neutral {name} ({value:+.2f})" if name == "valence" else f"medium {name} ({value:+.2f})"
+    if value > -0.2:
+        return f"fairly {low} {name} ({value:+.2f})"
+    return f"{low} {name} ({value:+.2f})"
+
+
+def describe_cluster(valence: float, arousal: float, share: dict[str, float], variability: float) -> str:
+    """Words for a cluster: its quadrants, valence and arousal levels, and how steady its tracks are."""
+    top = sorted(share, key=share.get, reverse=True)
+    first, second = top[0], top[1]
+    if share[first] >= 0.6:
+        moods = f"mostly {QUADRANT_MOODS[first]} ({first} {share[first]:.0%})"
+    elif share[first] + share[second] >= 0.6:
+        moods = (
+            f"{QUADRANT_MOODS[first]} and {QUADRANT_MOODS[second]} "
+            f"({first} {share[first]:.0%}, {second} {share[second]:.0%})"
+        )
+    else:
+        moods = "mixed moods (" + ", ".join(f"{q} {share[q]:.0%}" for q in top) + ")"
+    words = [
+        moods,
+        _level(valence, "positive", "negative", "valence"),
+        _level(arousal, "high", "low", "arousal"),
+    ]
+    if variability >= 0.15:
+        words.append("moods change a lot within tracks")
+    elif variability < 0.05:
+        words.append("steady within tracks")
+    return ", ".join(words)
+
+
+def clusters(profiles: Profiles, k: int = 6, *, seed: int = SEED) -> list[Cluster]:
+    """Group tracks by emotion profile with k-means on standardised (valence, arousal, quadrant
+    shares, within-track variability); clusters are returned largest first."""
+    if k < 1:
+        raise LibraryError(f"--k must be at least 1 (got {k})")
+    n = len(profiles)
+    if n == 0:
+        return []
+    m = profiles.matrix
+    features = np.concatenate([m[:, VA], m[:, SHARE], m[:, STD]], axis=1).astype(np.float64)
+    scale = features.std(axis=0)
+    z = (features - features.mean(axis=0)) / np.where(scale > 1e-9, scale, 1.0)
+    labels, centres = kmeans(z, k, seed=seed)
+    out = []
+    for c in range(len(centres)):
+        rows = np.flatnonzero(labels == c)
+        if len(rows) == 0:
+            continue
+        d = ((z[rows] - centres[c]) ** 2).sum(axis=1)
+        rows = rows[np.lexsort((rows, d))]
+        va = m[rows, VA].mean(axis=0)
+        share = m[rows, SHARE].mean(axis=0)
+        share_d = {q: float(s) for q, s in zip(QUADRANTS, share)}
+        variability = float(m[rows, STD].mean())
+        out.append(
+            Cluster(
+                index=0,
+                size=len(rows),
+                fraction=len(rows) / n,
+                valence=float(va[0]),
+                arousal=float(va[1]),
+                variability=variability,
+                quadrant_share=share_d,
+                description=describe_cluster(float(va[0]), float(va[1]), share_d, variability),
+                rows=rows,
+            )
+        )
+    out.sort(key=lambda c: (-c.size, c.rows[0]))
+    for i, cluster in enumerate(out, start=1):
+        cluster.index = i
+    return out
+
+
+__all__ = [
+    "MOOD_WORDS",
+    "SIMILARITY_WEIGHTS",
+    "Cluster",
+    "Mood",
+    "clusters",
+    "describe_cluster",
+    "fill_playlist",
+    "journey",
+    "kmeans",
+    "parse_mood",
+    "rank_for_mood",
+    "similar",
+]

@@ -1,0 +1,328 @@
+"""Index a music collection: walk, stat, hash, analyse only what is new or changed, prune the rest.
+
+How a file is classified (``roots`` are walked recursively; dot-files and dot-folders are skipped):
+
+1. **unchanged** — the path is indexed with the same size and modification time (ns): nothing is
+   read, not even hashed (so re-scanning an unchanged collection only costs one ``stat`` per file);
+2. otherwise its content is hashed (SHA-256 of the whole file) and
+   - an indexed path whose content hash did not change (``touch``, copy-back) only gets its new
+     size/mtime (**touched**);
+   - a new path whose hash belongs to an indexed track whose file is gone is that track **moved**:
+     the row keeps its analysis and gets the new path;
+   - a new path whose hash belongs to a track still present is a copy: the analysis is **reused**;
+   - anything else is **analysed** (new files, and files whose content changed);
+3. indexed tracks under the roots whose files were not found are **pruned**;
+4. a file that fails is recorded in ``failures`` with its reason and skipped on later scans until it
+   changes (``retry_failed=True`` tries again).
+
+Crash safety: metadata updates (touched, moved) are one transaction, pruning another, and every
+analysed track is committed in its own transaction as soon as its analysis arrives, so a scan
+killed at any moment (``kill -9`` included) keeps every committed track, never leaves a
+half-written one (the ``path`` column is unique and a track and its segments are written together)
+and the next scan resumes with the files still missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from moodscope.constants import AUDIO_EXTENSIONS
+from moodscope.errors import LibraryError, MoodscopeError
+from moodscope.library.db import FileStamp, copy_track, record_failure, transaction, write_analysis
+from moodscope.library.tags import read_tags
+
+log = logging.getLogger(__name__)
+
+HASH_CHUNK = 1 << 20
+
+AnalysisResult = tuple[str, object | None, str | None]
+"""(path, :class:`~moodscope.analysis.Analysis` or None, failure reason or None)."""
+
+Analyzer = Callable[[list[Path]], Iterable[AnalysisResult]]
+"""Analyses a list of files and yields one :data:`AnalysisResult` per file, as each finishes
+(a callable returning a :class:`~moodscope.analysis.BatchResult`, such as
+``functools.partial(analyze_files, model=...)``, is accepted too)."""
+
+Progress = Callable[[str, int, int], None]
+"""``progress(stage, done, total)`` with stage ``'hash'`` or ``'analyse'``."""
+
+
+@dataclass
+class ScanResult:
+    """What a scan did, path by path."""
+
+    roots: list[str]
+    analysed: list[str] = field(default_factory=list)  # new or changed files, analysed now
+    reused: list[str] = field(default_factory=list)  # copies of indexed content: analysis reused
+    moved: list[tuple[str, str]] = field(default_factory=list)  # (old path, new path)
+    touched: list[str] = field(default_factory=list)  # new mtime, same content
+    pruned: list[str] = field(default_factory=list)  # files gone from disk
+    unchanged: int = 0
+    failed: dict[str, str] = field(default_factory=dict)  # path -> reason (this scan)
+    skipped_failed: dict[str, str] = field(default_factory=dict)  # failed before and unchanged since
+    seconds: float = 0.0
+
+    @property
+    def indexed(self) -> int:
+        """Files of the roots that are in the library after the scan."""
+        return self.unchanged + len(self.analysed) + len(self.reused) + len(self.moved) + len(self.touched)
+
+
+def file_hash(path: str | os.PathLike) -> str:
+    """SHA-256 (hex) of the whole content of ``path``, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def walk_audio(root: Path, errors: dict[str, str] | None = None) -> Iterator[FileStamp]:
+    """Every audio file under ``root`` (recursively, skipping dot-names, not following folder links)."""
+    stack = [str(root)]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError as exc:
+            if errors is not None:
+                errors[folder] = f"cannot list folder: {exc.strerror or exc}"
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                elif os.path.splitext(entry.name)[1].lower() in AUDIO_EXTENSIONS and entry.is_file():
+                    st = entry.stat()
+                    yield FileStamp(entry.path, st.st_size, st.st_mtime_ns)
+            except OSError as exc:
+                if errors is not None:
+                    errors[entry.path] = f"cannot read file: {exc.strerror or exc}"
+
+
+# ---- analysers ---------------------------------------------------------------------------------
+
+_WORKER_MODEL = None
+
+
+def _init_worker(model_spec) -> None:
+    global _WORKER_MODEL
+    import threadpoolctl
+    import torch
+
+    threadpoolctl.threadpool_limits(1)
+    torch.set_num_threads(1)
+    from moodscope.pretrained import load_model
+
+    _WORKER_MODEL = load_model(model_spec)
+
+
+def _analyse_one(path: str, model=None) -> AnalysisResult:
+    from moodscope.analysis import analyze
+
+    try:
+        return path, analyze(path, model=model if model is not None else _WORKER_MODEL), None
+    except MoodscopeError as exc:
+        return path, None, str(exc)
+    except Exception as exc:  # one bad file never stops a scan
+        return path, None, f"{type(exc).__name__}: {exc}"
+
+
+def model_analyzer(model=None, *, workers: int | None = None) -> Analyzer:
+    """The real analysis (:func:`moodscope.analysis.analyze`) yielding results as they finish.
+
+    ``model`` is a shipped model name, a checkpoint path, a loaded model (analysed in this process)
+    or None for the default. The model is loaded once before any file is read, so a missing model is
+    one clear :class:`~moodscope.errors.ModelError`, not a failure per file.
+    """
+
+    def run(paths: list[Path]) -> Iterator[AnalysisResult]:
+        if not paths:
+            return
+        from moodscope.pretrained import load_model
+
+        loaded = load_model(model)  # validates the model (and is used when working in-process)
+        n = max(1, min(workers or os.cpu_count() or 1, len(paths)))
+        if n == 1 or not isinstance(model, (str, Path, type(None))):
+            for p in paths:
+                yield _analyse_one(str(p), loaded)
+            return
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(max_workers=n, initializer=_init_worker, initargs=(model,)) as pool:
+            futures = [pool.submit(_analyse_one, str(p)) for p in paths]
+            try:
+                for fut in as_completed(futures):
+                    yield fut.result()
+            finally:
+                for fut in futures:
+                    fut.cancel()
+
+    return run
+
+
+def _results(analyzer: Analyzer, paths: list[Path]) -> Iterator[AnalysisResult]:
+    out = analyzer(paths)
+    if hasattr(out, "analyses") and hasattr(out, "failed"):  # a BatchResult
+        for analysis in out.analyses:
+            yield str(analysis.source), analysis, None
+        for path, reason in out.failed.items():
+            yield str(path), None, reason
+        return
+    for path, analysis, error in out:
+        yield str(path), analysis, error
+
+
+# ---- the scan ----------------------------------------------------------------------------------
+
+
+def _under(path: str, roots: list[str]) -> bool:
+    return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
+
+
+def scan_library(
+    conn: sqlite3.Connection,
+    roots: Iterable[str | os.PathLike],
+    *,
+    analyzer: Analyzer,
+    prune: bool = True,
+    force: bool = False,
+    retry_failed: bool = False,
+    progress: Progress | None = None,
+) -> ScanResult:
+    """Bring the library up to date with the audio files under ``roots``; see the module docstring.
+
+    ``force`` re-analyses every file (for instance after changing the model). Raises
+    :class:`LibraryError` when a root is not a folder; per-file problems are collected in the result.
+    """
+    started = time.perf_counter()
+    root_list = []
+    for r in roots:
+        path = Path(r).expanduser()
+        if not path.is_dir():
+            raise LibraryError(f"{r}: not a folder; give the folder that holds your music")
+        root_list.append(os.path.abspath(path))
+    result = ScanResult(roots=root_list)
+
+    found: dict[str, FileStamp] = {}
+    for root in root_list:
+        for stamp in walk_audio(Path(root), result.failed):
+            found[stamp.path] = stamp
+
+    indexed = {
+        row[1]: row
+        for row in conn.execute("SELECT id, path, size, mtime_ns, hash FROM tracks")  # id, path, size, mtime, hash
+    }
+    failures = {row[0]: row for row in conn.execute("SELECT path, size, mtime_ns, reason FROM failures")}
+
+    to_check: list[FileStamp] = []
+    for path, stamp in found.items():
+        known = indexed.get(path)
+        if known and not force and known[2] == stamp.size and known[3] == stamp.mtime_ns:
+            result.unchanged += 1
+            continue
+        failure = failures.get(path)
+        if failure and not retry_failed and failure[1] == stamp.size and failure[2] == stamp.mtime_ns:
+            result.skipped_failed[path] = failure[3]
+            continue
+        to_check.append(stamp)
+
+    digests: dict[str, str] = {}
+    for i, stamp in enumerate(to_check):
+        try:
+            digests[stamp.path] = file_hash(stamp.path)
+        except OSError as exc:
+            result.failed[stamp.path] = f"cannot read file: {exc.strerror or exc}"
+        if progress:
+            progress("hash", i + 1, len(to_check))
+
+    vanished = {path for path in indexed if path not in found and _under(path, root_list)}
+    by_hash: dict[str, list[str]] = {}
+    for path, row in indexed.items():
+        by_hash.setdefault(row[4], []).append(path)
+
+    updates: list[tuple] = []  # (new path, size, mtime, id)
+    copies: list[tuple[FileStamp, int]] = []
+    analyse: dict[str, list[FileStamp]] = {}  # digest -> files with that content (the first is analysed)
+    for stamp in to_check:
+        digest = digests.get(stamp.path)
+        if digest is None:
+            continue
+        known = indexed.get(stamp.path)
+        if known is not None:
+            if digest == known[4] and not force:
+                updates.append((stamp.path, stamp.size, stamp.mtime_ns, known[0]))
+                result.touched.append(stamp.path)
+            else:
+                analyse.setdefault(digest, []).append(stamp)
+            continue
+        candidates = [p for p in by_hash.get(digest, ()) if p not in found or p == stamp.path]
+        gone = [p for p in candidates if p in vanished or (not _under(p, root_list) and not os.path.exists(p))]
+        if gone and not force:
+            old = gone[0]
+            vanished.discard(old)
+            by_hash[digest].remove(old)
+            by_hash[digest].append(stamp.path)
+            updates.append((stamp.path, stamp.size, stamp.mtime_ns, indexed[old][0]))
+            result.moved.append((old, stamp.path))
+        elif not force and any(p in found for p in by_hash.get(digest, ())):
+            source = next(p for p in by_hash[digest] if p in found)
+            copies.append((stamp, indexed[source][0]))
+        else:
+            analyse.setdefault(digest, []).append(stamp)
+
+    if updates:
+        with transaction(conn):
+            conn.executemany("UPDATE tracks SET path = ?, size = ?, mtime_ns = ? WHERE id = ?", updates)
+    if prune and vanished:
+        gone_ids = [(indexed[p][0],) for p in sorted(vanished)]
+        with transaction(conn):
+            conn.executemany("DELETE FROM tracks WHERE id = ?", gone_ids)
+        result.pruned.extend(sorted(vanished))
+    if prune:
+        stale = [(p,) for p in failures if p not in found and _under(p, root_list)]
+        if stale:
+            with transaction(conn):
+                conn.executemany("DELETE FROM failures WHERE path = ?", stale)
+
+    for stamp, source_id in copies:
+        copy_track(conn, source_id, stamp, read_tags(stamp.path))
+        result.reused.append(stamp.path)
+
+    groups = {group[0].path: (digest, group) for digest, group in analyse.items()}
+    paths = [Path(p) for p in groups]
+    done = 0
+    if progress and paths:
+        progress("analyse", 0, len(paths))
+    for path, analysis, error in _results(analyzer, paths):
+        if path not in groups:
+            log.warning("the analyser returned a result for %s, which it was not asked for", path)
+            continue
+        digest, group = groups[path]
+        if analysis is None:
+            for stamp in group:
+                result.failed[stamp.path] = error or "unknown error"
+                record_failure(conn, stamp, error or "unknown error")
+        else:
+            first_id = write_analysis(conn, group[0], digest, read_tags(group[0].path), analysis)
+            result.analysed.append(group[0].path)
+            for stamp in group[1:]:
+                copy_track(conn, first_id, stamp, read_tags(stamp.path))
+                result.reused.append(stamp.path)
+        done += 1
+        if progress:
+            progress("analyse", done, len(paths))
+    missing = set(groups) - set(result.analysed) - set(result.failed)
+    for path in sorted(missing):  # an analyser that skipped a file must not make it look indexed
+        result.failed[path] = "the analyser returned no result for this file"
+    result.seconds = time.perf_counter() - started
+    return result
