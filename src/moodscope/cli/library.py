@@ -1,0 +1,363 @@
+"""``moodscope library``: index a music collection by mood; playlists, journeys, similar tracks, clusters, maps."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+MOOD_HELP = (
+    "a mood word (happy, excited, tense, angry, sad, depressed, calm, relaxed), a quadrant (Q1..Q4) "
+    "or a valence,arousal point in [-1, 1] such as 0.4,-0.3"
+)
+DB_HELP = (
+    "library database (default: $MOODSCOPE_LIBRARY, else $XDG_DATA_HOME/moodscope/library.db, "
+    "i.e. ~/.local/share/moodscope/library.db)"
+)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", type=Path, default=None, metavar="PATH", help=DB_HELP)
+
+    output = argparse.ArgumentParser(add_help=False)
+    output.add_argument(
+        "--format", choices=("table", "json", "csv"), default="table", help="output on the terminal (default: table)"
+    )
+    output.add_argument("--m3u", type=Path, metavar="FILE", help="also write the tracks as an extended M3U playlist")
+    output.add_argument("--relative", action="store_true", help="M3U paths relative to the playlist's folder")
+
+    lib = sub.add_parser(
+        "library",
+        help="index a music collection by mood; playlists, journeys, similar tracks, clusters, maps",
+        description="A music collection indexed by mood in one SQLite file: `scan` analyses new and changed files "
+        "(incremental, crash-safe, moved files recognised by content hash); the other commands query it. "
+        "Every playlist command can write an M3U playlist (--m3u) and JSON or CSV (--format).",
+    )
+    cmds = lib.add_subparsers(dest="library_command", metavar="COMMAND")
+    lib.set_defaults(func=lambda args: (lib.print_help(), 2)[1])
+
+    p = cmds.add_parser(
+        "scan",
+        parents=[common],
+        help="analyse a music folder into the library (only new or changed files)",
+        description="Walk the folders, analyse new and changed audio files and store per-track summaries, "
+        "per-segment timelines and the files' tags. Unchanged files (same size and modification time) are not "
+        "read; files that disappeared are pruned; moved or copied files are recognised by their SHA-256 and not "
+        "analysed again. Each track is committed on its own: an interrupted scan keeps what it did and the next "
+        "one resumes. Files that fail are listed with their reasons (exit status 1) and skipped by later scans "
+        "until they change.",
+    )
+    p.add_argument("folders", nargs="+", type=Path, metavar="DIR", help="folders of music (recursively)")
+    p.add_argument(
+        "--model", default=None, help="'accurate' (default), 'fast' or the path of a checkpoint (`moodscope train`)"
+    )
+    p.add_argument("--workers", type=int, default=None, help="parallel analysis processes (default: all cores)")
+    p.add_argument("--force", action="store_true", help="analyse every file again (e.g. after changing --model)")
+    p.add_argument("--retry-failed", action="store_true", help="try again files that failed before")
+    p.add_argument("--no-prune", action="store_true", help="keep tracks whose files are gone")
+    p.set_defaults(func=run_scan)
+
+    p = cmds.add_parser("stats", parents=[common], help="what the library holds")
+    p.add_argument("--failures", action="store_true", help="also list the files that could not be analysed")
+    p.set_defaults(func=run_stats)
+
+    p = cmds.add_parser(
+        "list",
+        parents=[common, output],
+        help="tracks of a mood, most confident first",
+        description="List the library's tracks: all of them (by id), those whose dominant quadrant is a mood "
+        "(most confident first), or those nearest to a valence,arousal point.",
+    )
+    p.add_argument("--mood", help=MOOD_HELP)
+    p.add_argument("--min-confidence", type=float, default=0.0, help="only tracks at least this confident (0-1)")
+    p.add_argument("--limit", type=int, default=None, help="at most this many tracks")
+    p.set_defaults(func=run_list)
+
+    p = cmds.add_parser(
+        "show", parents=[common], help="one track: summary and segment timeline", description="Show one track."
+    )
+    p.add_argument("track", help="track id, file path or (a unique piece of) its title")
+    p.set_defaults(func=run_show)
+
+    p = cmds.add_parser(
+        "similar",
+        parents=[common, output],
+        help="tracks with the most similar emotion profile",
+        description="Tracks nearest to TRACK by emotion profile: mean valence/arousal, quadrant distribution of "
+        "the segments and shape of the valence/arousal timeline (score = distance, smaller is closer).",
+    )
+    p.add_argument("track", help="track id, file path or (a unique piece of) its title")
+    p.add_argument("--n", type=int, default=10, help="number of tracks (default: %(default)s)")
+    p.set_defaults(func=run_similar)
+
+    p = cmds.add_parser(
+        "playlist",
+        parents=[common, output],
+        help="a playlist of one mood",
+        description="The tracks of a mood, most confident first (for a valence,arousal point: nearest first), "
+        "up to --n tracks or --minutes of music (default: 20 tracks).",
+    )
+    p.add_argument("--mood", required=True, help=MOOD_HELP)
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--minutes", type=float, help="fill this many minutes (never more)")
+    size.add_argument("--n", type=int, help="number of tracks")
+    p.add_argument("--min-confidence", type=float, default=0.0, help="only tracks at least this confident (0-1)")
+    p.set_defaults(func=run_playlist)
+
+    p = cmds.add_parser(
+        "journey",
+        parents=[common, output],
+        help="a playlist moving step by step from one mood to another",
+        description="The iso principle of music therapy: start where the listener is, end where they want to be. "
+        "N waypoints are spaced evenly on the line from the start mood to the target mood on the valence/arousal "
+        "plane; each step takes the track nearest its waypoint, never one farther from the target than the "
+        "previous track. The last track is the library's nearest to the target.",
+    )
+    p.add_argument("--from", dest="start", required=True, help=MOOD_HELP)
+    p.add_argument("--to", dest="target", required=True, help=MOOD_HELP)
+    p.add_argument("--n", type=int, default=12, help="number of tracks (default: %(default)s)")
+    p.set_defaults(func=run_journey)
+
+    p = cmds.add_parser(
+        "clusters",
+        parents=[common],
+        help="groups of tracks by emotion profile, described in words and figures",
+        description="k-means on the standardised emotion profiles (mean valence/arousal, quadrant shares, "
+        "within-track variability). With --cluster I, the tracks of one cluster as a playlist.",
+    )
+    p.add_argument("--k", type=int, default=6, help="number of clusters (default: %(default)s)")
+    p.add_argument("--examples", type=int, default=3, help="example tracks shown per cluster")
+    p.add_argument("--cluster", type=int, metavar="I", help="list the tracks of cluster I (1 = largest)")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table", help="output format")
+    p.add_argument("--m3u", type=Path, metavar="FILE", help="with --cluster: write its tracks as an M3U playlist")
+    p.add_argument("--relative", action="store_true", help="M3U paths relative to the playlist's folder")
+    p.set_defaults(func=run_clusters)
+
+    p = cmds.add_parser(
+        "map",
+        parents=[common],
+        help="every track on the valence/arousal plane (PNG, or interactive offline HTML)",
+    )
+    p.add_argument("--out", type=Path, required=True, metavar="map.png|map.html", help="output file")
+    p.set_defaults(func=run_map)
+
+
+# ---- helpers -------------------------------------------------------------------------------------
+
+
+def _open(args: argparse.Namespace, *, create: bool = False):
+    from moodscope.library import MoodLibrary
+
+    return MoodLibrary(args.db, create=create)
+
+
+def format_tracks(tracks, *, score: str | None = None) -> str:
+    if not tracks:
+        return "(no tracks)"
+    lines = []
+    header = f"{'#':>3} {'id':>6}  {'mood':<17} {'conf':>4}  {'val':>5} {'aro':>5} {'time':>6}"
+    if score:
+        header += f" {score:>7}"
+    lines.append(header + "  track")
+    for i, t in enumerate(tracks, start=1):
+        minutes, seconds = divmod(round(t.duration), 60)
+        line = (
+            f"{i:>3} {t.id:>6}  {t.quadrant + ' ' + t.mood:<17} {t.confidence:>4.2f}  "
+            f"{t.valence:>+5.2f} {t.arousal:>+5.2f} {minutes:>3}:{seconds:02d}"
+        )
+        if score:
+            line += f" {t.score:>7.3f}" if t.score is not None else " " * 8
+        lines.append(f"{line}  {t.display_name}")
+    total = sum(t.duration for t in tracks)
+    lines.append(f"{len(tracks)} tracks, {total / 60:.1f} min")
+    return "\n".join(lines)
+
+
+def emit(args: argparse.Namespace, tracks, *, name: str, score: str | None = None, **meta) -> int:
+    """Print tracks in the chosen format and write the M3U file if asked."""
+    from moodscope.library.export import tracks_csv, tracks_json, write_m3u
+
+    if args.format == "json":
+        print(tracks_json(tracks, playlist=name, **meta))
+    elif args.format == "csv":
+        sys.stdout.write(tracks_csv(tracks))
+    else:
+        print(f"{name}")
+        print(format_tracks(tracks, score=score))
+    if getattr(args, "m3u", None):
+        path = write_m3u(tracks, args.m3u, name=name, relative=args.relative)
+        print(f"wrote {path} ({len(tracks)} tracks)", file=sys.stderr)
+    return 0
+
+
+# ---- handlers ------------------------------------------------------------------------------------
+
+
+def run_scan(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    with _open(args, create=True) as lib:
+        bars: dict[str, tqdm] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            bar = bars.get(stage)
+            if bar is None:
+                bar = bars[stage] = tqdm(total=total, unit="file", desc=stage, disable=None, file=sys.stderr)
+            bar.total = total
+            bar.update(done - bar.n)
+
+        try:
+            result = lib.scan(
+                *args.folders,
+                model=args.model,
+                workers=args.workers,
+                force=args.force,
+                retry_failed=args.retry_failed,
+                prune=not args.no_prune,
+                progress=progress,
+            )
+        finally:
+            for bar in bars.values():
+                bar.close()
+        print(
+            f"{lib.path}: {len(result.analysed)} analysed, {len(result.reused)} reused (identical content), "
+            f"{len(result.moved)} moved, {len(result.touched)} touched, {result.unchanged} unchanged, "
+            f"{len(result.pruned)} pruned, {len(result.failed)} failed in {result.seconds:.1f} s; "
+            f"{len(lib)} tracks in the library"
+        )
+        for old, new in result.moved:
+            print(f"  moved {old} -> {new}")
+        if result.skipped_failed:
+            print(
+                f"  {len(result.skipped_failed)} files failed before and are unchanged: skipped "
+                "(--retry-failed to try again; `moodscope library stats --failures` lists them)"
+            )
+        for path, reason in sorted(result.failed.items()):
+            print(f"  FAILED {path}: {reason}", file=sys.stderr)
+    return 1 if result.failed else 0
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    from moodscope.constants import QUADRANT_MOODS
+
+    with _open(args) as lib:
+        s = lib.stats()
+        print(f"{s['path']}: {s['tracks']} tracks, {s['hours']:.1f} h of music, {s['segments']} segments")
+        for q, count in s["quadrants"].items():
+            share = count / s["tracks"] if s["tracks"] else 0.0
+            print(f"  {q} {QUADRANT_MOODS[q]:<14} {count:>7} ({share:.0%})")
+        print("  models: " + (", ".join(f"{m} ({c})" for m, c in s["models"].items()) or "none"))
+        print(f"  failures: {s['failures']}")
+        if args.failures:
+            for path, reason in lib.failures().items():
+                print(f"    {path}: {reason}")
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from moodscope.library.queries import parse_mood
+
+    with _open(args) as lib:
+        mood = parse_mood(args.mood) if args.mood else None
+        tracks = lib.tracks(mood, min_confidence=args.min_confidence, limit=args.limit)
+        name = f"tracks: {mood.label}" if mood else "all tracks"
+        if args.min_confidence:
+            name += f", confidence >= {args.min_confidence:g}"
+        return emit(args, tracks, name=name, score="dist" if mood and mood.is_point else None)
+
+
+def run_show(args: argparse.Namespace) -> int:
+    with _open(args) as lib:
+        t = lib.track(args.track)
+        timeline = lib.timeline(t.id)
+    print(f"{t.display_name}" + (f"  [{t.album}]" if t.album else ""))
+    print(f"  {t.path}")
+    print(
+        f"  mood {t.quadrant} {t.mood}, confidence {t.confidence:.2f}, valence {t.valence:+.2f}, "
+        f"arousal {t.arousal:+.2f}, {t.duration:.0f} s, model {t.model}"
+    )
+    print("  segments in each quadrant: " + ", ".join(f"{q} {s:.0%}" for q, s in t.quadrant_share.items()))
+    for row in timeline.itertuples(index=False):
+        print(
+            f"  {row.start:7.1f}-{row.end:<7.1f} {row.quadrant}  valence {row.valence:+.2f}  arousal {row.arousal:+.2f}"
+        )
+    return 0
+
+
+def run_similar(args: argparse.Namespace) -> int:
+    with _open(args) as lib:
+        track = lib.track(args.track)
+        tracks = lib.similar(track, n=args.n)
+        return emit(args, tracks, name=f"similar to {track.display_name}", score="dist", seed=track.to_dict())
+
+
+def run_playlist(args: argparse.Namespace) -> int:
+    from moodscope.library.queries import parse_mood
+
+    mood = parse_mood(args.mood)
+    with _open(args) as lib:
+        tracks = lib.playlist(mood, minutes=args.minutes, n=args.n, min_confidence=args.min_confidence)
+        return emit(args, tracks, name=f"mood: {mood.label}", score="dist" if mood.is_point else None)
+
+
+def run_journey(args: argparse.Namespace) -> int:
+    from moodscope.library.queries import parse_mood
+
+    start, target = parse_mood(args.start), parse_mood(args.target)
+    with _open(args) as lib:
+        tracks = lib.journey(start, target, n=args.n)
+        return emit(args, tracks, name=f"journey: {start.label} -> {target.label}", score="to-go")
+
+
+def run_clusters(args: argparse.Namespace) -> int:
+    import json
+
+    from moodscope.errors import LibraryError
+
+    with _open(args) as lib:
+        found = lib.clusters(args.k, examples=args.examples)
+        if args.cluster is not None:
+            if not 1 <= args.cluster <= len(found):
+                raise LibraryError(f"--cluster must be between 1 and {len(found)}")
+            cluster = found[args.cluster - 1]
+            return emit(args, lib.cluster_tracks(cluster), name=f"cluster {cluster.index}: {cluster.description}")
+        if args.m3u:
+            raise LibraryError("--m3u needs --cluster I: which cluster's tracks to write")
+        if args.format == "json":
+            print(json.dumps([c.to_dict() for c in found], indent=2, ensure_ascii=False))
+            return 0
+        if args.format == "csv":
+            import csv
+
+            from moodscope.constants import QUADRANTS
+
+            writer = csv.writer(sys.stdout, lineterminator="\n")
+            writer.writerow(["cluster", "size", "fraction", "valence", "arousal", "variability", *QUADRANTS, "words"])
+            for c in found:
+                d = c.to_dict()
+                writer.writerow(
+                    [d["cluster"], d["size"], d["fraction"], d["valence"], d["arousal"], d["variability"]]
+                    + [d["quadrant_share"][q] for q in QUADRANTS]
+                    + [d["description"]]
+                )
+            return 0
+        total = sum(c.size for c in found)
+        print(f"{len(found)} clusters of {total} tracks by emotion profile")
+        for c in found:
+            shares = ", ".join(f"{q} {s:.0%}" for q, s in c.quadrant_share.items())
+            print(
+                f"\n{c.index}. {c.size} tracks ({c.fraction:.0%}): {c.description}\n"
+                f"   mean valence {c.valence:+.2f}, arousal {c.arousal:+.2f}, within-track variability "
+                f"{c.variability:.2f}; segments {shares}"
+            )
+            for t in c.examples:
+                print(f"     e.g. {t.display_name}")
+    return 0
+
+
+def run_map(args: argparse.Namespace) -> int:
+    with _open(args) as lib:
+        path = lib.map(args.out)
+        print(f"wrote {path} ({len(lib)} tracks)")
+    return 0
