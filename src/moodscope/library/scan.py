@@ -225,13 +225,13 @@ def scan_library(
     failures = {row[0]: row for row in conn.execute("SELECT path, size, mtime_ns, reason FROM failures")}
 
     to_check: list[FileStamp] = []
-    for path, stamp in found.items():
+    for path, stamp in sorted(found.items()):
         known = indexed.get(path)
         if known and not force and known[2] == stamp.size and known[3] == stamp.mtime_ns:
             result.unchanged += 1
             continue
         failure = failures.get(path)
-        if failure and not retry_failed and failure[1] == stamp.size and failure[2] == stamp.mtime_ns:
+        if failure and not (retry_failed or force) and failure[1] == stamp.size and failure[2] == stamp.mtime_ns:
             result.skipped_failed[path] = failure[3]
             continue
         to_check.append(stamp)
