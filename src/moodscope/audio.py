@@ -47,9 +47,21 @@ def _check_file(path: Path) -> None:
 
 
 def _to_mono(block: np.ndarray) -> np.ndarray:
-    """[shape=(n,) or (n, channels)] -> [shape=(n,)] float32 mean of channels."""
+    """[shape=(n,) or (n, channels)] -> [shape=(n,)] float32 mean of channels.
+
+    Channels are summed column by column: ``block.mean(axis=1)`` over interleaved frames is an
+    order of magnitude slower and was a third of the decoding time of a stereo MP3.
+    """
     if block.ndim == 2:
-        block = block.mean(axis=1)
+        channels = block.shape[1]
+        if channels == 1:
+            block = block[:, 0]
+        else:
+            mono = block[:, 0].astype(np.float32, copy=True)
+            for c in range(1, channels):
+                mono += block[:, c]
+            mono *= np.float32(1.0 / channels)
+            block = mono
     return np.ascontiguousarray(block, dtype=np.float32)
 
 

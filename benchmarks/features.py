@@ -1,0 +1,167 @@
+"""Throughput of the feature-cache build against a straightforward librosa reference.
+
+Both runs decode the real 4Q clips (``../shared/data/4q/MER_audio_taffc_dataset/Q*/*.mp3``) and
+compute the paper's Table 2 features of every whole 5-second segment:
+
+- ``moodscope``: :func:`moodscope.cache.build_cache` into a fresh temporary store, ``--workers``
+  processes, batched features, NPZ files written (everything the CLI does but the progress bar);
+- ``reference``: one process, ``librosa.load(sr=22050, mono=True)`` and
+  :func:`moodscope.features.reference_segment_features` segment by segment, nothing written.
+
+Throughput is seconds of audio per wall-clock second, decoding included, so the reference may run on
+a subset (``--reference-limit``) and the two figures are still comparable. Files are taken evenly
+across the sorted list (so across all four quadrants). The reference runs with BLAS limited to one
+thread (``--reference-threads``): on a 2-core VM OpenBLAS's second thread made it about 4× slower,
+so one thread is its fastest setting and the comparison is not flattered.
+
+    python benchmarks/features.py                      # all 540 files, reference on 60
+    python benchmarks/features.py --limit 100 --json bench.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "4q" / "MER_audio_taffc_dataset"
+
+
+def spread(files: list[Path], limit: int | None) -> list[Path]:
+    """``limit`` files taken evenly across ``files`` (all of them when ``limit`` is None)."""
+    if limit is None or limit >= len(files):
+        return files
+    index = np.linspace(0, len(files) - 1, max(1, limit)).round().astype(int)
+    return [files[i] for i in sorted(set(index))]
+
+
+def run_moodscope(files: list[Path], workers: int, scratch: Path) -> dict:
+    from moodscope.cache import build_cache
+
+    store = scratch / "store"
+    items = [(f.stem, f) for f in files]
+    start = time.perf_counter()
+    result = build_cache(items, store, workers=workers)
+    wall = time.perf_counter() - start
+    n_segments = 0
+    for tid in result.extracted:
+        with np.load(store / f"{tid}.npz") as data:
+            n_segments += data["static"].shape[0]
+    return {
+        "files": len(files),
+        "extracted": len(result.extracted),
+        "failed": len(result.failed),
+        "segments": n_segments,
+        "audio_seconds": result.audio_seconds,
+        "wall_seconds": wall,
+        "throughput": result.audio_seconds / wall,
+        "workers": workers,
+    }
+
+
+def run_reference(files: list[Path], threads: int | None) -> dict:
+    import librosa
+    import threadpoolctl
+
+    from moodscope.audio import segment_audio
+    from moodscope.constants import SAMPLE_RATE
+    from moodscope.features import reference_segment_features
+
+    def one(path: Path) -> tuple[float, int]:
+        y, _ = librosa.load(path, sr=SAMPLE_RATE, mono=True)
+        segments = segment_audio(y, source=str(path))
+        for segment in segments:
+            reference_segment_features(segment)
+        return len(y) / SAMPLE_RATE, len(segments)
+
+    limits = threadpoolctl.threadpool_limits(threads) if threads else None
+    try:
+        one(files[0])  # warm-up: imports, numba compilation, FFT plans (not timed)
+        seconds, n_segments = 0.0, 0
+        start = time.perf_counter()
+        for path in files:
+            s, n = one(path)
+            seconds += s
+            n_segments += n
+        wall = time.perf_counter() - start
+    finally:
+        if limits is not None:
+            limits.restore_original_limits()
+    return {
+        "files": len(files),
+        "segments": n_segments,
+        "audio_seconds": seconds,
+        "wall_seconds": wall,
+        "throughput": seconds / wall,
+        "blas_threads": threads or "default",
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="4Q audio folder (default: %(default)s)")
+    parser.add_argument("--limit", type=int, default=None, help="files for the moodscope run (default: all)")
+    parser.add_argument("--reference-limit", type=int, default=60, help="files for the reference run (default: 60)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)")
+    parser.add_argument(
+        "--reference-threads", type=int, default=1, help="BLAS threads of the reference (0: library default)"
+    )
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    args = parser.parse_args(argv)
+
+    files = sorted(args.data.glob("Q*/*.mp3"))
+    if not files:
+        print(f"no 4Q clips under {args.data}; pass --data PATH", file=sys.stderr)
+        return 2
+    ours_files = spread(files, args.limit)
+    ref_files = spread(files, args.reference_limit)
+
+    scratch = Path(tempfile.mkdtemp(prefix="moodscope-bench-"))
+    try:
+        ours = run_moodscope(ours_files, args.workers, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    ref = run_reference(ref_files, args.reference_threads or None)
+    ratio = ours["throughput"] / ref["throughput"]
+
+    rows = [
+        ("moodscope cache build", f"{args.workers} processes, batched", ours),
+        ("librosa reference", f"1 process, per segment, BLAS threads {ref['blas_threads']}", ref),
+    ]
+    print(f"{'run':24s} {'how':45s} {'files':>5s} {'segments':>8s} {'audio s':>9s} {'wall s':>8s} {'audio s/s':>10s}")
+    for name, how, r in rows:
+        print(
+            f"{name:24s} {how:45s} {r['files']:5d} {r['segments']:8d} {r['audio_seconds']:9.1f} "
+            f"{r['wall_seconds']:8.2f} {r['throughput']:10.1f}"
+        )
+    print(f"speed-up: {ratio:.2f}x (throughput per second of audio, decoding included; goal >= 4x)")
+    if ref["files"] != ours["files"]:
+        print(f"note: the reference ran on {ref['files']} of the {len(files)} files, taken evenly across them")
+    if ours["failed"]:
+        print(f"warning: {ours['failed']} files failed in the moodscope run", file=sys.stderr)
+
+    if args.json:
+        report = {
+            "moodscope": ours,
+            "reference": ref,
+            "ratio": ratio,
+            "cpu_count": os.cpu_count(),
+            "machine": platform.machine(),
+            "python": platform.python_version(),
+            "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
+        }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
