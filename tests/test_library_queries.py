@@ -1,0 +1,171 @@
+"""Mood queries on synthetic profiles: moods, similar, playlists, journeys (property test), clusters."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from moodscope.constants import QUADRANT_CENTRES, QUADRANTS
+from moodscope.errors import LibraryError
+from moodscope.library.db import Profiles
+from moodscope.library.profile import PROFILE_SIZE, SHAPE, SHAPE_POINTS, SHARE, STD, VA, profile_vector
+from moodscope.library.queries import (
+    clusters,
+    describe_cluster,
+    fill_playlist,
+    journey,
+    kmeans,
+    parse_mood,
+    rank_for_mood,
+    similar,
+)
+
+
+def synthetic_profiles(n: int, seed: int = 0) -> Profiles:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for _ in range(n):
+        k = int(rng.integers(1, 12))
+        probs = rng.dirichlet(np.full(4, 0.5), size=k)
+        rows.append(profile_vector(probs, probs @ np.array([QUADRANT_CENTRES[q] for q in QUADRANTS])))
+    m = np.stack(rows)
+    song = m[:, 2:6]
+    return Profiles(
+        ids=np.arange(1, n + 1),
+        quadrant=song.argmax(axis=1).astype(np.int8),
+        confidence=song.max(axis=1).astype(np.float32),
+        duration=rng.uniform(60, 400, n).astype(np.float32),
+        matrix=m,
+    )
+
+
+def test_profile_vector_layout():
+    probs = np.array([[1, 0, 0, 0], [1, 0, 0, 0], [0, 0, 1, 0], [0, 0, 1, 0.0]])
+    va = np.array([[0.5, 0.5], [0.5, 0.5], [-0.5, -0.5], [-0.5, -0.5]])
+    p = profile_vector(probs, va)
+    assert p.shape == (PROFILE_SIZE,) and p.dtype == np.float32
+    assert np.allclose(p[VA], 0) and np.allclose(p[SHARE], [0.5, 0, 0.5, 0]) and np.allclose(p[STD], 0.5)
+    shape = p[SHAPE].reshape(2, SHAPE_POINTS)
+    assert shape[0, 0] == pytest.approx(0.5) and shape[0, -1] == pytest.approx(-0.5)  # valence falls
+    one = profile_vector(probs[:1], va[:1])
+    assert np.allclose(one[SHAPE], 0) and np.allclose(one[STD], 0)
+    with pytest.raises(ValueError):
+        profile_vector(np.zeros((0, 4)), np.zeros((0, 2)))
+
+
+@pytest.mark.parametrize(
+    ("text", "quadrant", "is_point"),
+    [
+        ("happy", "Q1", False),
+        ("Excited", "Q1", False),
+        ("angry", "Q2", False),
+        ("tense", "Q2", False),
+        ("sad", "Q3", False),
+        ("depressed", "Q3", False),
+        ("calm", "Q4", False),
+        ("relaxed", "Q4", False),
+        ("q4", "Q4", False),
+        ("calm/relaxed", "Q4", False),
+        ("0.4,-0.3", "Q4", True),
+        ("-0.2, 0.7", "Q2", True),
+    ],
+)
+def test_parse_mood(text, quadrant, is_point):
+    mood = parse_mood(text)
+    assert mood.quadrant == quadrant and mood.is_point == is_point
+    if not is_point:
+        assert mood.point == QUADRANT_CENTRES[quadrant]
+
+
+@pytest.mark.parametrize("text", ["gloomy", "2,0", "0.1", ""])
+def test_parse_mood_errors(text):
+    with pytest.raises(LibraryError):
+        parse_mood(text)
+
+
+def test_similar_finds_the_twin_first():
+    prof = synthetic_profiles(200)
+    prof.matrix[150] = prof.matrix[7] + 1e-4
+    rows, dist = similar(prof, 7, n=5)
+    assert rows[0] == 150 and 7 not in rows and np.all(np.diff(dist) >= 0) and len(rows) == 5
+    assert len(similar(prof, 0, n=1000)[0]) == 199
+
+
+def test_rank_for_mood_and_fill_playlist():
+    prof = synthetic_profiles(300)
+    rows, scores = rank_for_mood(prof, parse_mood("calm"), min_confidence=0.4)
+    assert np.all(prof.quadrant[rows] == 3) and np.all(np.diff(scores) <= 0) and np.all(scores >= 0.4)
+    rows, dist = rank_for_mood(prof, parse_mood("0.3,0.3"))
+    assert len(rows) == 300 and np.all(np.diff(dist) >= 0)
+    chosen = fill_playlist(rows, prof.duration, minutes=30)
+    total = prof.duration[chosen].sum()
+    assert total <= 30 * 60 and total > 25 * 60 and len(set(chosen.tolist())) == len(chosen)
+    assert len(fill_playlist(rows, prof.duration, n=7)) == 7
+    assert len(fill_playlist(rows, prof.duration)) == 20
+    assert len(fill_playlist(rows, prof.duration, minutes=600, n=3)) == 3
+
+
+points = st.tuples(st.floats(-1, 1), st.floats(-1, 1))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    va=arrays(np.float64, st.tuples(st.integers(1, 60), st.just(2)), elements=st.floats(-1, 1)),
+    start=points,
+    target=points,
+    n=st.integers(1, 20),
+)
+def test_journey_moves_monotonically_toward_the_target(va, start, target, n):
+    rows, waypoints = journey(va, start, target, n)
+    assert len(rows) == min(n, len(va)) and len(set(rows.tolist())) == len(rows)
+    assert len(waypoints) == len(rows)
+    d = np.hypot(*(va[rows] - np.asarray(target)).T)
+    assert np.all(np.diff(d) <= 1e-12), "each step must be at least as close to the target"
+    if len(rows) >= 2:
+        nearest = np.hypot(*(va - np.asarray(target)).T).min()
+        assert d[-1] == pytest.approx(nearest), "the journey ends at the track nearest the target"
+
+
+def test_journey_follows_the_line_on_a_grid():
+    g = np.linspace(-0.5, 0.5, 11)
+    va = np.array([(v, a) for v in g for a in g])
+    rows, _ = journey(va, (-0.5, -0.5), (0.5, 0.5), n=11)
+    assert np.allclose(va[rows], np.stack([g, g], axis=1))  # the diagonal, step by step
+
+
+def test_kmeans_recovers_separated_blobs():
+    rng = np.random.default_rng(0)
+    centres = np.array([[0, 0], [5, 5], [-5, 5]])
+    x = np.concatenate([c + 0.3 * rng.standard_normal((100, 2)) for c in centres])
+    labels, found = kmeans(x, 3)
+    assert len(np.unique(labels)) == 3 and found.shape == (3, 2)
+    for c in range(3):
+        assert len(np.unique(labels[c * 100 : (c + 1) * 100])) == 1
+    assert np.array_equal(kmeans(x, 3)[0], labels)  # deterministic
+    assert len(np.unique(kmeans(x[:2], 5)[0])) <= 2  # k capped at the number of points
+
+
+def test_clusters_describe_groups_in_words_and_figures():
+    prof = synthetic_profiles(400, seed=3)
+    found = clusters(prof, 4)
+    assert [c.index for c in found] == [1, 2, 3, 4]
+    assert sum(c.size for c in found) == 400 and found[0].size >= found[-1].size
+    assert sorted(np.concatenate([c.rows for c in found]).tolist()) == list(range(400))
+    for c in found:
+        assert abs(sum(c.quadrant_share.values()) - 1) < 1e-4
+        assert "valence" in c.description and "arousal" in c.description
+        d = c.to_dict()
+        assert d["size"] == c.size and "description" in d
+    with pytest.raises(LibraryError):
+        clusters(prof, 0)
+
+
+def test_describe_cluster_words():
+    text = describe_cluster(0.3, -0.3, {"Q1": 0.1, "Q2": 0.0, "Q3": 0.1, "Q4": 0.8}, 0.02)
+    assert text.startswith("mostly calm/relaxed (Q4 80%)")
+    assert "positive valence (+0.30)" in text and "low arousal (-0.30)" in text and "steady" in text
+    mixed = describe_cluster(0.0, 0.0, {"Q1": 0.3, "Q2": 0.25, "Q3": 0.25, "Q4": 0.2}, 0.3)
+    assert mixed.startswith("mixed moods") and "change a lot" in mixed
