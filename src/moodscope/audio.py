@@ -6,11 +6,17 @@ anything libsndfile refuses are decoded with FFmpeg through PyAV. Resampling use
 Segment policy: a track is cut into non-overlapping segments of ``SEGMENT_SAMPLES`` samples and only
 whole segments are kept (a trailing remainder is dropped). A file shorter than one segment is an
 :class:`~moodscope.errors.AudioError`. Silence is valid audio: its features are finite (zeros).
+
+Damaged files: a file that cannot be opened as audio (empty, not audio, unknown format, a folder,
+missing) is an :class:`~moodscope.errors.AudioError` naming it. A truncated file (e.g. an MP3 cut
+short by an interrupted download) is decoded as far as its data goes, as players do: the features
+describe the audio that is there, and if less than one segment remains it is "too short".
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -94,7 +100,13 @@ def _pyav_blocks(path: Path, block_frames: int) -> tuple[int, Iterator[np.ndarra
     if not rate:
         container.close()
         raise AudioError(f"{path}: the audio stream has no sample rate")
-    resampler = av.AudioResampler(format="fltp", layout="mono", rate=rate)
+    # planar float at the native rate and layout: the channels are averaged here, like the libsndfile
+    # path does (FFmpeg's own mono downmix weights channels differently, e.g. (L + R) / sqrt(2))
+    resampler = av.AudioResampler(format="fltp", rate=rate)
+
+    def planar_mean(out: av.AudioFrame) -> np.ndarray:
+        planes = out.to_ndarray()  # (channels, n)
+        return planes.mean(axis=0, dtype=np.float32) if planes.shape[0] > 1 else planes[0].astype(np.float32)
 
     def gen() -> Iterator[np.ndarray]:
         pending: list[np.ndarray] = []
@@ -102,13 +114,13 @@ def _pyav_blocks(path: Path, block_frames: int) -> tuple[int, Iterator[np.ndarra
         with container:
             for frame in container.decode(stream):
                 for out in resampler.resample(frame):
-                    pending.append(out.to_ndarray()[0].astype(np.float32, copy=False))
+                    pending.append(planar_mean(out))
                     size += pending[-1].shape[0]
                     if size >= block_frames:
                         yield np.concatenate(pending)
                         pending, size = [], 0
             for out in resampler.resample(None):
-                pending.append(out.to_ndarray()[0].astype(np.float32, copy=False))
+                pending.append(planar_mean(out))
         if pending:
             yield np.concatenate(pending)
 
@@ -137,7 +149,10 @@ def _open_blocks(path: Path, block_seconds: float) -> tuple[int, Iterator[np.nda
     except AudioError:
         raise
     reason = "; ".join(errors) or "unknown format"
-    raise AudioError(f"{path}: cannot decode as audio ({reason})")
+    raise AudioError(
+        f"{path}: cannot decode as audio: not a format moodscope reads (MP3, Ogg Vorbis/Opus, FLAC, WAV, "
+        f"AIFF, M4A/AAC) or a corrupt file ({reason})"
+    )
 
 
 def stream_audio(path: str | os.PathLike, *, block_seconds: float = BLOCK_SECONDS) -> Iterator[np.ndarray]:
@@ -221,7 +236,8 @@ def segment_audio(
         n -= 1
     if n < 1:
         raise AudioError(
-            f"{source}: too short ({len(y) / SAMPLE_RATE:.2f} s); moodscope needs at least "
+            # rounded down, so that 4.999 s does not read "too short (5.00 s)"
+            f"{source}: too short ({math.floor(len(y) / SAMPLE_RATE * 100) / 100:.2f} s); moodscope needs at least "
             f"{SEGMENT_SECONDS:g} s of audio for one segment"
         )
     segments = y[: n * SEGMENT_SAMPLES].reshape(n, SEGMENT_SAMPLES)
