@@ -193,3 +193,33 @@ def test_paper_table3_is_renumbered_to_russell():
     }
     md = table3_markdown([{"model": "hybrid", "protocol": "song", "summary": fake}], "4q")
     assert "| Test accuracy (%) | 50.0 | 89 | 87 |" in md
+
+
+def test_cli_train_evaluate_reproduce(tiny_store, tmp_path, monkeypatch, capsys):
+    import moodscope.datasets
+    from moodscope.cache import store_dir
+    from moodscope.cli import main
+
+    _, store = tiny_store
+    cache = tmp_path / "cache"
+    store_dir(cache, "tiny").parent.mkdir(parents=True)
+    store_dir(cache, "tiny").symlink_to(store)
+    monkeypatch.setattr(moodscope.datasets, "load_dataset", lambda name, root, **kw: TinyDataset(root), raising=False)
+    common = ["--dataset", "tiny", "--root", str(tmp_path), "--cache", str(cache), "--threads", "1"]
+    fast = ["--epochs", "2", "--batch-size", "16", "--lr", "0.003"]
+    config = json.dumps(TINY_OVERRIDES["hybrid"])
+    out = tmp_path / "run"
+    assert main(["train", "--model", "hybrid", "--out", str(out), "--config", config, *common, *fast]) == 0
+    assert "hybrid / song: segment accuracy" in capsys.readouterr().out
+    assert (out / "report.md").exists() and (out / "fold0" / "curves.png").exists()
+    checkpoint = out / "fold0" / "best.pt"
+    assert main(["evaluate", str(checkpoint), "--out", str(tmp_path / "eval"), *common]) == 0
+    printed = capsys.readouterr().out
+    assert "test songs" in printed and (tmp_path / "eval" / "metrics.json").exists()
+    configs = json.dumps(TINY_OVERRIDES)
+    rep = tmp_path / "rep"
+    argv = ["reproduce", "--models", "cnn", "--out", str(rep), "--config", configs, *common, *fast]
+    assert main(argv) == 0
+    assert "| Test accuracy (%) |" in (rep / "report.md").read_text()
+    assert main(["evaluate", str(tmp_path / "missing.pt"), *common]) == 1
+    assert "no such checkpoint" in capsys.readouterr().err

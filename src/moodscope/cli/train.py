@@ -21,6 +21,9 @@ def _common(p: argparse.ArgumentParser) -> None:
         help="feature cache folder; missing features are extracted first (default: %(default)s)",
     )
     p.add_argument("--workers", type=int, default=None, help="processes for feature extraction (default: all cores)")
+    p.add_argument(
+        "--threads", type=int, default=2, help="torch CPU threads (%(default)s; 1 is faster on a busy machine)"
+    )
 
 
 def _training(p: argparse.ArgumentParser) -> None:
@@ -39,7 +42,6 @@ def _training(p: argparse.ArgumentParser) -> None:
         default=d.balance,
         help="class balancing of the training part under the song protocol (%(default)s)",
     )
-    p.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads (%(default)s)")
     p.add_argument(
         "--config",
         type=json.loads,
@@ -205,12 +207,14 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     import numpy as np
+    import torch
 
     from moodscope.checkpoint import load_checkpoint, predict_proba
     from moodscope.evaluate import evaluate_probs
     from moodscope.report import metrics_markdown, plot_confusion, write_json
     from moodscope.reproduce import protocol_table, song_labels
 
+    torch.set_num_threads(args.threads)
     model, meta = load_checkpoint(args.checkpoint)
     dataset, store = _prepare(args)
     run = meta.get("run", {})
