@@ -128,11 +128,16 @@ def build_cache(
     the serial path (``workers=1``). ``progress(done, total)`` is called after each file. A file that
     fails (or whose worker process dies) is recorded in ``result.failed`` and ``failures.json``; the
     others go on. On an interruption (Ctrl-C) queued files are cancelled; finished ones are kept.
+    Temporary files left by a run that was killed outright are removed first (so one build per
+    store at a time).
     """
     import threadpoolctl
 
     store.mkdir(parents=True, exist_ok=True)
-    (store / "params.json").write_text(json.dumps(FEATURE_PARAMS, indent=1))
+    for stale in store.glob(".*.tmp"):  # temporary files of a run that was killed outright
+        stale.unlink(missing_ok=True)
+    with atomic_write(store / "params.json") as fh:
+        fh.write(json.dumps(FEATURE_PARAMS, indent=1))
     result = CacheResult(store=store)
     todo = []
     for track_id, path in items:
