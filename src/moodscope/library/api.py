@@ -93,7 +93,7 @@ class MoodLibrary:
         if not roots:
             raise LibraryError("give at least one folder to scan")
         analyzer = analyzer or model_analyzer(model, workers=workers)
-        return scan_library(
+        result = scan_library(
             self.conn,
             roots,
             analyzer=analyzer,
@@ -102,6 +102,9 @@ class MoodLibrary:
             retry_failed=retry_failed,
             progress=progress,
         )
+        if result.analysed or result.reused or result.moved or result.touched or result.pruned:
+            self.profiles()  # refresh the profile snapshot now, so that the next query is fast
+        return result
 
     def failures(self) -> dict[str, str]:
         """Files that could not be analysed: path -> reason."""
@@ -199,9 +202,7 @@ class MoodLibrary:
             return select_tracks(self.conn, "confidence >= ?", (float(min_confidence),), order="id" + sql_limit)
         target = _as_mood(mood)
         if target.is_point:
-            rows, scores = queries.rank_for_mood(self.profiles(), target, min_confidence=min_confidence)
-            if limit is not None:
-                rows, scores = rows[:limit], scores[:limit]
+            rows, scores = queries.rank_for_mood(self.profiles(), target, min_confidence=min_confidence, limit=limit)
             return self._tracks_at(rows, scores)
         sql_limit = "" if limit is None else f" LIMIT {int(limit)}"
         found = select_tracks(
@@ -234,10 +235,20 @@ class MoodLibrary:
     ) -> list[Track]:
         """Tracks of a mood, best first, up to ``n`` tracks and/or ``minutes`` (default 20 tracks)."""
         prof = self.profiles()
-        rows, scores = queries.rank_for_mood(prof, _as_mood(mood), min_confidence=min_confidence)
+        target = _as_mood(mood)
+        # rank only the best candidates first (fast on large libraries); rank them all if they do not suffice
+        limit = (n or 20) if minutes is None else 4096
+        rows, scores = queries.rank_for_mood(prof, target, min_confidence=min_confidence, limit=limit)
         chosen = queries.fill_playlist(rows, prof.duration, minutes=minutes, n=n)
-        by_row = dict(zip(rows[: len(rows)].tolist(), scores.tolist()))
-        return self._tracks_at(chosen, [by_row[int(r)] for r in chosen])
+        full = (n is not None and len(chosen) >= n) or (
+            minutes is not None and minutes * 60 - prof.duration[chosen].sum() < 1.0
+        )
+        if len(rows) == limit and not full:
+            rows, scores = queries.rank_for_mood(prof, target, min_confidence=min_confidence)
+            chosen = queries.fill_playlist(rows, prof.duration, minutes=minutes, n=n)
+        index = np.flatnonzero(np.isin(rows, chosen))
+        score_of = dict(zip(rows[index].tolist(), scores[index].tolist()))
+        return self._tracks_at(chosen, [score_of[int(r)] for r in chosen])
 
     def journey(
         self,

@@ -90,38 +90,54 @@ def similar(profiles: Profiles, row: int, n: int = 10) -> tuple[np.ndarray, np.n
     d² = w_va·|Δ(valence, arousal)|² + w_share·|Δ quadrant shares|² + w_shape·mean(Δ shape²), with
     :data:`SIMILARITY_WEIGHTS`. Ties are broken by row order. Returns (rows, distances).
     """
-    space = _similarity_space(profiles.matrix)
-    d = np.sqrt(((space - space[row]) ** 2).sum(axis=1))
+    space = profiles.cache.get("similarity")
+    if space is None:
+        space = profiles.cache["similarity"] = _similarity_space(profiles.matrix)
+    diff = space - space[row]
+    d = np.sqrt(np.einsum("ij,ij->i", diff, diff))
     d[row] = np.inf
     n = max(0, min(n, len(d) - 1))
     if n == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
     top = np.argpartition(d, n - 1)[:n] if n < len(d) else np.arange(len(d))
-    top = top[np.lexsort((top, d[top]))]
+    top = np.sort(top)  # ties in row order
+    top = top[np.argsort(d[top], kind="stable")]
     return top, d[top]
 
 
 # ---- playlist ------------------------------------------------------------------------------------
 
 
-def rank_for_mood(profiles: Profiles, mood: Mood, *, min_confidence: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """Rows matching ``mood``, best first, with their scores.
+def _best(keys: np.ndarray, limit: int | None) -> np.ndarray:
+    """Positions of the ``limit`` smallest ``keys`` in order (ties by position); all when ``limit`` is None."""
+    if limit is not None and limit < len(keys):
+        part = np.sort(np.argpartition(keys, limit)[: limit + 1])
+        kth = keys[part].max()
+        part = np.flatnonzero(keys <= kth)  # every position tied with the cut-off, in position order
+        return part[np.argsort(keys[part], kind="stable")][:limit]
+    return np.argsort(keys, kind="stable")
+
+
+def rank_for_mood(
+    profiles: Profiles, mood: Mood, *, min_confidence: float = 0.0, limit: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows matching ``mood``, best first, with their scores (only the best ``limit`` when given).
 
     A quadrant mood keeps the tracks whose dominant quadrant it is, ranked by confidence (highest
-    first; score = confidence). A point ranks every track by the distance of its mean
-    valence/arousal to the point (score = distance).
+    first, ties by row; score = confidence). A point ranks every track by the distance of its mean
+    valence/arousal to the point (ties by row; score = distance).
     """
-    va = profiles.matrix[:, VA]
     keep = profiles.confidence >= min_confidence
     if mood.is_point:
         rows = np.flatnonzero(keep)
-        d = np.hypot(*(va[rows] - np.asarray(mood.point)).T)
-        order = np.lexsort((rows, d))
-        return rows[order], d[order]
+        va = profiles.matrix[rows, :2]
+        d = np.hypot(va[:, 0] - mood.point[0], va[:, 1] - mood.point[1])
+        order = _best(d, limit)
+        return rows[order], d[order].astype(np.float64)
     rows = np.flatnonzero(keep & (profiles.quadrant == QUADRANTS.index(mood.quadrant)))
-    centre_d = np.hypot(*(va[rows] - np.asarray(mood.point)).T)
-    order = np.lexsort((rows, centre_d, -profiles.confidence[rows]))
-    return rows[order], profiles.confidence[rows][order].astype(np.float64)
+    conf = profiles.confidence[rows]
+    order = _best(-conf, limit)
+    return rows[order], conf[order].astype(np.float64)
 
 
 def fill_playlist(
@@ -177,15 +193,15 @@ def journey(
         return np.zeros(0, dtype=np.int64), np.zeros((0, 2))
     steps = np.linspace(0.0, 1.0, count) if count > 1 else np.ones(1)
     waypoints = start_p + steps[:, None] * (target_p - start_p)
-    to_target = np.hypot(*(va - target_p).T)
-    by_rank = np.lexsort((np.arange(len(va)), to_target))  # rank r -> row, nearest to the target first
+    to_target = np.hypot(va[:, 0] - target_p[0], va[:, 1] - target_p[1])
+    by_rank = np.argsort(to_target, kind="stable")  # rank r -> row, nearest to the target first (ties by row)
     ranked_va = va[by_rank]
     chosen: list[int] = []
     upper = len(va)  # ranks allowed at this step: [count - 1 - i, upper)
     for i, w in enumerate(waypoints):
         lower = count - 1 - i
         window = ranked_va[lower:upper]
-        d = np.hypot(*(window - w).T)
+        d = np.hypot(window[:, 0] - w[0], window[:, 1] - w[1])
         r = lower + int(np.argmin(d))  # argmin takes the first minimum: the nearer-to-target rank
         chosen.append(int(by_rank[r]))
         upper = r
@@ -205,9 +221,9 @@ def kmeans(
     k: int,
     *,
     seed: int = SEED,
-    n_init: int = 3,
-    max_iter: int = 40,
-    fit_sample: int = 10_000,
+    n_init: int = 2,
+    max_iter: int = 30,
+    fit_sample: int = 4_000,
 ) -> tuple[np.ndarray, np.ndarray]:
     """k-means (k-means++ starts, Lloyd iterations) -> (labels [shape=(N,)], centres [shape=(k, d)]).
 
@@ -230,8 +246,7 @@ def kmeans(
             d = _sq_dist(fit, centres)
             labels = d.argmin(axis=1)
             counts = np.bincount(labels, minlength=k)
-            sums = np.zeros_like(centres)
-            np.add.at(sums, labels, fit)
+            sums = np.stack([np.bincount(labels, weights=col, minlength=k) for col in fit.T], axis=1)
             new = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], centres)
             if np.allclose(new, centres, atol=1e-7):
                 centres = new
@@ -323,28 +338,31 @@ def clusters(profiles: Profiles, k: int = 6, *, seed: int = SEED) -> list[Cluste
     scale = features.std(axis=0)
     z = (features - features.mean(axis=0)) / np.where(scale > 1e-9, scale, 1.0)
     labels, centres = kmeans(z, k, seed=seed)
+    k = len(centres)
+    to_centre = _sq_dist(z, centres)[np.arange(n), labels]
+    order = np.lexsort((to_centre, labels))  # by cluster, then nearest to its centre (ties by row)
+    bounds = np.searchsorted(labels[order], np.arange(k + 1))
+    counts = np.bincount(labels, minlength=k)
+    means = np.stack([np.bincount(labels, weights=col, minlength=k) for col in features.T], axis=1)
+    means /= np.maximum(counts, 1)[:, None]  # (k, 8): valence, arousal, 4 shares, 2 stds
     out = []
-    for c in range(len(centres)):
-        rows = np.flatnonzero(labels == c)
-        if len(rows) == 0:
+    for c in range(k):
+        if counts[c] == 0:
             continue
-        d = ((z[rows] - centres[c]) ** 2).sum(axis=1)
-        rows = rows[np.lexsort((rows, d))]
-        va = m[rows, VA].mean(axis=0)
-        share = m[rows, SHARE].mean(axis=0)
-        share_d = {q: float(s) for q, s in zip(QUADRANTS, share)}
-        variability = float(m[rows, STD].mean())
+        valence, arousal = float(means[c, 0]), float(means[c, 1])
+        share = {q: float(s) for q, s in zip(QUADRANTS, means[c, 2:6])}
+        variability = float(means[c, 6:8].mean())
         out.append(
             Cluster(
                 index=0,
-                size=len(rows),
-                fraction=len(rows) / n,
-                valence=float(va[0]),
-                arousal=float(va[1]),
+                size=int(counts[c]),
+                fraction=int(counts[c]) / n,
+                valence=valence,
+                arousal=arousal,
                 variability=variability,
-                quadrant_share=share_d,
-                description=describe_cluster(float(va[0]), float(va[1]), share_d, variability),
-                rows=rows,
+                quadrant_share=share,
+                description=describe_cluster(valence, arousal, share, variability),
+                rows=order[bounds[c] : bounds[c + 1]],
             )
         )
     out.sort(key=lambda c: (-c.size, c.rows[0]))
