@@ -259,3 +259,30 @@ def test_track_lookup(tmp_path, lib):
     outside.write_bytes(b"x")
     with pytest.raises(LibraryError, match="not in the library"):
         lib.track(str(outside))
+
+
+def test_migration_from_schema_1_and_profile_snapshot(tmp_path):
+    from moodscope.library.db import APPLICATION_ID, MIGRATIONS, _statements, generation
+
+    db = tmp_path / "v1.db"
+    conn = sqlite3.connect(db)
+    for statement in _statements(MIGRATIONS[0]):
+        conn.execute(statement)
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    conn.commit()
+    conn.close()
+    make_files(tmp_path / "m", 4)
+    with MoodLibrary(db) as lib:
+        assert lib.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        lib.scan(tmp_path / "m", analyzer=ContentAnalyzer())
+        snap = lib.conn.execute("SELECT generation, n FROM profile_snapshot").fetchone()
+        assert snap == (generation(lib.conn), 4)  # refreshed at the end of the scan
+        before = lib.profiles()
+        assert len(before) == 4
+        with MoodLibrary(db) as other:  # another process changes the library: the cache notices
+            (tmp_path / "m" / "t000.wav").unlink()
+            other.scan(tmp_path / "m", analyzer=ContentAnalyzer())
+        after = lib.profiles()
+        assert len(after) == 3 and set(after.ids) < set(before.ids)
+        assert np.array_equal(after.matrix, MoodLibrary(db).profiles().matrix)
