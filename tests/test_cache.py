@@ -104,7 +104,8 @@ def test_bad_files_are_reported_and_the_others_stored(music, tmp_path):
     (music / "lyrics.mp3").write_text("la la la\n" * 100)
     write_tone(music / "short.wav", 0.5, 440.0)
     sf.write(music / "silence.wav", np.zeros(6 * SAMPLE_RATE, np.float32), SAMPLE_RATE)
-    write_tone(music / "surround.wav", 6.0, 440.0, sr=96_000)
+    t = np.arange(6 * 96_000) / 96_000
+    sf.write(music / "surround.wav", np.repeat(0.2 * np.sin(2 * np.pi * 440 * t)[:, None], 6, axis=1), 96_000)
     items = [*items_of(music), ("ghost.wav", music / "ghost.wav")]
 
     store = tmp_path / "store"
@@ -122,6 +123,27 @@ def test_bad_files_are_reported_and_the_others_stored(music, tmp_path):
     # the failures are retried (and still fail) on the next run; the good files are skipped
     again = build_cache(items, store, workers=1)
     assert sorted(again.failed) == sorted(result.failed) and again.extracted == []
+
+
+_REAL_EXTRACT = cache._extract_to_store
+
+
+def _crash_on_c(store, track_id, path):
+    """Stands in for a decoder that kills its process (a segfault, the OOM killer) on one file."""
+    if track_id == "c.flac":
+        os._exit(1)
+    return _REAL_EXTRACT(store, track_id, path)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the worker must inherit the patch by fork")
+def test_a_dying_worker_fails_only_its_file(music, tmp_path, monkeypatch):
+    monkeypatch.setattr(cache, "_extract_to_store", _crash_on_c)
+    store = tmp_path / "store"
+    result = build_cache(items_of(music), store, workers=2)
+    assert list(result.failed) == ["c.flac"]
+    assert "died" in result.failed["c.flac"] and "c.flac" in result.failed["c.flac"]
+    assert sorted(result.extracted) == ["a.wav", "b.wav", "sub/d.wav"]
+    assert_clean(store)
 
 
 def test_interrupted_run_resumes_with_the_missing_files(music, tmp_path, monkeypatch):

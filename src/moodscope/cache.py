@@ -17,7 +17,7 @@ import logging
 import os
 import re
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, as_completed, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,7 +112,7 @@ def _init_worker() -> None:
     threadpoolctl.threadpool_limits(1)
 
 
-WORKER_DIED = "the worker process died while extracting this file (crash or out of memory); run again to retry"
+WORKER_DIED = "the process extracting this file died (a decoder crash or out of memory)"
 
 
 def build_cache(
@@ -168,22 +168,60 @@ def build_cache(
             for track_id, path in todo:
                 record(*_extract_to_store(store, track_id, path))
     else:
-        pool = ProcessPoolExecutor(max_workers=min(workers, total), initializer=_init_worker)
-        try:
-            futures = {pool.submit(_extract_to_store, store, tid, p): (tid, p) for tid, p in todo}
-            for fut in as_completed(futures):
+        lost = _run_pool(store, todo, workers, record)
+        if lost:
+            # a worker died and took the pool's pending files with it: run those again, each in a
+            # process of its own, so that a file that kills its process fails alone
+            log.warning("a worker process died; retrying %d files one process each", len(lost))
+            _run_isolated(store, lost, workers, record)
+    _write_failures(store, result.failed)
+    return result
+
+
+def _run_pool(
+    store: Path, todo: list[tuple[str, Path]], workers: int, record: Callable[[str, float, str | None], None]
+) -> list[tuple[str, Path]]:
+    """Extract ``todo`` in one process pool; return the files lost to a dead worker process."""
+    lost = []
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(todo)), initializer=_init_worker)
+    try:
+        futures = {pool.submit(_extract_to_store, store, tid, p): (tid, p) for tid, p in todo}
+        for fut in as_completed(futures):
+            try:
+                record(*fut.result())
+            except BrokenProcessPool:
+                lost.append(futures[fut])
+    except BaseException:
+        # interrupted: do not wait for the queued files; finished ones are already in place
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+    return sorted(lost, key=lambda item: todo.index(item))
+
+
+def _run_isolated(
+    store: Path, todo: list[tuple[str, Path]], workers: int, record: Callable[[str, float, str | None], None]
+) -> None:
+    """Extract each file of ``todo`` in a fresh process, ``workers`` at a time."""
+    pending = list(todo)
+    running: dict = {}
+    try:
+        while pending or running:
+            while pending and len(running) < workers:
+                tid, p = pending.pop(0)
+                pool = ProcessPoolExecutor(max_workers=1, initializer=_init_worker)
+                running[pool.submit(_extract_to_store, store, tid, p)] = (tid, p, pool)
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                tid, p, pool = running.pop(fut)
+                pool.shutdown(wait=False)
                 try:
                     record(*fut.result())
                 except BrokenProcessPool:
-                    tid, p = futures[fut]
                     record(tid, 0.0, f"{p}: {WORKER_DIED}")
-        except BaseException:
-            # interrupted: do not wait for the queued files; finished ones are already in place
+    finally:
+        for *_, pool in running.values():
             pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        pool.shutdown()
-    _write_failures(store, result.failed)
-    return result
 
 
 def _write_failures(store: Path, failed: dict[str, str]) -> None:
