@@ -212,8 +212,12 @@ def journey(
 
 
 def _sq_dist(x: np.ndarray, centres: np.ndarray) -> np.ndarray:
-    d = (x * x).sum(axis=1)[:, None] - 2.0 * x @ centres.T + (centres * centres).sum(axis=1)[None, :]
-    return np.maximum(d, 0.0)
+    """Squared distances [shape=(n, k)] between rows of ``x`` and ``centres`` (one pass per centre)."""
+    out = np.empty((len(x), len(centres)), dtype=x.dtype)
+    for j, c in enumerate(centres):
+        diff = x - c
+        out[:, j] = np.einsum("ij,ij->i", diff, diff)
+    return out
 
 
 def kmeans(
@@ -224,13 +228,16 @@ def kmeans(
     n_init: int = 2,
     max_iter: int = 30,
     fit_sample: int = 4_000,
-) -> tuple[np.ndarray, np.ndarray]:
+    return_distances: bool = False,
+) -> tuple[np.ndarray, ...]:
     """k-means (k-means++ starts, Lloyd iterations) -> (labels [shape=(N,)], centres [shape=(k, d)]).
 
     Deterministic for a given ``seed``. On more than ``fit_sample`` rows the centres are fitted on a
     random sample of that size and every row is then assigned to its nearest centre.
+    ``return_distances`` adds each row's squared distance to its centre.
     """
-    x = np.asarray(x, dtype=np.float64)
+    x = np.asarray(x)
+    x = x if x.dtype in (np.float32, np.float64) else x.astype(np.float64)
     k = max(1, min(int(k), len(x)))
     rng = np.random.default_rng(seed)
     fit = x if len(x) <= fit_sample else x[rng.choice(len(x), fit_sample, replace=False)]
@@ -255,8 +262,12 @@ def kmeans(
         inertia = _sq_dist(fit, centres).min(axis=1).sum()
         if best is None or inertia < best[0]:
             best = (inertia, centres)
-    centres = best[1]
-    return _sq_dist(x, centres).argmin(axis=1), centres
+    centres = best[1].astype(x.dtype)
+    d = _sq_dist(x, centres)
+    labels = d.argmin(axis=1)
+    if return_distances:
+        return labels, centres, d[np.arange(len(x)), labels]
+    return labels, centres
 
 
 @dataclass
@@ -334,13 +345,16 @@ def clusters(profiles: Profiles, k: int = 6, *, seed: int = SEED) -> list[Cluste
     if n == 0:
         return []
     m = profiles.matrix
-    features = np.concatenate([m[:, VA], m[:, SHARE], m[:, STD]], axis=1).astype(np.float64)
-    scale = features.std(axis=0)
-    z = (features - features.mean(axis=0)) / np.where(scale > 1e-9, scale, 1.0)
-    labels, centres = kmeans(z, k, seed=seed)
+    if "cluster_features" not in profiles.cache:
+        features = np.concatenate([m[:, VA], m[:, SHARE], m[:, STD]], axis=1)  # float32
+        scale = features.std(axis=0)
+        z = (features - features.mean(axis=0)) / np.where(scale > 1e-9, scale, 1.0)
+        profiles.cache["cluster_features"] = (features, z)
+    features, z = profiles.cache["cluster_features"]
+    labels, centres, to_centre = kmeans(z, k, seed=seed, return_distances=True)
     k = len(centres)
-    to_centre = _sq_dist(z, centres)[np.arange(n), labels]
-    order = np.lexsort((to_centre, labels))  # by cluster, then nearest to its centre (ties by row)
+    within = to_centre.astype(np.float64) / (float(to_centre.max()) * (1 + 1e-9) + 1e-12)  # in [0, 1)
+    order = np.argsort(labels + within, kind="stable")  # by cluster, then nearest to its centre (ties by row)
     bounds = np.searchsorted(labels[order], np.arange(k + 1))
     counts = np.bincount(labels, minlength=k)
     means = np.stack([np.bincount(labels, weights=col, minlength=k) for col in features.T], axis=1)
