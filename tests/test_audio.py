@@ -248,3 +248,22 @@ def test_truncated_mp3_decodes_what_is_there(tmp_path):
     tiny.write_bytes(data[: len(data) // 5])
     with pytest.raises(AudioError, match=r"tiny\.mp3: too short"):
         segment_audio(load_audio(tiny), source=str(tiny))
+
+
+def test_real_4q_clip_decodes_like_librosa():
+    """Golden check on real MP3s: same length as librosa.load(sr=22050, mono=True), same samples up to
+    the resampler's quality setting (moodscope uses soxr VHQ, librosa soxr HQ)."""
+    import librosa
+
+    from conftest import shared_data
+
+    folder = shared_data("4q", "MER_audio_taffc_dataset")
+    clips = sorted(folder.glob("Q*/*.mp3"))
+    if not clips:
+        pytest.skip(f"no 4Q clips in {folder}")
+    for clip in (clips[0], clips[len(clips) // 2]):
+        ours = load_audio(clip)
+        theirs, _ = librosa.load(clip, sr=SAMPLE_RATE, mono=True)
+        assert len(ours) == len(theirs)
+        assert np.abs(ours - theirs).max() < 5e-3 * np.abs(theirs).max()
+        assert segment_audio(ours, source=str(clip)).shape[0] == len(theirs) // SEGMENT_SAMPLES
