@@ -1,7 +1,10 @@
 """The paper's hybrid spectral-temporal feature vector (Table 2), computed per 5-second segment.
 
-All segments of a file are processed as one batch: one STFT serves the centroid, spread and MFCC,
-and librosa's functions run over the leading batch axis (no per-segment Python loop).
+All segments of a file are processed as one batch: one STFT serves the centroid, spread and MFCC;
+RMS, zero-crossing rate and envelope are sums and maxima over hop-sized blocks. The computation is
+librosa's (same window, mel filter bank, dB floor, DCT, Savitzky-Golay deltas, padding rules), written
+out in numpy so that a worker process imports neither librosa nor scipy; the tests hold it to
+:func:`reference_segment_features`, the per-segment librosa calls.
 
 Per segment (``N_FRAMES`` = 216 centred frames, ``N_FFT`` = 2048, ``HOP_LENGTH`` = 512):
 
