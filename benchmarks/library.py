@@ -86,7 +86,9 @@ def build_synthetic_library(db: Path, n: int, seed: int = 0) -> None:
         f"model, n_segments, quadrant, confidence, valence, arousal, {qcols}, {scols}, profile, scanned_at) "
         f"VALUES ({', '.join('?' * 26)})"
     )
-    seg_sql = f"INSERT INTO segments (track_id, idx, start, {qcols}, valence, arousal) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    seg_sql = (
+        f"INSERT INTO segments (track_id, idx, start, {qcols}, valence, arousal) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    )
     bias = rng.dirichlet(np.full(4, 0.7), size=n) * 6 + 0.2
     now = time.time()
     with transaction(conn):
