@@ -1,0 +1,1 @@
+"""Pretrained music representations (embeddings) used as features for mood models."""

@@ -1,0 +1,323 @@
+"""musicnn in PyTorch: the pretrained music tagger of Pons & Serra (2019) as an embedding extractor.
+
+A re-implementation of ``musicnn.models.build_musicnn`` (the ``musicnn`` PyPI package 0.1.0, ISC
+licence, Music Technology Group, Universitat Pompeu Fabra) that loads the ``MSD_musicnn`` and
+``MTT_musicnn`` weights converted by ``scripts/convert_musicnn.py``. No TensorFlow is needed.
+
+Input: log-mel patches, 16 kHz audio, STFT n_fft 512 / hop 256 (Hann, centred, zero padded),
+96 Slaney mel bands (librosa defaults), power spectrum, ``log10(10000 * mel + 1)``; patches of
+187 frames (2.992 s), non-overlapping, a trailing remainder dropped (as ``musicnn.extractor``).
+
+Network (T = 187 frames, F = 96 bands; BN = batch norm with TF's epsilon 1e-3; ReLU before BN):
+
+* input BN (a single scalar affine);
+* front-end, every branch conv -> ReLU -> BN -> max over frequency:
+  timbral 7x38 and 7x67 kernels (time x freq, time zero-padded by 3, freq 'valid'), 204 filters each;
+  temporal 128x1, 64x1 and 32x1 kernels ('same' in TF's sense: 63/64, 31/32, 15/16 zero frames
+  before/after), 51 filters each; concatenated: 561 channels per frame;
+* mid-end: three 1-D convs of width 7 (zero-padded by 3), 64 filters, conv -> ReLU -> BN, the second
+  and third with residual connections; the front-end and the three outputs are concatenated into
+  753 channels per frame;
+* back-end: max and mean over time (753 + 753; flattened interleaved, max0, mean0, max1, ...), BN,
+  dense 200 + ReLU + BN (the "penultimate" layer), dense 50 -> sigmoid (the taggram).
+
+The outputs of :func:`musicnn_embeddings` per patch are ``taggram`` (50 tag probabilities),
+``penultimate`` (200), ``max_pool`` and ``mean_pool`` (753 each: the mid-end pooled over time;
+musicnn's extractor calls them the same). ``tags`` names the taggram columns.
+
+Deviation from the reference code, on purpose: ``musicnn.extractor.batch_data`` casts the mel
+spectrogram to float16 and then evaluates ``log10(10000 * x + 1)`` in float16, which overflows to
+``inf`` for mel power above ~6.55 (1-3 % of bins of ordinary commercial music) and saturates the
+whole patch to a constant output. The checkpoints' input batch-norm statistics (mean 2.20 for MSD)
+show training saw finite values, so here the float16 *storage* is kept (the mel is rounded to
+float16, as the training data were) but the logarithm is taken in float32.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from moodscope.errors import AudioError, ModelError
+
+MUSICNN_SR = 16_000
+N_FFT = 512
+HOP = 256
+N_MELS = 96
+PATCH_FRAMES = 187
+"""Frames per patch: ``librosa.time_to_frames(3, sr=16000, n_fft=512, hop_length=256) + 1``."""
+PATCH_SECONDS = PATCH_FRAMES * HOP / MUSICNN_SR  # 2.992 s
+BN_EPS = 1e-3  # tf.compat.v1.layers.batch_normalization default
+MODEL_NAMES = ("msd", "mtt")
+WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
+
+N_TAGS = 50
+N_PENULTIMATE = 200
+N_MIDEND = 753  # 561 front-end + 3 x 64 mid-end channels
+OUTPUT_DIMS = {"taggram": N_TAGS, "penultimate": N_PENULTIMATE, "max_pool": N_MIDEND, "mean_pool": N_MIDEND}
+
+
+def weights_path(name: str = "msd") -> Path:
+    """The safetensors file of model ``name`` ("msd" = MSD_musicnn, "mtt" = MTT_musicnn)."""
+    if name not in MODEL_NAMES:
+        raise ModelError(f"unknown musicnn model {name!r}: choose one of {', '.join(MODEL_NAMES)}")
+    return WEIGHTS_DIR / f"musicnn_{name}.safetensors"
+
+
+class FrozenBatchNorm(nn.Module):
+    """Inference-only batch norm with TF's epsilon, over dimension 1."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        for buf in ("weight", "bias", "running_mean", "running_var"):
+            self.register_buffer(buf, torch.zeros(n))
+
+    def scale_shift(self) -> tuple[torch.Tensor, torch.Tensor]:
+        scale = self.weight * torch.rsqrt(self.running_var + BN_EPS)
+        return scale, self.bias - self.running_mean * scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale, shift = self.scale_shift()
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        return x * scale.view(shape) + shift.view(shape)
+
+
+class FrontEndBranch(nn.Module):
+    """conv2d (time x freq) -> ReLU -> BN -> max over frequency, as one fused, exact shortcut.
+
+    BN is a per-channel affine map ``s * v + t``; for ``s >= 0`` the frequency maximum commutes with
+    it, the ReLU and the bias; for ``s < 0`` it becomes the minimum, i.e. minus the maximum of the
+    convolution with negated filters. So the filters of channels with ``s < 0`` are negated and a
+    single max pass over the large (B, C, T, F') map replaces ReLU, BN and max (exact).
+    """
+
+    def __init__(self, n_filters: int, kernel: tuple[int, int], time_pad: tuple[int, int]) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, n_filters, kernel)
+        self.bn = FrozenBatchNorm(n_filters)
+        self.time_pad = time_pad
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, 1, T, F) -> (B, C, T)
+        scale, shift = self.bn.scale_shift()
+        sign = torch.where(scale >= 0, 1.0, -1.0).to(x.dtype)
+        z = F.conv2d(F.pad(x, (0, 0, *self.time_pad)), self.conv.weight * sign.view(-1, 1, 1, 1))
+        extreme = z.amax(dim=3) * sign.view(1, -1, 1)  # max over freq if s >= 0, else min
+        return torch.relu(extreme + self.conv.bias.view(1, -1, 1)) * scale.view(1, -1, 1) + shift.view(1, -1, 1)
+
+
+class MidEndLayer(nn.Module):
+    def __init__(self, n_in: int, n_out: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(n_in, n_out, 7, padding=3)
+        self.bn = FrozenBatchNorm(n_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(torch.relu(self.conv(x)))
+
+
+class MusiCNN(nn.Module):
+    """musicnn (``build_musicnn``, 96 mel bands, 50 tags). ``forward`` takes (B, T, 96) log-mel."""
+
+    tags: tuple[str, ...] = ()
+    """Names of the taggram columns (set by :func:`load_musicnn`)."""
+    name: str = ""
+    """"msd" or "mtt" (set by :func:`load_musicnn`)."""
+
+    def __init__(
+        self, n_tags: int = N_TAGS, n_mels: int = N_MELS, midend_filters: int = 64, units: int = N_PENULTIMATE
+    ) -> None:
+        super().__init__()
+        timbral_filters, temporal_filters = int(1.6 * 128), int(1.6 * 32)  # 204, 51
+        self.input_bn = FrozenBatchNorm(1)
+        self.timbral = nn.ModuleList(
+            FrontEndBranch(timbral_filters, (7, int(frac * n_mels)), (3, 3)) for frac in (0.4, 0.7)
+        )
+        # TF 'same' padding of an even kernel k: (k - 1) // 2 before, k // 2 after
+        self.temporal = nn.ModuleList(
+            FrontEndBranch(temporal_filters, (k, 1), ((k - 1) // 2, k // 2)) for k in (128, 64, 32)
+        )
+        n_front = 2 * timbral_filters + 3 * temporal_filters  # 561
+        self.midend = nn.ModuleList(
+            MidEndLayer(n_front if i == 0 else midend_filters, midend_filters) for i in range(3)
+        )
+        n_mid = n_front + 3 * midend_filters  # 753
+        self.pool_bn = FrozenBatchNorm(2 * n_mid)
+        self.penultimate = nn.Linear(2 * n_mid, units)
+        self.penultimate_bn = FrozenBatchNorm(units)
+        self.output = nn.Linear(units, n_tags)
+
+    def forward(self, mel: torch.Tensor) -> dict[str, torch.Tensor]:
+        x = self.input_bn(mel.unsqueeze(1))  # (B, 1, T, F)
+        front = torch.cat([branch(x) for branch in (*self.timbral, *self.temporal)], dim=1)  # (B, 561, T)
+        h1 = self.midend[0](front)
+        h2 = self.midend[1](h1) + h1
+        h3 = self.midend[2](h2) + h2
+        mid = torch.cat([front, h1, h2, h3], dim=1)  # (B, 753, T)
+        max_pool, mean_pool = mid.amax(dim=2), mid.mean(dim=2)
+        pooled = torch.stack([max_pool, mean_pool], dim=2).flatten(1)  # TF's concat on a trailing axis
+        penultimate = self.penultimate_bn(torch.relu(self.penultimate(self.pool_bn(pooled))))
+        logits = self.output(penultimate)
+        return {
+            "taggram": torch.sigmoid(logits),
+            "logits": logits,
+            "penultimate": penultimate,
+            "max_pool": max_pool,
+            "mean_pool": mean_pool,
+        }
+
+
+@functools.cache
+def _load(name: str) -> tuple[MusiCNN, tuple[str, ...]]:
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    path = weights_path(name)
+    if not path.is_file():
+        raise ModelError(f"{path} is missing: run scripts/convert_musicnn.py (see its docstring)")
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+    tags = tuple(json.loads(meta["tags"]))
+    model = MusiCNN(n_tags=len(tags))
+    state = {k: v.float() for k, v in load_file(str(path)).items()}
+    model.load_state_dict(state, strict=True)
+    model.eval().requires_grad_(False)
+    model.tags, model.name = tags, name
+    return model, tags
+
+
+def load_musicnn(name: str = "msd") -> MusiCNN:
+    """The pretrained musicnn ("msd": MSD_musicnn, "mtt": MTT_musicnn), in eval mode, on CPU.
+
+    The model is cached and shared: treat it as read-only. Its ``tags`` attribute names the taggram
+    columns. Call it on a (B, T, 96) float32 log-mel tensor (see :func:`musicnn_log_mel`; T = 187
+    is what it was trained on) to get a dict of ``taggram``, ``logits``, ``penultimate``, ``max_pool``
+    and ``mean_pool`` tensors.
+    """
+    return _load(name)[0]
+
+
+def musicnn_tags(name: str = "msd") -> tuple[str, ...]:
+    return _load(name)[1]
+
+
+@functools.cache
+def _mel_basis() -> np.ndarray:
+    import librosa
+
+    return librosa.filters.mel(sr=MUSICNN_SR, n_fft=N_FFT, n_mels=N_MELS).astype(np.float32)  # (96, 257)
+
+
+def musicnn_log_mel(y16: np.ndarray) -> np.ndarray:
+    """musicnn's input representation of 16 kHz mono audio: (n_frames, 96) float32 log-mel.
+
+    Equals ``librosa.feature.melspectrogram(y=y16, sr=16000, hop_length=256, n_fft=512, n_mels=96).T``
+    (librosa >= 0.10 defaults: centred frames, zero padding), rounded to float16 as musicnn's training
+    data were, then ``log10(10000 * mel + 1)`` in float32 (see the module docstring).
+    """
+    y = torch.from_numpy(np.ascontiguousarray(y16, dtype=np.float32))
+    window = torch.hann_window(N_FFT, periodic=True)
+    spec = torch.stft(y, N_FFT, HOP, window=window, center=True, pad_mode="constant", return_complex=True)
+    power = spec.real.square() + spec.imag.square()  # (257, n_frames)
+    mel = torch.from_numpy(_mel_basis()) @ power  # (96, n_frames)
+    mel = mel.clamp_(max=float(np.finfo(np.float16).max)).to(torch.float16).float()
+    return torch.log10(mel.T * 10000 + 1).numpy()
+
+
+def patch_starts(n_frames: int, *, hop_frames: int = PATCH_FRAMES) -> np.ndarray:
+    """First frame of each patch, as ``musicnn.extractor.batch_data`` (only whole patches)."""
+    return np.arange(0, n_frames - PATCH_FRAMES + 1, hop_frames, dtype=np.int64)
+
+
+def patch_times(n_patches: int, *, hop_frames: int = PATCH_FRAMES) -> np.ndarray:
+    """(n_patches, 2) start and end time in seconds of each patch (centred frames, so frame i is at i * hop)."""
+    start = np.arange(n_patches) * hop_frames * HOP / MUSICNN_SR
+    return np.stack([start, start + PATCH_SECONDS], axis=1)
+
+
+def musicnn_patches(log_mel: np.ndarray, *, hop_frames: int = PATCH_FRAMES) -> np.ndarray:
+    """Cut a (n_frames, 96) log-mel into (n_patches, 187, 96) patches.
+
+    Audio shorter than one patch is repeat-padded to one patch (musicnn's training "repeat-pad").
+    """
+    if log_mel.ndim != 2 or log_mel.shape[1] != N_MELS or len(log_mel) == 0:
+        raise AudioError(f"expected a non-empty (n_frames, {N_MELS}) log-mel, got shape {log_mel.shape}")
+    if len(log_mel) < PATCH_FRAMES:
+        log_mel = np.resize(log_mel, (PATCH_FRAMES, N_MELS))  # np.resize repeats the rows
+    starts = patch_starts(len(log_mel), hop_frames=hop_frames)
+    view = np.lib.stride_tricks.sliding_window_view(log_mel, PATCH_FRAMES, axis=0)  # (n, 96, 187)
+    return np.ascontiguousarray(view[starts].transpose(0, 2, 1))
+
+
+def to_musicnn_rate(y: np.ndarray, sr: int) -> np.ndarray:
+    """Mix to mono and resample to 16 kHz with soxr (HQ, as librosa.load's default in musicnn's extractor)."""
+    import soxr
+
+    y = np.asarray(y, dtype=np.float32)
+    if y.ndim == 2:
+        y = y.mean(axis=0)
+    if y.ndim != 1:
+        raise AudioError(f"expected a 1-D or (channels, samples) array, got shape {y.shape}")
+    if sr != MUSICNN_SR:
+        y = soxr.resample(y, sr, MUSICNN_SR, quality="HQ").astype(np.float32, copy=False)
+    return y
+
+
+def run_musicnn(
+    patches: np.ndarray, *, model: nn.Module | None = None, batch_size: int = 32, outputs: tuple[str, ...] | None = None
+) -> dict[str, np.ndarray]:
+    """Run the network on (n, T, 96) log-mel patches in batches; returns float32 arrays of n rows."""
+    model = load_musicnn() if model is None else model
+    keys = tuple(OUTPUT_DIMS) if outputs is None else outputs
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+    with torch.inference_mode():
+        x_all = torch.from_numpy(np.ascontiguousarray(patches, dtype=np.float32))
+        for i in range(0, len(x_all), batch_size):
+            out = model(x_all[i : i + batch_size])
+            for k in keys:
+                parts[k].append(out[k].numpy())
+    return {k: np.concatenate(v) if v else np.zeros((0, OUTPUT_DIMS.get(k, 0)), np.float32) for k, v in parts.items()}
+
+
+def musicnn_embeddings(
+    y: np.ndarray,
+    sr: int,
+    *,
+    model: nn.Module | None = None,
+    name: str = "msd",
+    batch_size: int = 32,
+    hop_seconds: float | None = None,
+    num_threads: int | None = None,
+) -> dict[str, Any]:
+    """musicnn outputs for every 2.992-s patch of ``y`` (mono or (channels, n) audio at rate ``sr``).
+
+    Returns a dict with per-patch float32 arrays ``taggram`` (n, 50), ``penultimate`` (n, 200),
+    ``max_pool`` and ``mean_pool`` (n, 753), plus ``times`` (n, 2; start and end in seconds),
+    ``tags`` (the 50 tag names) and ``model`` ("msd" or "mtt"). Patches do not overlap unless
+    ``hop_seconds`` is given; a remainder shorter than a patch is dropped, and audio shorter than
+    one patch is repeat-padded to one. ``num_threads`` temporarily overrides torch's thread count.
+    """
+    model = load_musicnn(name) if model is None else model
+    y16 = to_musicnn_rate(y, sr)
+    if y16.size == 0:
+        raise AudioError("cannot embed empty audio")
+    hop_frames = PATCH_FRAMES if hop_seconds is None else max(1, round(hop_seconds * MUSICNN_SR / HOP))
+    patches = musicnn_patches(musicnn_log_mel(y16), hop_frames=hop_frames)
+    previous = torch.get_num_threads()
+    if num_threads is not None:
+        torch.set_num_threads(num_threads)
+    try:
+        out: dict[str, Any] = run_musicnn(patches, model=model, batch_size=batch_size)
+    finally:
+        if num_threads is not None:
+            torch.set_num_threads(previous)
+    out["times"] = patch_times(len(patches), hop_frames=hop_frames)
+    out["tags"] = list(getattr(model, "tags", ()) or musicnn_tags(name))
+    out["model"] = getattr(model, "name", "") or name
+    return out
