@@ -28,6 +28,7 @@ def main() -> None:
     p.add_argument("--root", type=Path, default=ROOT)
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE_DIR)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--epochs", type=int, default=TrainConfig().max_epochs, help="maximum epochs (%(default)s)")
     p.add_argument("--config", default="{}", help="model config overrides as JSON")
     args = p.parse_args()
     import json
@@ -36,7 +37,7 @@ def main() -> None:
     store = store_dir(args.cache, dataset.name)
     build_cache([(t.track_id, t.audio_path) for t in dataset.with_audio()], store, workers=2)
     table = protocol_table(dataset, store, args.protocol)
-    config = TrainConfig(threads=args.threads)
+    config = TrainConfig(threads=args.threads, max_epochs=args.epochs)
     started = time.perf_counter()
     result = run_experiment(
         table,
@@ -51,7 +52,8 @@ def main() -> None:
     m = fold["metrics"]
     print(
         f"{args.model} / {args.protocol} on 4Q ({len(table)} segments, {fold['split_sizes']}): "
-        f"{fold['epochs']} epochs (best {fold['best_epoch'] + 1}), training {fold['train_seconds']:.1f} s, "
+        f"{fold['epochs']} epochs (best {fold['best_epoch'] + 1}, cap {args.epochs}), "
+        f"training {fold['train_seconds']:.1f} s, "
         f"wall {wall:.1f} s on {args.threads} threads ({os.cpu_count()} cores); test accuracy segment "
         f"{100 * m['segment']['accuracy']:.1f} %, song {100 * m['song']['accuracy']:.1f} %"
     )

@@ -24,6 +24,15 @@ TINY = {"filters": [4, 8, 8], "hidden": 8}
 TINY_RNN = {"lstm_units": 8}
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Tiny models run fastest on one thread, and a busy CI machine does not slow them down."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def tiny(name: str, **extra):
     return build_model(name, **(TINY | ({} if name == "cnn" else TINY_RNN) | extra))
 
@@ -146,3 +155,15 @@ def test_random_checkpoint_for_smoke_tests(tmp_path, arch):
     assert read_checkpoint(path)["format_version"] == 1
     again, _ = load_checkpoint(save_random_checkpoint(tmp_path / "again.pt", arch=arch, seed=3))
     np.testing.assert_array_equal(predict_proba(again, meta, random_features(4)), probs)
+
+
+def test_random_checkpoint_predicts_a_real_clip(tmp_path):
+    from conftest import shared_data
+    from moodscope.cache import extract_file
+
+    clip = shared_data("4q", "MER_audio_taffc_dataset", "Q1", "MT0000364027.mp3")
+    feats, seconds = extract_file(clip)
+    model, meta = load_checkpoint(save_random_checkpoint(tmp_path / "r.pt"))
+    probs = predict_proba(model, meta, feats)
+    assert probs.shape == (len(feats), 4) and len(feats) == int(seconds // 5)
+    assert np.isfinite(probs).all() and np.allclose(probs.sum(axis=1), 1, atol=1e-5)

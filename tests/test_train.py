@@ -19,6 +19,7 @@ from moodscope.reproduce import reproduce
 from moodscope.segments import build_segment_table
 from moodscope.train import TrainConfig, fit, run_experiment
 from test_models import TINY, TINY_RNN, random_features
+from test_models import one_torch_thread as one_torch_thread  # autouse fixture, applies here too
 
 TINY_OVERRIDES = {"cnn": TINY, "cnn-lstm": TINY | TINY_RNN, "hybrid": TINY | TINY_RNN | {"static_units": [4]}}
 FAST = TrainConfig(learning_rate=3e-3, batch_size=16, max_epochs=3, patience=2, seed=7, threads=1)

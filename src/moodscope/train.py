@@ -90,6 +90,7 @@ def fit(
     the model ends with its best weights. ``meta`` describes the run in ``workdir/last.pt``."""
     from moodscope.checkpoint import read_checkpoint, save_checkpoint
 
+    threads_before = torch.get_num_threads()
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     x_train = {k: torch.from_numpy(v) for k, v in train[0].items()}
@@ -182,6 +183,7 @@ def fit(
     )
     model.load_state_dict(best_state)
     model.eval()
+    torch.set_num_threads(threads_before)
     return result
 
 
@@ -220,7 +222,10 @@ def run_experiment(
         workdir = out_dir / f"fold{split.fold}" if out_dir else None
         if workdir and (workdir / "best.pt").exists():
             meta = read_checkpoint(workdir / "best.pt")["meta"]
-            if meta.get("complete") and meta.get("run", {}).get("train_config") == asdict(config):
+            same_model = meta.get("arch") == model_name and meta.get("config") == model_config(
+                build_model(model_name, **overrides)
+            )
+            if meta.get("complete") and same_model and meta.get("run", {}).get("train_config") == asdict(config):
                 results.append(meta["result"])
                 continue
         train_rows = np.unique(split.train)

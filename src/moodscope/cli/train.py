@@ -225,6 +225,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if run.get("dataset") == dataset.name and test_songs and not args.all:
         rows = np.flatnonzero(np.isin(table.track_ids, test_songs))
         scope = f"the checkpoint's {len(test_songs)} test songs"
+        if run.get("protocol") == "paper":
+            scope += " (paper protocol: other segments of these songs were in its training set)"
     if not len(rows):
         from moodscope.errors import DatasetError
 
