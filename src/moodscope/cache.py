@@ -134,8 +134,7 @@ def build_cache(
     import threadpoolctl
 
     store.mkdir(parents=True, exist_ok=True)
-    for stale in store.glob(".*.tmp"):  # temporary files of a run that was killed outright
-        stale.unlink(missing_ok=True)
+    _remove_temporary_files(store)  # of a run that was killed outright
     with atomic_write(store / "params.json") as fh:
         fh.write(json.dumps(FEATURE_PARAMS, indent=1))
     result = CacheResult(store=store)
@@ -173,9 +172,16 @@ def build_cache(
             # a worker died and took the pool's pending files with it: run those again, each in a
             # process of its own, so that a file that kills its process fails alone
             log.warning("a worker process died; retrying %d files one process each", len(lost))
+            _remove_temporary_files(store)  # the broken pool killed its other workers mid-write
             _run_isolated(store, lost, workers, record)
+            _remove_temporary_files(store)
     _write_failures(store, result.failed)
     return result
+
+
+def _remove_temporary_files(store: Path) -> None:
+    for stale in store.glob(".*.tmp"):
+        stale.unlink(missing_ok=True)
 
 
 def _run_pool(
