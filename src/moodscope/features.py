@@ -283,11 +283,16 @@ def extract_features(segments: np.ndarray) -> SegmentFeatures:
     assert frames.shape[1] == N_FRAMES
     magnitude = np.empty((n, N_FRAMES, 1 + N_FFT // 2), dtype=np.float32)
     m = np.empty((n, N_FRAMES, 3))
+    windowed = np.empty((N_FRAMES, N_FFT))  # buffers reused across segments
+    spectrum = np.empty((N_FRAMES, 1 + N_FFT // 2), dtype=np.complex128)
+    mag64 = np.empty((N_FRAMES, 1 + N_FFT // 2))
     for i in range(n):
-        mag64 = np.abs(np.fft.rfft(frames[i] * const.window, axis=-1))
+        np.multiply(frames[i], const.window, out=windowed)
+        np.fft.rfft(windowed, axis=-1, out=spectrum)
+        np.abs(spectrum, out=mag64)
         magnitude[i] = mag64
         np.matmul(mag64, const.moments, out=m[i])
-    del frames, padded
+    del frames, padded, windowed, spectrum, mag64
 
     # MFCC: power mel spectrogram (banded filter bank), dB with the top_db floor, DCT-II
     power = np.square(magnitude, out=magnitude).reshape(n * N_FRAMES, -1)
