@@ -73,7 +73,7 @@ def compute_embeddings(root: Path, cache: Path) -> dict[str, np.ndarray]:
     for i, path in enumerate(paths):
         patches = musicnn_patches(musicnn_log_mel(to_musicnn_rate(load_audio(path), SAMPLE_RATE)))
         for name, model in models.items():
-            for key, value in run_musicnn(patches, model=model, batch_size=16).items():
+            for key, value in run_musicnn(patches, model=model).items():
                 parts[f"{name}_{key}"].append(value)
         offsets.append(offsets[-1] + len(patches))
         starts.append(patch_times(len(patches))[:, 0])
@@ -102,7 +102,7 @@ def song_means(data: dict[str, np.ndarray], key: str) -> np.ndarray:
 
 
 def embedding_choices(data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    m = {key: song_means(data, f"{model}_{key}") for model in MODELS for key in OUTPUTS}
+    m = {f"{model}_{key}": song_means(data, f"{model}_{key}") for model in MODELS for key in OUTPUTS}
     choices: dict[str, np.ndarray] = {}
     for model in MODELS:
         choices[f"{model} taggram (50)"] = m[f"{model}_taggram"]

@@ -129,3 +129,18 @@ def test_tags_on_real_music() -> None:
     top = [mtt["tags"][i] for i in np.argsort(-mtt["taggram"].mean(axis=0))[:5]]
     assert {"drums", "techno"} & set(top), top
     assert not {"classical", "opera", "choir", "harpsichord"} & set(top), top
+
+
+@pytest.mark.parametrize("n_time", [1, 5, 187, 200])
+def test_polyphase_temporal_branch_is_the_direct_convolution(n_time: int) -> None:
+    import torch
+
+    from moodscope.embeddings.musicnn import FrontEndBranch, load_musicnn
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 1, n_time, 96)
+    for branch in load_musicnn("msd").temporal:
+        with torch.inference_mode():
+            direct = FrontEndBranch.forward(branch, x)
+            assert branch(x).shape == direct.shape == (2, 51, n_time)
+            torch.testing.assert_close(branch(x), direct, atol=1e-4, rtol=1e-5)

@@ -112,6 +112,45 @@ class FrontEndBranch(nn.Module):
         return torch.relu(extreme + self.conv.bias.view(1, -1, 1)) * scale.view(1, -1, 1) + shift.view(1, -1, 1)
 
 
+class TemporalBranch(FrontEndBranch):
+    """A front-end branch with a (k x 1) kernel, computed polyphase: same result, about twice as fast.
+
+    A conv over time with a single input plane makes a poor GEMM. Splitting time into ``P`` phases
+    (``x[P * u + c]`` becomes input channel ``c`` at step ``u``) turns it into a conv with ``P`` input
+    channels, ``P`` times as many output channels (one per output phase ``r``) and a kernel of
+    ``ceil((k + P - 1) / P)`` steps, whose tap ``(r, c, v)`` is the original tap ``j = P * v + c - r``.
+    """
+
+    PHASES = 16
+
+    def polyphase_weight(self, weight: torch.Tensor) -> torch.Tensor:
+        n_out, _, k, _ = weight.shape
+        p = self.PHASES
+        steps = -(-(k + p - 1) // p)
+        r = torch.arange(p).view(p, 1, 1)
+        c = torch.arange(p).view(1, p, 1)
+        v = torch.arange(steps).view(1, 1, steps)
+        j = p * v + c - r  # (r, c, v)
+        j = torch.where((j >= 0) & (j < k), j, k)  # index k of the zero-padded taps is 0
+        taps = F.pad(weight.view(n_out, k), (0, 1))[:, j]  # (out, r, c, v)
+        return taps.reshape(n_out * p, p, steps, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, 1, T, F) -> (B, C, T)
+        scale, shift = self.bn.scale_shift()
+        sign = torch.where(scale >= 0, 1.0, -1.0).to(x.dtype)
+        weight = self.polyphase_weight(self.conv.weight * sign.view(-1, 1, 1, 1))
+        batch, _, n_time, n_freq = x.shape
+        p, steps = self.PHASES, weight.shape[2]
+        n_steps = -(-n_time // p)
+        length = p * (n_steps + steps - 1)
+        before = self.time_pad[0]
+        phased = F.pad(x, (0, 0, before, length - n_time - before)).view(batch, n_steps + steps - 1, p, n_freq)
+        z = F.conv2d(phased.transpose(1, 2), weight)  # (B, C * P, n_steps, F)
+        m = z.amax(dim=3).view(batch, -1, p, n_steps).transpose(2, 3).reshape(batch, -1, n_steps * p)
+        extreme = m[:, :, :n_time] * sign.view(1, -1, 1)
+        return torch.relu(extreme + self.conv.bias.view(1, -1, 1)) * scale.view(1, -1, 1) + shift.view(1, -1, 1)
+
+
 class MidEndLayer(nn.Module):
     def __init__(self, n_in: int, n_out: int) -> None:
         super().__init__()
@@ -141,7 +180,7 @@ class MusiCNN(nn.Module):
         )
         # TF 'same' padding of an even kernel k: (k - 1) // 2 before, k // 2 after
         self.temporal = nn.ModuleList(
-            FrontEndBranch(temporal_filters, (k, 1), ((k - 1) // 2, k // 2)) for k in (128, 64, 32)
+            TemporalBranch(temporal_filters, (k, 1), ((k - 1) // 2, k // 2)) for k in (128, 64, 32)
         )
         n_front = 2 * timbral_filters + 3 * temporal_filters  # 561
         self.midend = nn.ModuleList(
@@ -270,7 +309,7 @@ def to_musicnn_rate(y: np.ndarray, sr: int) -> np.ndarray:
 
 
 def run_musicnn(
-    patches: np.ndarray, *, model: nn.Module | None = None, batch_size: int = 32, outputs: tuple[str, ...] | None = None
+    patches: np.ndarray, *, model: nn.Module | None = None, batch_size: int = 8, outputs: tuple[str, ...] | None = None
 ) -> dict[str, np.ndarray]:
     """Run the network on (n, T, 96) log-mel patches in batches; returns float32 arrays of n rows."""
     model = load_musicnn() if model is None else model
@@ -281,7 +320,7 @@ def run_musicnn(
         for i in range(0, len(x_all), batch_size):
             out = model(x_all[i : i + batch_size])
             for k in keys:
-                parts[k].append(out[k].numpy())
+                parts[k].append(out[k].float().numpy())
     return {k: np.concatenate(v) if v else np.zeros((0, OUTPUT_DIMS.get(k, 0)), np.float32) for k, v in parts.items()}
 
 
@@ -291,7 +330,7 @@ def musicnn_embeddings(
     *,
     model: nn.Module | None = None,
     name: str = "msd",
-    batch_size: int = 32,
+    batch_size: int = 8,
     hop_seconds: float | None = None,
     num_threads: int | None = None,
 ) -> dict[str, Any]:
@@ -301,7 +340,11 @@ def musicnn_embeddings(
     ``max_pool`` and ``mean_pool`` (n, 753), plus ``times`` (n, 2; start and end in seconds),
     ``tags`` (the 50 tag names) and ``model`` ("msd" or "mtt"). Patches do not overlap unless
     ``hop_seconds`` is given; a remainder shorter than a patch is dropped, and audio shorter than
-    one patch is repeat-padded to one. ``num_threads`` temporarily overrides torch's thread count.
+    one patch is repeat-padded to one.
+
+    Speed: about 1.4 GMAC a patch (80 patches for 4 minutes), 90 % of it in the front-end convs.
+    ``num_threads`` temporarily overrides torch's thread count; when other processes keep the cores
+    busy, ``num_threads=1`` avoids OpenMP threads spin-waiting for each other (several times slower).
     """
     model = load_musicnn(name) if model is None else model
     y16 = to_musicnn_rate(y, sr)
