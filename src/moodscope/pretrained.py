@@ -39,7 +39,7 @@ class FeatureModel:
 
         self.path = path
         self.module, self.meta = load_checkpoint(path)
-        self.name = name or f"{self.meta.get('architecture', 'model')}:{path.name}"
+        self.name = name or f"{self.meta.get('arch', 'model')}:{path.name}"
 
     def predict_segments(self, segments: np.ndarray) -> tuple[np.ndarray, None]:
         from moodscope.checkpoint import predict_proba
