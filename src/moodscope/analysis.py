@@ -9,6 +9,7 @@ silence as much as music).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -223,9 +224,24 @@ def _init_worker(model_spec: str | None) -> None:
     _WORKER_MODEL = load_model(model_spec)
 
 
-def _analyze_in_worker(path: str) -> tuple[str, Analysis | None, str | None]:
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """Limit torch and BLAS to one thread, as in a worker process, and restore them afterwards."""
+    import threadpoolctl
+    import torch
+
+    torch_threads = torch.get_num_threads()
     try:
-        return path, analyze(path, model=_WORKER_MODEL), None
+        with threadpoolctl.threadpool_limits(1):
+            torch.set_num_threads(1)
+            yield
+    finally:
+        torch.set_num_threads(torch_threads)
+
+
+def _analyze_in_worker(path: str, model=None) -> tuple[str, Analysis | None, str | None]:
+    try:
+        return path, analyze(path, model=_WORKER_MODEL if model is None else model), None
     except MoodscopeError as exc:
         return path, None, str(exc)
     except Exception as exc:  # one bad file never stops a batch
@@ -261,10 +277,18 @@ def analyze_files(
             progress(done, len(paths))
 
     if workers == 1:
-        _init_worker(model)
-        for p in paths:
-            record(*_analyze_in_worker(str(p)))
+        # in this process: the caller's thread settings are restored afterwards
+        from moodscope.pretrained import load_model
+
+        with _one_thread():
+            mood_model = load_model(model)
+            for p in paths:
+                record(*_analyze_in_worker(str(p), mood_model))
     else:
+        if isinstance(model, (str, os.PathLike)):
+            from moodscope.pretrained import resolve_model_path
+
+            resolve_model_path(model)  # a ModelError here, not a broken pool of workers that cannot load it
         with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(model,)) as pool:
             futures = [pool.submit(_analyze_in_worker, str(p)) for p in paths]
             for fut in as_completed(futures):

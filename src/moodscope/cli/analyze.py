@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 DEMO_CLIP = Path(__file__).parents[1] / "data" / "demo.ogg"
+FORMATS = ("table", "json", "csv", "parquet")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,7 +22,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("paths", nargs="+", type=Path, help="audio files or folders")
     _add_model_options(p)
-    p.add_argument("--format", choices=("table", "json", "csv", "parquet"), default="table", help="output format")
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        default=None,
+        help="output format (default: from the suffix of --out (.json, .csv, .parquet), otherwise table)",
+    )
     p.add_argument("--out", type=Path, help="write the output to this file instead of the terminal")
     p.add_argument("--plot", type=Path, metavar="PATH.png", help="plot valence/arousal over time")
     p.add_argument("--timeline", action="store_true", help="with --format table, show every segment of every track")
@@ -46,6 +52,35 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
         help="'accurate' (default: musicnn embeddings + the paper's features), 'fast' (the paper's hybrid model) "
         "or the path of a checkpoint trained with `moodscope train`",
     )
+
+
+def output_format(fmt: str | None, out: Path | None) -> str:
+    """The --format given, else the one the suffix of --out names, else ``table``."""
+    if fmt is not None:
+        return fmt
+    suffix = out.suffix.lower().lstrip(".") if out is not None else ""
+    return {"pq": "parquet"}.get(suffix, suffix) if suffix in (*FORMATS, "pq") else "table"
+
+
+def load_model_once(spec: str | None):
+    """Load ``--model`` (failing early, once); a checkpoint that cannot be read is a one-line error.
+
+    torch's unpickling errors run over several lines and advise loading with ``weights_only=False``,
+    which would run code from an untrusted file: they are not passed on.
+    """
+    from moodscope.errors import ModelError
+    from moodscope.pretrained import load_model
+
+    try:
+        return load_model(spec)
+    except ModelError as exc:
+        message = str(exc)
+        if "\n" in message or "weights_only" in message:
+            raise ModelError(
+                f"{spec}: not a moodscope checkpoint; give 'accurate', 'fast' or a checkpoint written by "
+                "`moodscope train`"
+            ) from exc
+        raise
 
 
 def format_table(analyses, *, timeline: bool) -> str:
@@ -95,8 +130,16 @@ def write_output(analyses, fmt: str, out: Path | None) -> None:
                 frame.to_parquet(fh, index=False)
             return
         text = frame.to_csv(index=False)
+    write_text(text, out)
+
+
+def write_text(text: str, out: Path | None) -> None:
+    """Print ``text``, or write it to ``out`` atomically."""
+    from moodscope.fileio import atomic_write
+
+    text = text if text.endswith("\n") else text + "\n"
     if out is None:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        sys.stdout.write(text)
     else:
         with atomic_write(out, "w", encoding="utf-8") as fh:
             fh.write(text)
@@ -108,22 +151,25 @@ def run_analyze(args: argparse.Namespace) -> int:
     from moodscope.analysis import analyze_files
     from moodscope.audio import find_audio_files
     from moodscope.errors import MoodscopeError
-    from moodscope.pretrained import load_model
 
+    fmt = output_format(args.format, args.out)
     paths = find_audio_files(args.paths)
     if not paths:
         raise MoodscopeError(f"no audio files found in {', '.join(map(str, args.paths))}")
-    load_model(args.model)  # fail early, once, on a bad --model
+    if fmt == "parquet" and args.out is None:
+        raise MoodscopeError("--format parquet needs --out FILE.parquet")
+    load_model_once(args.model)
     workers = args.workers or min(os.cpu_count() or 1, len(paths))
     with tqdm(total=len(paths), unit="file", desc="analyze", disable=None if len(paths) > 1 else True) as bar:
         result = analyze_files(
             paths, model=args.model, workers=workers, progress=lambda done, total: bar.update(done - bar.n)
         )
-    if args.format == "table" and args.out is None:
+    if fmt == "table":
         if result.analyses:
-            print(format_table(result.analyses, timeline=args.timeline or len(paths) == 1))
+            table = format_table(result.analyses, timeline=args.timeline or len(paths) == 1)
+            write_text(table, args.out)
     else:
-        write_output(result.analyses, "csv" if args.format == "table" else args.format, args.out)
+        write_output(result.analyses, fmt, args.out)
     if args.plot and result.analyses:
         from moodscope.timeline import plot_timeline
 
@@ -141,7 +187,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from moodscope.analysis import analyze
     from moodscope.timeline import plot_timeline
 
-    analysis = analyze(DEMO_CLIP, model=args.model)
+    analysis = analyze(DEMO_CLIP, model=load_model_once(args.model))
     print(format_table([analysis], timeline=True))
     print("\n'March Thee to Dis' by Max McCracken (Endgame: Singularity), CC BY-SA 3.0")
     plot_timeline([analysis], args.plot)
