@@ -56,3 +56,6 @@ QUADRANT_COLOURS = {"Q1": "#f2a516", "Q2": "#d7263d", "Q3": "#3066be", "Q4": "#2
 AUDIO_EXTENSIONS = (".mp3", ".wav", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".mp4", ".aiff", ".aif")
 
 SEED = 1234
+
+MODEL_NAMES = ("cnn", "cnn-lstm", "hybrid")
+"""The paper's three architectures (Model 1, 2, 3), as registered in :mod:`moodscope.models`."""

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from moodscope.constants import SEED
+from moodscope.config import TrainConfig
 from moodscope.models import MoodModel, build_model, model_config, model_inputs
 
 log = logging.getLogger(__name__)
@@ -36,18 +36,6 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str, dict], None]
 """``progress(event, info)``: events 'epoch' (epoch, batches), 'batch' (loss, acc: running means),
 'epoch-end' (the history row) and 'fold' (fold, folds)."""
-
-
-@dataclass
-class TrainConfig:
-    learning_rate: float = 1e-4  # the paper's
-    batch_size: int = 64
-    max_epochs: int = 40
-    patience: int = 5
-    weight_decay: float = 0.0
-    seed: int = SEED
-    threads: int = 2
-    balance: str = "oversample"  # training part only: 'oversample', 'class-weights' or 'none'
 
 
 @dataclass

@@ -27,7 +27,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _training(p: argparse.ArgumentParser) -> None:
-    from moodscope.train import TrainConfig
+    from moodscope.config import TrainConfig
 
     d = TrainConfig()
     p.add_argument("--folds", type=int, default=1, help="k-fold cross-validation; 1 = one 80/10/10 split (default)")
@@ -52,7 +52,7 @@ def _training(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from moodscope.models import MODELS
+    from moodscope.constants import MODEL_NAMES
     from moodscope.protocols import PROTOCOLS
 
     p = sub.add_parser(
@@ -62,7 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "default; 'paper': the paper's oversample-then-split segment protocol). Writes best.pt per "
         "fold, metrics.json, report.md and PNG plots to --out. Re-running resumes.",
     )
-    p.add_argument("--model", required=True, choices=list(MODELS))
+    p.add_argument("--model", required=True, choices=list(MODEL_NAMES))
     p.add_argument("--protocol", choices=PROTOCOLS, default="song", help="(default: %(default)s)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: runs/<dataset>-<model>-<protocol>)")
     _common(p)
@@ -89,7 +89,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Russell's quadrants). Re-running resumes finished and interrupted runs.",
     )
     p.add_argument("--out", type=Path, default=None, help="output folder (default: runs/reproduce-<dataset>)")
-    p.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
+    p.add_argument("--models", nargs="+", choices=list(MODEL_NAMES), default=list(MODEL_NAMES))
     p.add_argument("--protocols", nargs="+", choices=PROTOCOLS, default=["paper", "song"])
     _common(p)
     _training(p)
@@ -113,7 +113,7 @@ def _prepare(args: argparse.Namespace):
 
 
 def _train_config(args: argparse.Namespace):
-    from moodscope.train import TrainConfig
+    from moodscope.config import TrainConfig
 
     return TrainConfig(
         learning_rate=args.lr,

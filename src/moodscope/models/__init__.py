@@ -20,7 +20,7 @@ from dataclasses import asdict, fields
 
 import numpy as np
 
-from moodscope.constants import SERIES_NAMES
+from moodscope.constants import MODEL_NAMES, SERIES_NAMES
 from moodscope.errors import ModelError
 from moodscope.features import SegmentFeatures
 from moodscope.models.blocks import MoodModel
@@ -34,6 +34,7 @@ MODELS: dict[str, tuple[type[MoodModel], type]] = {
     "hybrid": (Hybrid, HybridConfig),
 }
 """name -> (model class, config dataclass)."""
+assert tuple(MODELS) == MODEL_NAMES, "constants.MODEL_NAMES must list the registered models"
 
 PAPER_MODEL_NUMBERS = {"cnn": 1, "cnn-lstm": 2, "hybrid": 3}
 
