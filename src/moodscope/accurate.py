@@ -1,0 +1,303 @@
+"""The ``accurate`` model: pretrained musicnn embeddings plus the paper's features, ensembled heads.
+
+Each 5-s segment is described by blocks of features (:data:`BLOCKS`):
+
+- ``msd_*`` / ``mtt_*``: musicnn (MSD- and MagnaTagATune-trained taggers, see
+  :mod:`moodscope.embeddings.musicnn`) averaged over two 2.992-s patches aligned to the start and
+  the end of the segment (16 kHz; the input length musicnn was trained on): its 50 tag
+  probabilities (``taggram``), the 200-unit ``penultimate`` layer and the mid-end pooled over time
+  (``mean_pool``, ``max_pool``, 753 each);
+- ``paper``: the paper's 10 static features and the mean and standard deviation of its 13 MFCC.
+
+A *head* is a standardised multinomial logistic regression over some blocks; the model averages
+the probabilities of its heads. Heads are trained on segments; a song's mood is the mean of its
+segments' probabilities. The checkpoint holds only tensors, strings and numbers
+(``torch.load(weights_only=True)``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from moodscope.constants import QUADRANTS, SAMPLE_RATE, SEGMENT_SAMPLES, SEGMENT_SECONDS
+from moodscope.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+MUSICNN_OUTPUTS = ("taggram", "penultimate", "mean_pool", "max_pool")
+BLOCKS = (*(f"{net}_{out}" for net in ("msd", "mtt") for out in MUSICNN_OUTPUTS), "paper")
+CHECKPOINT_KIND = "embedding-ensemble"
+
+
+def paper_block(segments: np.ndarray) -> np.ndarray:
+    """The paper's 10 static features plus MFCC mean and std per segment: [shape=(n, 36)]."""
+    from moodscope.features import extract_features
+
+    f = extract_features(segments)
+    return np.concatenate([f.static, f.mfcc.mean(axis=-1), f.mfcc.std(axis=-1)], axis=1)
+
+
+PATCH_POSITIONS = ("start", "end")
+"""Where musicnn looks inside each 5-s segment: two 2.992-s patches aligned to its start and its end,
+which together cover the whole segment (musicnn was trained on patches of that length)."""
+
+
+def musicnn_patch_mels(segments: np.ndarray, positions: tuple[str, ...] = PATCH_POSITIONS) -> np.ndarray:
+    """musicnn's log-mel of the patches of each segment: [shape=(n * len(positions), 187, 96)], segment-major."""
+    from moodscope.embeddings.musicnn import HOP, MUSICNN_SR, PATCH_FRAMES, musicnn_log_mel, to_musicnn_rate
+
+    y16 = to_musicnn_rate(np.ascontiguousarray(segments, dtype=np.float32).reshape(-1), SAMPLE_RATE)
+    per = round(SEGMENT_SECONDS * MUSICNN_SR)
+    width = PATCH_FRAMES * HOP
+    offsets = {"start": 0, "centre": (per - width) // 2, "end": per - width}
+    starts = [i * per + offsets[pos] for i in range(len(segments)) for pos in positions]
+    return np.stack([musicnn_log_mel(y16[s : s + width])[:PATCH_FRAMES] for s in starts])
+
+
+def musicnn_blocks(mels: np.ndarray, net: str, n_segments: int) -> dict[str, np.ndarray]:
+    """musicnn outputs averaged over each segment's patches: {f'{net}_{output}': [shape=(n, d)]}."""
+    import torch
+
+    from moodscope.embeddings.musicnn import load_musicnn
+
+    with torch.inference_mode():
+        out = load_musicnn(net)(torch.from_numpy(mels))
+    return {
+        f"{net}_{k}": out[k].numpy().reshape(n_segments, -1, out[k].shape[-1]).mean(axis=1).astype(np.float32)
+        for k in MUSICNN_OUTPUTS
+    }
+
+
+def segment_blocks(segments: np.ndarray, blocks: tuple[str, ...] = BLOCKS) -> dict[str, np.ndarray]:
+    """Compute the requested descriptor blocks of segments [shape=(n, SEGMENT_SAMPLES)]."""
+    if segments.ndim != 2 or segments.shape[1] != SEGMENT_SAMPLES:
+        raise ValueError(f"expected segments of shape (n, {SEGMENT_SAMPLES}), got {segments.shape}")
+    out: dict[str, np.ndarray] = {}
+    nets = [net for net in ("msd", "mtt") if any(b.startswith(f"{net}_") for b in blocks)]
+    if nets:
+        mels = musicnn_patch_mels(segments)
+        for net in nets:
+            out.update(musicnn_blocks(mels, net, len(segments)))
+    if "paper" in blocks:
+        out["paper"] = paper_block(segments).astype(np.float32)
+    return {b: out[b] for b in blocks}
+
+
+@dataclass
+class Head:
+    """A standardised linear softmax classifier over the concatenation of ``blocks``."""
+
+    blocks: tuple[str, ...]
+    mean: np.ndarray  # (d,)
+    scale: np.ndarray  # (d,)
+    weight: np.ndarray  # (4, d)
+    bias: np.ndarray  # (4,)
+
+    def logits(self, blocks: dict[str, np.ndarray]) -> np.ndarray:
+        x = np.concatenate([blocks[b] for b in self.blocks], axis=1)
+        return ((x - self.mean) / self.scale) @ self.weight.T + self.bias
+
+    def predict_proba(self, blocks: dict[str, np.ndarray]) -> np.ndarray:
+        z = self.logits(blocks)
+        z = np.exp(z - z.max(axis=1, keepdims=True))
+        return z / z.sum(axis=1, keepdims=True)
+
+    def to_state(self) -> dict:
+        import torch
+
+        return {
+            "blocks": list(self.blocks),
+            **{
+                k: torch.from_numpy(np.ascontiguousarray(getattr(self, k), dtype=np.float32))
+                for k in ("mean", "scale", "weight", "bias")
+            },
+        }
+
+    @classmethod
+    def from_state(cls, state: dict) -> Head:
+        arrays = {k: state[k].numpy().astype(np.float64) for k in ("mean", "scale", "weight", "bias")}
+        return cls(blocks=tuple(state["blocks"]), **arrays)
+
+
+def fit_head(blocks: dict[str, np.ndarray], y: np.ndarray, names: tuple[str, ...], *, C: float, seed: int = 0) -> Head:
+    """Fit a head on segment descriptors with labels ``y`` (0..3), balanced class weights."""
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.concatenate([blocks[b] for b in names], axis=1).astype(np.float64)
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+    clf = LogisticRegression(C=C, max_iter=2000, class_weight="balanced", random_state=seed)
+    clf.fit((x - mean) / scale, y)
+    if list(clf.classes_) != list(range(len(QUADRANTS))):
+        raise ModelError(f"training data must contain all four quadrants, got classes {list(clf.classes_)}")
+    return Head(blocks=names, mean=mean, scale=scale, weight=clf.coef_, bias=clf.intercept_)
+
+
+def ensemble_proba(heads: list[Head], blocks: dict[str, np.ndarray]) -> np.ndarray:
+    return np.mean([h.predict_proba(blocks) for h in heads], axis=0)
+
+
+class EmbeddingModel:
+    """The ``accurate`` model loaded from its checkpoint (see :func:`save_embedding_model`)."""
+
+    def __init__(self, path: Path, name: str | None = None):
+        import torch
+
+        meta = torch.load(path, map_location="cpu", weights_only=True)
+        if meta.get("kind") != CHECKPOINT_KIND:
+            raise ModelError(f"{path}: not an {CHECKPOINT_KIND} checkpoint")
+        self.meta = meta
+        self.heads = [Head.from_state(s) for s in meta["heads"]]
+        self.blocks = tuple(sorted({b for h in self.heads for b in h.blocks}, key=BLOCKS.index))
+        self.name = name or f"accurate:{path.name}"
+
+    def predict_segments(self, segments: np.ndarray) -> tuple[np.ndarray, None]:
+        return ensemble_proba(self.heads, segment_blocks(segments, self.blocks)), None
+
+
+def save_embedding_model(path: Path, heads: list[Head], *, metrics: dict, config: dict) -> Path:
+    """Write a self-describing checkpoint of an ensemble of heads."""
+    import torch
+
+    import moodscope
+    from moodscope.features import FEATURE_PARAMS
+
+    state = {
+        "kind": CHECKPOINT_KIND,
+        "format_version": 1,
+        "architecture": "musicnn-ensemble",
+        "labels": list(QUADRANTS),
+        "feature_params": FEATURE_PARAMS,
+        "config": config,
+        "metrics": metrics,
+        "package_version": moodscope.__version__,
+        "heads": [h.to_state() for h in heads],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+    return path
+
+
+# --- training ---------------------------------------------------------------------------------
+
+
+@dataclass
+class SegmentBlocks:
+    """Descriptor blocks of every segment of a dataset, with the track each segment belongs to."""
+
+    blocks: dict[str, np.ndarray]  # name -> (n, d)
+    track_ids: np.ndarray  # (n,)
+
+    def select(self, index: np.ndarray) -> SegmentBlocks:
+        return SegmentBlocks({k: v[index] for k, v in self.blocks.items()}, self.track_ids[index])
+
+
+def dataset_blocks(
+    items: list[tuple[str, Path]],
+    cache: Path,
+    *,
+    progress=None,
+) -> SegmentBlocks:
+    """Descriptor blocks of every whole segment of ``(track_id, audio_path)`` items.
+
+    Computed once and kept in ``cache`` (an NPZ; recomputed when the list of tracks changes).
+    Files that cannot be decoded are skipped with a warning.
+    """
+    from moodscope.audio import load_audio, segment_audio
+    from moodscope.cache import atomic_write_npz
+    from moodscope.errors import AudioError
+
+    wanted = [tid for tid, _ in items]
+    if cache.exists():
+        with np.load(cache, allow_pickle=False) as data:
+            if list(data["requested"]) == wanted:
+                return SegmentBlocks({b: data[b] for b in BLOCKS}, data["track_ids"])
+    parts: dict[str, list[np.ndarray]] = {b: [] for b in BLOCKS}
+    ids: list[str] = []
+    for i, (track_id, path) in enumerate(items):
+        try:
+            segments = segment_audio(load_audio(path), source=str(path))
+        except AudioError as exc:
+            log.warning("skipped: %s", exc)
+            continue
+        for name, value in segment_blocks(segments).items():
+            parts[name].append(value)
+        ids += [track_id] * len(segments)
+        if progress:
+            progress(i + 1, len(items))
+    arrays = {b: np.concatenate(v) for b, v in parts.items()}
+    atomic_write_npz(cache, {**arrays, "track_ids": np.array(ids), "requested": np.array(wanted)})
+    return SegmentBlocks(arrays, np.array(ids))
+
+
+@dataclass
+class AccurateConfig:
+    """How the ``accurate`` model is trained (defaults chosen by cross-validation on 4Q, docs/models.md)."""
+
+    heads: tuple[tuple[str, ...], ...] = (("msd_penultimate", "mtt_penultimate"),)
+    C: float = 0.003  # inverse L2 regularisation strength of each logistic regression
+    folds: int = 5
+    seed: int = 0
+
+
+def song_means(sb: SegmentBlocks, songs: np.ndarray) -> dict[str, np.ndarray]:
+    """Mean descriptor of each song's segments: {block: [shape=(len(songs), d)]}."""
+    index = {s: i for i, s in enumerate(songs)}
+    rows = np.array([index[t] for t in sb.track_ids])
+    counts = np.bincount(rows, minlength=len(songs))[:, None]
+    out = {}
+    for name, x in sb.blocks.items():
+        total = np.zeros((len(songs), x.shape[1]))
+        np.add.at(total, rows, x)
+        out[name] = total / np.maximum(counts, 1)
+    return out
+
+
+def fit_heads(song_blocks: dict[str, np.ndarray], y: np.ndarray, config: AccurateConfig) -> list[Head]:
+    """One head per block group, each trained on song-mean descriptors.
+
+    Heads are linear, so applying them to a segment's descriptor gives the timeline, and the mean
+    of the segments' logits equals the head applied to the song's mean descriptor.
+    """
+    return [fit_head(song_blocks, y, names, C=config.C, seed=config.seed) for names in config.heads]
+
+
+def song_probabilities(heads: list[Head], sb: SegmentBlocks, songs: np.ndarray) -> np.ndarray:
+    """Song-level probabilities [shape=(len(songs), 4)]: the mean of each song's segment probabilities."""
+    probs = ensemble_proba(heads, sb.blocks)
+    index = {s: i for i, s in enumerate(songs)}
+    rows = np.array([index[t] for t in sb.track_ids])
+    total = np.zeros((len(songs), 4))
+    np.add.at(total, rows, probs)
+    return total / np.bincount(rows, minlength=len(songs))[:, None]
+
+
+def cross_validate(
+    sb: SegmentBlocks, songs: np.ndarray, y: np.ndarray, groups: np.ndarray, config: AccurateConfig
+) -> dict:
+    """Song-level, group-disjoint (artist), stratified k-fold CV: pooled and per-fold metrics."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    from moodscope.evaluate import classification_metrics
+
+    pred = np.zeros((len(songs), 4))
+    per_fold = []
+    splitter = StratifiedGroupKFold(n_splits=config.folds, shuffle=True, random_state=config.seed)
+    for train, test in splitter.split(songs, y, groups):
+        heads = fit_heads({k: v[train] for k, v in song_means(sb, songs).items()}, y[train], config)
+        rows = np.isin(sb.track_ids, songs[test])
+        pred[test] = song_probabilities(heads, sb.select(rows), songs[test])
+        per_fold.append(classification_metrics(y[test], pred[test].argmax(axis=1)))
+    pooled = classification_metrics(y, pred.argmax(axis=1))
+    values = {
+        "accuracy": [f["accuracy"] for f in per_fold],
+        "macro_f1": [f["macro_f1"] for f in per_fold],
+        **{f"f1_{q}": [f["per_quadrant"][q]["f1"] for f in per_fold] for q in QUADRANTS},
+    }
+    summary = {k: {"mean": float(np.mean(v)), "std": float(np.std(v)), "values": v} for k, v in values.items()}
+    return {"pooled": pooled, "folds": summary}
