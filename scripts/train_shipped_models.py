@@ -60,17 +60,20 @@ def train_accurate(root: Path, cache: Path) -> dict:
 
     dataset = load_dataset("4q", root)
     tracks = dataset.with_audio()
+    config = AccurateConfig()
+    blocks = tuple(sorted({b for head in config.heads for b in head}))
     with tqdm(total=len(tracks), desc="musicnn descriptors", unit="clip") as bar:
         sb = dataset_blocks(
             [(t.track_id, t.audio_path) for t in tracks],
             cache / "accurate-4q-blocks.npz",
+            blocks=blocks,
+            workers=2,
             progress=lambda done, total: bar.update(done - bar.n),
         )
     songs = np.array(sorted(set(sb.track_ids)))
     by_id = dataset.tracks()
     y = np.array([QUADRANTS.index(by_id[s].quadrant) for s in songs])
     groups = np.array([(by_id[s].artist or s).strip().lower() for s in songs])
-    config = AccurateConfig()
     cv = cross_validate(sb, songs, y, groups, config)
     heads = fit_heads(song_means(sb, songs), y, config)
     metrics = {"cross_validation": cv, "n_songs": len(songs), "n_segments": len(sb.track_ids), "dataset": "4q"}

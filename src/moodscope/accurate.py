@@ -197,41 +197,59 @@ class SegmentBlocks:
         return SegmentBlocks({k: v[index] for k, v in self.blocks.items()}, self.track_ids[index])
 
 
+def _track_blocks(path: Path, blocks: tuple[str, ...]) -> dict[str, np.ndarray] | str:
+    from moodscope.audio import load_audio, segment_audio
+    from moodscope.errors import MoodscopeError
+
+    try:
+        return segment_blocks(segment_audio(load_audio(path), source=str(path)), blocks)
+    except MoodscopeError as exc:
+        return str(exc)
+
+
+def _init_worker() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
 def dataset_blocks(
     items: list[tuple[str, Path]],
     cache: Path,
     *,
+    blocks: tuple[str, ...] = BLOCKS,
+    workers: int = 1,
     progress=None,
 ) -> SegmentBlocks:
     """Descriptor blocks of every whole segment of ``(track_id, audio_path)`` items.
 
-    Computed once and kept in ``cache`` (an NPZ; recomputed when the list of tracks changes).
-    Files that cannot be decoded are skipped with a warning.
+    Computed once (in ``workers`` processes) and kept in ``cache``, an NPZ recomputed when the
+    list of tracks or blocks changes. Files that cannot be decoded are skipped with a warning.
     """
-    from moodscope.audio import load_audio, segment_audio
-    from moodscope.cache import atomic_write_npz
-    from moodscope.errors import AudioError
+    from concurrent.futures import ProcessPoolExecutor
 
-    wanted = [tid for tid, _ in items]
+    from moodscope.cache import atomic_write_npz
+
+    wanted = np.array([tid for tid, _ in items] + ["|", *blocks])
     if cache.exists():
         with np.load(cache, allow_pickle=False) as data:
-            if list(data["requested"]) == wanted:
-                return SegmentBlocks({b: data[b] for b in BLOCKS}, data["track_ids"])
-    parts: dict[str, list[np.ndarray]] = {b: [] for b in BLOCKS}
+            if np.array_equal(data["requested"], wanted):
+                return SegmentBlocks({b: data[b] for b in blocks}, data["track_ids"])
+    parts: dict[str, list[np.ndarray]] = {b: [] for b in blocks}
     ids: list[str] = []
-    for i, (track_id, path) in enumerate(items):
-        try:
-            segments = segment_audio(load_audio(path), source=str(path))
-        except AudioError as exc:
-            log.warning("skipped: %s", exc)
-            continue
-        for name, value in segment_blocks(segments).items():
-            parts[name].append(value)
-        ids += [track_id] * len(segments)
-        if progress:
-            progress(i + 1, len(items))
+    paths = [path for _, path in items]
+    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
+        for i, ((track_id, _), result) in enumerate(zip(items, pool.map(_track_blocks, paths, [blocks] * len(paths)))):
+            if isinstance(result, str):
+                log.warning("skipped: %s", result)
+            else:
+                for name, value in result.items():
+                    parts[name].append(value)
+                ids += [track_id] * len(next(iter(result.values())))
+            if progress:
+                progress(i + 1, len(items))
     arrays = {b: np.concatenate(v) for b, v in parts.items()}
-    atomic_write_npz(cache, {**arrays, "track_ids": np.array(ids), "requested": np.array(wanted)})
+    atomic_write_npz(cache, {**arrays, "track_ids": np.array(ids), "requested": wanted})
     return SegmentBlocks(arrays, np.array(ids))
 
 
@@ -240,7 +258,7 @@ class AccurateConfig:
     """How the ``accurate`` model is trained (defaults chosen by cross-validation on 4Q, docs/models.md)."""
 
     heads: tuple[tuple[str, ...], ...] = (("msd_penultimate", "mtt_penultimate"),)
-    C: float = 0.003  # inverse L2 regularisation strength of each logistic regression
+    C: float = 0.01  # inverse L2 regularisation strength of each logistic regression
     folds: int = 5
     seed: int = 0
 

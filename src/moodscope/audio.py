@@ -201,8 +201,8 @@ def load_audio(path: str | os.PathLike, *, duration: float | None = None) -> np.
     return y if limit is None else y[:limit]
 
 
-def resample(y: np.ndarray, sr: int) -> np.ndarray:
-    """Mix ``y`` [shape=(n,) or (channels, n)] to mono and resample it from ``sr`` to ``SAMPLE_RATE``."""
+def resample(y: np.ndarray, sr: int, *, target: int = SAMPLE_RATE, quality: str = "VHQ") -> np.ndarray:
+    """Mix ``y`` [shape=(n,) or (channels, n)] to mono and resample it from ``sr`` to ``target`` Hz."""
     import soxr
 
     y = np.asarray(y, dtype=np.float32)
@@ -210,8 +210,8 @@ def resample(y: np.ndarray, sr: int) -> np.ndarray:
         y = y.mean(axis=0)
     if y.ndim != 1:
         raise AudioError(f"expected a 1-D or (channels, samples) array, got shape {y.shape}")
-    if sr != SAMPLE_RATE:
-        y = soxr.resample(y, sr, SAMPLE_RATE, quality="VHQ").astype(np.float32, copy=False)
+    if sr != target:
+        y = soxr.resample(y, sr, target, quality=quality).astype(np.float32, copy=False)
     return y
 
 

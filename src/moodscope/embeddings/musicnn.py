@@ -296,16 +296,9 @@ def musicnn_patches(log_mel: np.ndarray, *, hop_frames: int = PATCH_FRAMES) -> n
 
 def to_musicnn_rate(y: np.ndarray, sr: int) -> np.ndarray:
     """Mix to mono and resample to 16 kHz with soxr (HQ, as librosa.load's default in musicnn's extractor)."""
-    import soxr
+    from moodscope.audio import resample
 
-    y = np.asarray(y, dtype=np.float32)
-    if y.ndim == 2:
-        y = y.mean(axis=0)
-    if y.ndim != 1:
-        raise AudioError(f"expected a 1-D or (channels, samples) array, got shape {y.shape}")
-    if sr != MUSICNN_SR:
-        y = soxr.resample(y, sr, MUSICNN_SR, quality="HQ").astype(np.float32, copy=False)
-    return y
+    return resample(y, sr, target=MUSICNN_SR, quality="HQ")
 
 
 def run_musicnn(
