@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 MUSICNN_OUTPUTS = ("taggram", "penultimate", "mean_pool", "max_pool")
 BLOCKS = (*(f"{net}_{out}" for net in ("msd", "mtt") for out in MUSICNN_OUTPUTS), "paper")
 CHECKPOINT_KIND = "embedding-ensemble"
+MUSICNN_BATCH = 8
+"""Patches per forward pass: bounds the activation memory (~9 MB per patch in the front-end)."""
 
 
 def paper_block(segments: np.ndarray) -> np.ndarray:
@@ -60,16 +62,10 @@ def musicnn_patch_mels(segments: np.ndarray, positions: tuple[str, ...] = PATCH_
 
 def musicnn_blocks(mels: np.ndarray, net: str, n_segments: int) -> dict[str, np.ndarray]:
     """musicnn outputs averaged over each segment's patches: {f'{net}_{output}': [shape=(n, d)]}."""
-    import torch
+    from moodscope.embeddings.musicnn import load_musicnn, run_musicnn
 
-    from moodscope.embeddings.musicnn import load_musicnn
-
-    with torch.inference_mode():
-        out = load_musicnn(net)(torch.from_numpy(mels))
-    return {
-        f"{net}_{k}": out[k].numpy().reshape(n_segments, -1, out[k].shape[-1]).mean(axis=1).astype(np.float32)
-        for k in MUSICNN_OUTPUTS
-    }
+    out = run_musicnn(mels, model=load_musicnn(net), batch_size=MUSICNN_BATCH, outputs=MUSICNN_OUTPUTS)
+    return {f"{net}_{k}": v.reshape(n_segments, -1, v.shape[-1]).mean(axis=1) for k, v in out.items()}
 
 
 def segment_blocks(segments: np.ndarray, blocks: tuple[str, ...] = BLOCKS) -> dict[str, np.ndarray]:
