@@ -1,0 +1,419 @@
+"""Speed and memory of ``moodscope analyze`` on real music, against a straightforward per-segment loop.
+
+For each model (``fast``, ``accurate``, or a checkpoint path), on the real music in
+``../shared/data/music`` (5 tracks, about 18 minutes):
+
+1. folder throughput: seconds of audio per wall-clock second of
+   ``analyze_files(paths, model=..., workers=--workers)`` (fresh worker processes: start-up and
+   model loading included), and with ``--one-worker`` also in this process with one worker;
+2. one 4-minute track through the CLI: ``moodscope analyze TRACK.mp3 --model ...`` as a subprocess,
+   run twice, the second (warm: files in the page cache) run reported. The track is the first 240 s
+   of the longest real file, written as a 44.1-kHz stereo MP3 (decoding and resampling included);
+3. peak RSS of analysing a 1-hour file: a 44.1-kHz stereo WAV looping the real music, written block
+   by block, analysed by ``python -c "import moodscope; moodscope.analyze(path, model=...)"`` in a
+   subprocess whose own peak RSS is read with ``os.wait4`` (``--skip-hour`` leaves it out);
+4. a reference in the same run, with the ``fast`` model: ``librosa.load(sr=22050)`` of each file,
+   then for every 5-s segment :func:`moodscope.features.reference_segment_features` and the model
+   on that one segment; one process, BLAS and torch limited to one thread (its fastest setting on
+   a 2-core machine, see ``benchmarks/features.py``).
+
+Targets: folder throughput >= 300x real time (``fast``) and >= 100x (``accurate``) on 2 cores; a
+4-minute track <= 3 s (``fast``) and <= 5 s (``accurate``) wall-clock on the second run; peak RSS of
+the 1-hour file < 1 GB. The machine is shared: the load average is reported, with a warning above
+1.5. While the shipped weights are missing, ``--stand-in`` benchmarks randomly initialised models
+of the same architectures in their place (speed does not depend on the weights' values).
+
+    python benchmarks/analyze.py                              # fast and accurate, all four figures
+    python benchmarks/analyze.py --models fast --skip-hour --json bench.json
+    python benchmarks/analyze.py --stand-in                   # before the shipped weights exist
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "music"
+MUSIC_EXTENSIONS = (".ogg", ".mp3")
+TRACK_SECONDS = 240.0
+HOUR_SECONDS = 3600.0
+FILE_RATE = 44_100
+LOAD_WARNING = 1.5
+
+TARGETS = {
+    # model: (folder throughput x real time, 4-min track warm CLI seconds)
+    "fast": (300.0, 3.0),
+    "accurate": (100.0, 5.0),
+}
+RSS_TARGET_MB = 1024.0
+
+
+@dataclass
+class ModelRun:
+    label: str  # 'fast', 'accurate' or a checkpoint path
+    spec: str  # what --model / model= receives
+    stand_in: bool = False
+    figures: dict = field(default_factory=dict)
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children (user + system)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def audio_seconds(path: Path) -> float:
+    import soundfile as sf
+
+    return sf.info(str(path)).duration
+
+
+# --- models -----------------------------------------------------------------------------------------
+
+
+def stand_in_checkpoint(name: str, folder: Path) -> Path:
+    """A randomly initialised model with the architecture and size of shipped model ``name``."""
+    from dataclasses import fields
+
+    if name == "fast":
+        from moodscope.checkpoint import save_random_checkpoint
+        from moodscope.models.hybrid import HybridConfig
+
+        full_size = {f.name: getattr(HybridConfig(), f.name) for f in fields(HybridConfig)}
+        return save_random_checkpoint(folder / "fast-stand-in.pt", "hybrid", **full_size)
+    from moodscope.accurate import BLOCKS, Head, save_embedding_model
+    from moodscope.constants import QUADRANTS
+
+    sizes = {"taggram": 50, "penultimate": 200, "mean_pool": 753, "max_pool": 753}
+    width = {b: sizes.get(b.split("_", 1)[-1], 36) for b in BLOCKS}  # 'paper': 10 statics + 13 + 13 MFCC stats
+    rng = np.random.default_rng(0)
+    heads = []
+    for blocks in [BLOCKS[:4], BLOCKS[4:8], ("paper",), BLOCKS]:
+        d = sum(width[b] for b in blocks)
+        heads.append(
+            Head(blocks, np.zeros(d), np.ones(d), rng.standard_normal((len(QUADRANTS), d)) * 0.01, np.zeros(4))
+        )
+    return save_embedding_model(folder / "accurate-stand-in.pt", heads, metrics={}, config={"stand_in": True})
+
+
+def resolve_models(names: list[str], stand_in: bool, scratch: Path) -> list[ModelRun]:
+    from moodscope.pretrained import SHIPPED_MODELS
+
+    runs = []
+    for name in names:
+        if name in SHIPPED_MODELS and not SHIPPED_MODELS[name].exists():
+            if not stand_in:
+                print(
+                    f"skipping {name!r}: its weights are missing ({SHIPPED_MODELS[name]}); "
+                    "pass --stand-in to time a random model of the same architecture",
+                    file=sys.stderr,
+                )
+                continue
+            runs.append(ModelRun(name, str(stand_in_checkpoint(name, scratch)), stand_in=True))
+        elif name not in SHIPPED_MODELS and not Path(name).exists():
+            print(f"skipping {name!r}: no such model or checkpoint", file=sys.stderr)
+        else:
+            runs.append(ModelRun(name, name))
+    return runs
+
+
+# --- test files ---------------------------------------------------------------------------------------
+
+
+def real_blocks(files: list[Path], seconds_per_block: float = 30.0):
+    """Endless stereo float32 blocks at FILE_RATE [shape=(n, 2)], looping over ``files``."""
+    import soundfile as sf
+    import soxr
+
+    while True:
+        for path in files:
+            with sf.SoundFile(str(path)) as fh:
+                stream = None if fh.samplerate == FILE_RATE else soxr.ResampleStream(fh.samplerate, FILE_RATE, 2)
+                while True:
+                    block = fh.read(int(fh.samplerate * seconds_per_block), dtype="float32", always_2d=True)
+                    last = len(block) < int(fh.samplerate * seconds_per_block)
+                    block = np.repeat(block, 2, axis=1) if block.shape[1] == 1 else block[:, :2]
+                    out = block if stream is None else stream.resample_chunk(block, last=last)
+                    if len(out):
+                        yield out.astype(np.float32, copy=False)
+                    if last:
+                        break
+
+
+def write_looped(files: list[Path], path: Path, seconds: float, **sf_kw) -> Path:
+    """Write ``seconds`` of the real music, looped, to ``path`` block by block (bounded memory)."""
+    import soundfile as sf
+
+    want = round(seconds * FILE_RATE)
+    written = 0
+    with sf.SoundFile(str(path), "w", samplerate=FILE_RATE, channels=2, **sf_kw) as out:
+        for block in real_blocks(files):
+            block = block[: want - written]
+            out.write(block)
+            written += len(block)
+            if written >= want:
+                break
+    return path
+
+
+# --- measurements -----------------------------------------------------------------------------------
+
+
+def folder_throughput(files: list[Path], spec: str, workers: int) -> dict:
+    from moodscope.analysis import analyze_files
+
+    cpu, start = cpu_seconds(), time.perf_counter()
+    result = analyze_files(files, model=spec, workers=workers)
+    wall = time.perf_counter() - start
+    cpu = cpu_seconds() - cpu
+    if result.failed:
+        print(f"warning: {len(result.failed)} files failed: {result.failed}", file=sys.stderr)
+    decoded = sum(a.duration for a in result.analyses)
+    return {
+        "workers": workers,
+        "files": len(result.analyses),
+        "segments": sum(len(a.starts) for a in result.analyses),
+        "audio_seconds": decoded,
+        "wall_seconds": wall,
+        "cpu_seconds": cpu,
+        "throughput": decoded / wall,
+        "cpu_throughput": decoded / cpu,
+    }
+
+
+def moodscope_command() -> list[str]:
+    script = Path(sys.executable).with_name("moodscope")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "moodscope"]
+
+
+def cli_wall_clock(track: Path, spec: str, runs: int = 2) -> dict:
+    walls = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        proc = subprocess.run(
+            [*moodscope_command(), "analyze", str(track), "--model", spec], capture_output=True, text=True
+        )
+        walls.append(time.perf_counter() - start)
+        if proc.returncode != 0:
+            raise RuntimeError(f"moodscope analyze failed ({proc.returncode}): {proc.stderr.strip()}")
+    return {"track_seconds": audio_seconds(track), "wall_seconds": walls, "warm_wall_seconds": walls[-1]}
+
+
+def peak_rss(path: Path, spec: str) -> dict:
+    """Peak RSS (MB) and wall-clock of ``moodscope.analyze(path)`` in a fresh Python process."""
+    code = (
+        "import sys, moodscope; a = moodscope.analyze(sys.argv[1], model=sys.argv[2]); print(len(a.starts), a.duration)"
+    )
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-c", code, str(path), spec], stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage, not every child's maximum
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if proc.returncode != 0:
+        raise RuntimeError(f"analysing the 1-hour file failed ({proc.returncode}): {stderr.strip()[-2000:]}")
+    n_segments, duration = stdout.split()
+    rss_mb = usage.ru_maxrss / 1024 if sys.platform != "darwin" else usage.ru_maxrss / 2**20
+    return {
+        "audio_seconds": float(duration),
+        "segments": int(n_segments),
+        "peak_rss_mb": rss_mb,
+        "wall_seconds": wall,
+        "throughput": float(duration) / wall,
+    }
+
+
+def reference_loop(files: list[Path], spec: str) -> dict:
+    """librosa.load, then features and the model one segment at a time; one thread."""
+    import librosa
+    import threadpoolctl
+    import torch
+
+    from moodscope.audio import segment_audio
+    from moodscope.checkpoint import predict_proba
+    from moodscope.constants import SAMPLE_RATE
+    from moodscope.features import SegmentFeatures, reference_segment_features
+    from moodscope.pretrained import load_model
+
+    model = load_model(spec)
+    if not hasattr(model, "module"):
+        raise SystemExit(f"the reference needs a feature model such as 'fast', not {model.name}")
+
+    def one(path: Path) -> tuple[float, int]:
+        y, _ = librosa.load(path, sr=SAMPLE_RATE, mono=True)
+        segments = segment_audio(y, source=str(path))
+        for segment in segments:
+            feats = SegmentFeatures(**{k: v[None] for k, v in reference_segment_features(segment).items()})
+            predict_proba(model.module, model.meta, feats)
+        return len(y) / SAMPLE_RATE, len(segments)
+
+    torch_threads = torch.get_num_threads()
+    with threadpoolctl.threadpool_limits(1):
+        torch.set_num_threads(1)
+        try:
+            one(files[0])  # warm-up: imports, numba compilation, FFT plans (not timed)
+            seconds, n_segments = 0.0, 0
+            cpu, start = cpu_seconds(), time.perf_counter()
+            for path in files:
+                s, n = one(path)
+                seconds += s
+                n_segments += n
+            wall = time.perf_counter() - start
+            cpu = cpu_seconds() - cpu
+        finally:
+            torch.set_num_threads(torch_threads)
+    return {
+        "files": len(files),
+        "segments": n_segments,
+        "audio_seconds": seconds,
+        "wall_seconds": wall,
+        "cpu_seconds": cpu,
+        "throughput": seconds / wall,
+        "cpu_throughput": seconds / cpu,
+    }
+
+
+# --- report -------------------------------------------------------------------------------------------
+
+
+def verdict(value: float, target: float, *, at_least: bool) -> str:
+    ok = value >= target if at_least else value <= target
+    return f"{'ok' if ok else 'MISSED'} ({'>=' if at_least else '<='} {target:g})"
+
+
+def print_report(runs: list[ModelRun], reference: dict | None, loads: dict) -> None:
+    print(f"load average (1 min): {loads['start']:.2f} at the start, {loads['end']:.2f} at the end")
+    print(f"{'model':32s} {'measure':38s} {'value':>12s}  target")
+    for run in runs:
+        label = run.label + (" (stand-in, random weights)" if run.stand_in else "")
+        fast_target, cli_target = TARGETS.get(run.label, (None, None))
+        f = run.figures
+        for key in sorted(k for k in f if k.startswith("folder")):
+            r = f[key]
+            note = verdict(r["throughput"], fast_target, at_least=True) if fast_target and key == "folder" else ""
+            measure = f"folder, {r['workers']} worker(s), x real time"
+            print(f"{label:32s} {measure:38s} {r['throughput']:12.1f}  {note}")
+            print(f"{'':32s} {'  per CPU-second':38s} {r['cpu_throughput']:12.1f}")
+            if reference:
+                wall_ratio = r["throughput"] / reference["throughput"]
+                cpu_ratio = r["cpu_throughput"] / reference["cpu_throughput"]
+                print(f"{'':32s} {'  ratio to the reference (wall)':38s} {wall_ratio:12.2f}")
+                print(f"{'':32s} {'  ratio to the reference (per CPU-s)':38s} {cpu_ratio:12.2f}")
+        if "cli" in f:
+            c = f["cli"]
+            note = verdict(c["warm_wall_seconds"], cli_target, at_least=False) if cli_target else ""
+            cold = c["wall_seconds"][0]
+            print(f"{label:32s} {'4-min track CLI, warm run, s':38s} {c['warm_wall_seconds']:12.2f}  {note}")
+            print(f"{'':32s} {'  first (cold) run, s':38s} {cold:12.2f}")
+        if "hour" in f:
+            h = f["hour"]
+            note = verdict(h["peak_rss_mb"], RSS_TARGET_MB, at_least=False)
+            print(f"{label:32s} {'1-hour file, peak RSS, MB':38s} {h['peak_rss_mb']:12.0f}  {note}")
+            print(f"{'':32s} {'  wall-clock, s (x real time)':38s} {h['wall_seconds']:12.1f}  ({h['throughput']:.0f}x)")
+    if reference:
+        print(
+            f"{'reference (librosa, per segment)':32s} {'x real time, 1 process, 1 thread':38s} "
+            f"{reference['throughput']:12.1f}"
+        )
+        print(f"{'':32s} {'  per CPU-second':38s} {reference['cpu_throughput']:12.1f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of real music (default: %(default)s)")
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=["fast", "accurate"],
+        help="model names or checkpoint paths (default: %(default)s)",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="worker processes for the folder run (default: 2)")
+    parser.add_argument("--one-worker", action="store_true", help="also time the folder run with one worker")
+    parser.add_argument("--skip-hour", action="store_true", help="leave out the 1-hour peak-RSS run")
+    parser.add_argument("--skip-reference", action="store_true", help="leave out the librosa reference")
+    parser.add_argument("--stand-in", action="store_true", help="random models in place of missing shipped weights")
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    args = parser.parse_args(argv)
+
+    files = sorted(p for p in args.data.glob("*") if p.suffix.lower() in MUSIC_EXTENSIONS)
+    if not files:
+        print(f"no music (*.ogg, *.mp3) in {args.data}; pass --data PATH", file=sys.stderr)
+        return 2
+    total = sum(audio_seconds(p) for p in files)
+    loads = {"start": os.getloadavg()[0]}
+    if loads["start"] > LOAD_WARNING:
+        print(f"warning: load average {loads['start']:.2f}: the machine is busy, figures will be low", file=sys.stderr)
+    print(f"{len(files)} files, {total:.0f} s of audio in {args.data}; {os.cpu_count()} CPUs", file=sys.stderr)
+
+    scratch = Path(tempfile.mkdtemp(prefix="moodscope-bench-analyze-"))
+    try:
+        runs = resolve_models(args.models, args.stand_in, scratch)
+        if not runs:
+            print("no model to benchmark", file=sys.stderr)
+            return 2
+        longest = max(files, key=audio_seconds)
+        track = write_looped([longest], scratch / "track-4min.mp3", TRACK_SECONDS, format="MP3")
+        hour = None if args.skip_hour else write_looped(files, scratch / "hour.wav", HOUR_SECONDS, subtype="PCM_16")
+        for run in runs:
+            print(f"{run.label}: folder ({args.workers} workers)...", file=sys.stderr)
+            run.figures["folder"] = folder_throughput(files, run.spec, args.workers)
+            if args.one_worker:
+                run.figures["folder_1"] = folder_throughput(files, run.spec, 1)
+            print(f"{run.label}: 4-minute track through the CLI, twice...", file=sys.stderr)
+            run.figures["cli"] = cli_wall_clock(track, run.spec)
+            if hour is not None:
+                print(f"{run.label}: 1-hour file...", file=sys.stderr)
+                run.figures["hour"] = peak_rss(hour, run.spec)
+        reference = None
+        fast = next((r for r in runs if r.label == "fast"), None)
+        if args.skip_reference:
+            pass
+        elif fast is None:
+            print("no reference: it runs the 'fast' model, which is not among the models timed", file=sys.stderr)
+        else:
+            print("reference: librosa.load + per-segment features and model...", file=sys.stderr)
+            reference = reference_loop(files, fast.spec)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    loads["end"] = os.getloadavg()[0]
+
+    print_report(runs, reference, loads)
+    if max(loads.values()) > LOAD_WARNING:
+        print(
+            f"warning: load average above {LOAD_WARNING} (other processes competed for the CPUs); "
+            "rerun on a quiet machine for figures to compare with the targets",
+            file=sys.stderr,
+        )
+    if args.json:
+        report = {
+            "models": {r.label: {"spec": r.spec, "stand_in": r.stand_in, **r.figures} for r in runs},
+            "reference": reference,
+            "targets": {"folder_and_cli": TARGETS, "peak_rss_mb": RSS_TARGET_MB},
+            "load_average": loads,
+            "cpu_count": os.cpu_count(),
+            "machine": platform.machine(),
+            "python": platform.python_version(),
+            "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
+        }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
