@@ -11,7 +11,7 @@ For each model (``fast``, ``accurate``, or a checkpoint path), on the real music
    of the longest real file, written as a 44.1-kHz stereo MP3 (decoding and resampling included);
 3. peak RSS of analysing a 1-hour file: a 44.1-kHz stereo WAV looping the real music, written block
    by block, analysed by ``python -c "import moodscope; moodscope.analyze(path, model=...)"`` in a
-   subprocess whose own peak RSS is read with ``os.wait4`` (``--skip-hour`` leaves it out);
+   subprocess that reports its own high-water mark, ``VmHWM`` (``--skip-hour`` leaves it out);
 4. a reference in the same run, with the ``fast`` model: ``librosa.load(sr=22050)`` of each file,
    then for every 5-s segment :func:`moodscope.features.reference_segment_features` and the model
    on that one segment; one process, BLAS and torch limited to one thread (its fastest setting on
@@ -211,28 +211,38 @@ def cli_wall_clock(track: Path, spec: str, runs: int = 2) -> dict:
     return {"track_seconds": audio_seconds(track), "wall_seconds": walls, "warm_wall_seconds": walls[-1]}
 
 
+PEAK_RSS_CODE = """
+import resource, sys
+import moodscope
+a = moodscope.analyze(sys.argv[1], model=sys.argv[2])
+try:  # the high-water mark of this process's memory since exec (Linux)
+    with open("/proc/self/status") as fh:
+        kb = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
+except OSError:
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 if sys.platform == "darwin" else 1)
+print(len(a.starts), a.duration, kb)
+"""
+
+
 def peak_rss(path: Path, spec: str) -> dict:
-    """Peak RSS (MB) and wall-clock of ``moodscope.analyze(path)`` in a fresh Python process."""
-    code = (
-        "import sys, moodscope; a = moodscope.analyze(sys.argv[1], model=sys.argv[2]); print(len(a.starts), a.duration)"
+    """Peak RSS (MB) and wall-clock of ``moodscope.analyze(path)`` in a fresh Python process.
+
+    The child reports its own high-water mark (``VmHWM``): ``ru_maxrss`` from ``wait4`` or
+    ``RUSAGE_CHILDREN`` is no good here, because on Linux a child's ``ru_maxrss`` starts from the
+    parent's peak RSS at the time of the (v)fork, so it would report this benchmark's own peak.
+    """
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-c", PEAK_RSS_CODE, str(path), spec], capture_output=True, text=True, check=False
     )
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-c", code, str(path), spec], stdout=out, stderr=err, text=True)
-        _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage, not every child's maximum
-        wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read(), err.read()
+    wall = time.perf_counter() - start
     if proc.returncode != 0:
-        raise RuntimeError(f"analysing the 1-hour file failed ({proc.returncode}): {stderr.strip()[-2000:]}")
-    n_segments, duration = stdout.split()
-    rss_mb = usage.ru_maxrss / 1024 if sys.platform != "darwin" else usage.ru_maxrss / 2**20
+        raise RuntimeError(f"analysing the 1-hour file failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
+    n_segments, duration, kb = proc.stdout.split()[-3:]
     return {
         "audio_seconds": float(duration),
         "segments": int(n_segments),
-        "peak_rss_mb": rss_mb,
+        "peak_rss_mb": float(kb) / 1024,
         "wall_seconds": wall,
         "throughput": float(duration) / wall,
     }
