@@ -71,7 +71,8 @@ def _load(path: Path, name: str | None) -> MoodModel:
     try:
         meta = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ModelError(f"{path}: not a moodscope checkpoint ({exc})") from exc
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"{path}: not a moodscope checkpoint ({reason})") from exc
     if not isinstance(meta, dict):
         raise ModelError(f"{path}: not a moodscope checkpoint")
     if meta.get("kind") == "embedding-ensemble":
