@@ -56,7 +56,7 @@ def test_unknown_model_names_the_choices(tmp_path):
         load_model("nonexistent-model")
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a checkpoint")
-    with pytest.raises(ModelError, match="junk.pt"):
+    with pytest.raises(ModelError, match=r"junk\.pt"):
         load_model(junk)
 
 
