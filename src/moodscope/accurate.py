@@ -31,8 +31,9 @@ log = logging.getLogger(__name__)
 MUSICNN_OUTPUTS = ("taggram", "penultimate", "mean_pool", "max_pool")
 BLOCKS = (*(f"{net}_{out}" for net in ("msd", "mtt") for out in MUSICNN_OUTPUTS), "paper")
 CHECKPOINT_KIND = "embedding-ensemble"
-MUSICNN_BATCH = 8
-"""Patches per forward pass: bounds the activation memory (~9 MB per patch in the front-end)."""
+MUSICNN_BATCH = 3
+"""Patches per forward pass: keeps activations (~9 MB per patch in the front-end) under glibc's mmap
+threshold, so buffers are reused instead of mapped and unmapped (and page-faulted) at every call."""
 
 
 def paper_block(segments: np.ndarray) -> np.ndarray:

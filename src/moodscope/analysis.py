@@ -9,7 +9,6 @@ silence as much as music).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -224,21 +223,6 @@ def _init_worker(model_spec: str | None) -> None:
     _WORKER_MODEL = load_model(model_spec)
 
 
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    """Limit torch and BLAS to one thread, as in a worker process, and restore them afterwards."""
-    import threadpoolctl
-    import torch
-
-    torch_threads = torch.get_num_threads()
-    try:
-        with threadpoolctl.threadpool_limits(1):
-            torch.set_num_threads(1)
-            yield
-    finally:
-        torch.set_num_threads(torch_threads)
-
-
 def _analyze_in_worker(path: str, model=None) -> tuple[str, Analysis | None, str | None]:
     try:
         return path, analyze(path, model=_WORKER_MODEL if model is None else model), None
@@ -277,13 +261,12 @@ def analyze_files(
             progress(done, len(paths))
 
     if workers == 1:
-        # in this process: the caller's thread settings are restored afterwards
+        # in this process, with all the threads torch and BLAS are allowed: one file uses every core
         from moodscope.pretrained import load_model
 
-        with _one_thread():
-            mood_model = load_model(model)
-            for p in paths:
-                record(*_analyze_in_worker(str(p), mood_model))
+        mood_model = load_model(model)
+        for p in paths:
+            record(*_analyze_in_worker(str(p), mood_model))
     else:
         if isinstance(model, (str, os.PathLike)):
             from moodscope.pretrained import resolve_model_path
