@@ -232,6 +232,13 @@ def _analyze_in_worker(path: str, model=None) -> tuple[str, Analysis | None, str
         return path, None, f"{path}: {type(exc).__name__}: {exc}"
 
 
+def _size(path: Path) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
 def analyze_files(
     paths: list[Path],
     *,
@@ -273,7 +280,8 @@ def analyze_files(
 
             resolve_model_path(model)  # a ModelError here, not a broken pool of workers that cannot load it
         with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(model,)) as pool:
-            futures = [pool.submit(_analyze_in_worker, str(p)) for p in paths]
+            # largest files first: the workers finish together instead of one waiting on a long file
+            futures = [pool.submit(_analyze_in_worker, str(p)) for p in sorted(paths, key=_size, reverse=True)]
             for fut in as_completed(futures):
                 record(*fut.result())
     ordered = [results[str(p)] for p in paths if str(p) in results]
