@@ -31,9 +31,7 @@ of the same architectures in their place (speed does not depend on the weights' 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import resource
 import shutil
 import subprocess
@@ -44,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from common import save_report
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "music"
 MUSIC_EXTENSIONS = (".ogg", ".mp3")
@@ -415,13 +414,8 @@ def main(argv: list[str] | None = None) -> int:
             "reference": reference,
             "targets": {"folder_and_cli": TARGETS, "peak_rss_mb": RSS_TARGET_MB},
             "load_average": loads,
-            "cpu_count": os.cpu_count(),
-            "machine": platform.machine(),
-            "python": platform.python_version(),
-            "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
         }
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=1))
+        save_report(args.json, report, argv)
     return 0
 
 

@@ -29,9 +29,7 @@ a core each and the ratio was 2.7x.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import resource
 import shutil
 import sys
@@ -40,6 +38,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from common import save_report
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "4q" / "MER_audio_taffc_dataset"
 
@@ -184,13 +183,8 @@ def main(argv: list[str] | None = None) -> int:
             "ratio": ratio,
             "cpu_ratio": cpu_ratio,
             "load_average": load,
-            "cpu_count": os.cpu_count(),
-            "machine": platform.machine(),
-            "python": platform.python_version(),
-            "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
         }
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=1))
+        save_report(args.json, report, argv)
     return 0
 
 
