@@ -140,16 +140,14 @@ def ensemble_proba(heads: list[Head], blocks: dict[str, np.ndarray]) -> np.ndarr
 class EmbeddingModel:
     """The ``accurate`` model loaded from its checkpoint (see :func:`save_embedding_model`)."""
 
-    def __init__(self, path: Path, name: str | None = None):
-        import torch
-
-        meta = torch.load(path, map_location="cpu", weights_only=True)
+    def __init__(self, meta: dict, name: str):
+        """``meta``: the checkpoint's content, as ``torch.load(path, weights_only=True)`` returns it."""
         if meta.get("kind") != CHECKPOINT_KIND:
-            raise ModelError(f"{path}: not an {CHECKPOINT_KIND} checkpoint")
+            raise ModelError(f"{name}: not an {CHECKPOINT_KIND} checkpoint")
         self.meta = meta
         self.heads = [Head.from_state(s) for s in meta["heads"]]
         self.blocks = tuple(sorted({b for h in self.heads for b in h.blocks}, key=BLOCKS.index))
-        self.name = name or f"accurate:{path.name}"
+        self.name = name
 
     def predict_segments(self, segments: np.ndarray) -> tuple[np.ndarray, None]:
         return ensemble_proba(self.heads, segment_blocks(segments, self.blocks)), None
@@ -161,6 +159,7 @@ def save_embedding_model(path: Path, heads: list[Head], *, metrics: dict, config
 
     import moodscope
     from moodscope.features import FEATURE_PARAMS
+    from moodscope.fileio import atomic_write
 
     state = {
         "kind": CHECKPOINT_KIND,
@@ -173,10 +172,8 @@ def save_embedding_model(path: Path, heads: list[Head], *, metrics: dict, config
         "package_version": moodscope.__version__,
         "heads": [h.to_state() for h in heads],
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
+    with atomic_write(path, "wb") as fh:
+        torch.save(state, fh)
     return path
 
 

@@ -78,7 +78,7 @@ def _load(path: Path, name: str | None) -> MoodModel:
     if meta.get("kind") == "embedding-ensemble":
         from moodscope.accurate import EmbeddingModel
 
-        return EmbeddingModel(path, name=name)
+        return EmbeddingModel(meta, name=name or f"accurate:{path.name}")
     return FeatureModel(path, name=name)
 
 
