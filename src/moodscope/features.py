@@ -138,20 +138,20 @@ def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
     return np.where(mel >= min_log_mel, min_log_hz * np.exp(logstep * (mel - min_log_mel)), f_sp * mel)
 
 
-def mel_filters() -> np.ndarray:
-    """The Slaney-normalised mel filter bank [shape=(N_MELS, 1 + N_FFT // 2)] float32 from 0 Hz to
-    Nyquist, as ``librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS)`` builds it (computed
+def mel_filters(*, sr: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mels: int = N_MELS) -> np.ndarray:
+    """The Slaney-normalised mel filter bank [shape=(n_mels, 1 + n_fft // 2)] float32 from 0 Hz to
+    Nyquist, as ``librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels)`` builds it (computed
     here so that a worker process need not import librosa and scipy.signal)."""
-    fft_freqs = np.fft.rfftfreq(N_FFT, d=1.0 / SAMPLE_RATE)
-    mel_f = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(SAMPLE_RATE / 2), N_MELS + 2))
+    fft_freqs = np.fft.rfftfreq(n_fft, d=1.0 / sr)
+    mel_f = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(sr / 2), n_mels + 2))
     fdiff = np.diff(mel_f)
     ramps = np.subtract.outer(mel_f, fft_freqs)
-    weights = np.zeros((N_MELS, len(fft_freqs)))
-    for i in range(N_MELS):
+    weights = np.zeros((n_mels, len(fft_freqs)))
+    for i in range(n_mels):
         lower = -ramps[i] / fdiff[i]
         upper = ramps[i + 2] / fdiff[i + 1]
         weights[i] = np.maximum(0, np.minimum(lower, upper))
-    weights *= (2.0 / (mel_f[2 : N_MELS + 2] - mel_f[:N_MELS]))[:, np.newaxis]
+    weights *= (2.0 / (mel_f[2 : n_mels + 2] - mel_f[:n_mels]))[:, np.newaxis]
     return weights.astype(np.float32)
 
 

@@ -260,9 +260,9 @@ def musicnn_tags(name: str = "msd") -> tuple[str, ...]:
 
 @functools.cache
 def _mel_basis() -> np.ndarray:
-    import librosa
+    from moodscope.features import mel_filters
 
-    return librosa.filters.mel(sr=MUSICNN_SR, n_fft=N_FFT, n_mels=N_MELS).astype(np.float32)  # (96, 257)
+    return mel_filters(sr=MUSICNN_SR, n_fft=N_FFT, n_mels=N_MELS)  # (96, 257), as librosa.filters.mel
 
 
 def musicnn_log_mel(y16: np.ndarray) -> np.ndarray:
