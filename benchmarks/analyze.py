@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -42,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from common import save_report
+from common import cpu_seconds, save_report, time_per_file
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "music"
 MUSIC_EXTENSIONS = (".ogg", ".mp3")
@@ -65,12 +64,6 @@ class ModelRun:
     spec: str  # what --model / model= receives
     stand_in: bool = False
     figures: dict = field(default_factory=dict)
-
-
-def cpu_seconds() -> float:
-    """CPU time of this process and its finished children (user + system)."""
-    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def audio_seconds(path: Path) -> float:
@@ -275,15 +268,7 @@ def reference_loop(files: list[Path], spec: str) -> dict:
     with threadpoolctl.threadpool_limits(1):
         torch.set_num_threads(1)
         try:
-            one(files[0])  # warm-up: imports, numba compilation, FFT plans (not timed)
-            seconds, n_segments = 0.0, 0
-            cpu, start = cpu_seconds(), time.perf_counter()
-            for path in files:
-                s, n = one(path)
-                seconds += s
-                n_segments += n
-            wall = time.perf_counter() - start
-            cpu = cpu_seconds() - cpu
+            seconds, n_segments, wall, cpu = time_per_file(one, files)
         finally:
             torch.set_num_threads(torch_threads)
     return {

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import sys
 import tempfile
@@ -38,7 +37,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import save_report
+from common import cpu_seconds, save_report, time_per_file
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "4q" / "MER_audio_taffc_dataset"
 
@@ -49,12 +48,6 @@ def spread(files: list[Path], limit: int | None) -> list[Path]:
         return files
     index = np.linspace(0, len(files) - 1, max(1, limit)).round().astype(int)
     return [files[i] for i in sorted(set(index))]
-
-
-def cpu_seconds() -> float:
-    """CPU time of this process and its finished children (user + system)."""
-    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def run_moodscope(files: list[Path], workers: int, scratch: Path) -> dict:
@@ -101,15 +94,7 @@ def run_reference(files: list[Path], threads: int | None) -> dict:
 
     limits = threadpoolctl.threadpool_limits(threads) if threads else None
     try:
-        one(files[0])  # warm-up: imports, numba compilation, FFT plans (not timed)
-        seconds, n_segments = 0.0, 0
-        cpu, start = cpu_seconds(), time.perf_counter()
-        for path in files:
-            s, n = one(path)
-            seconds += s
-            n_segments += n
-        wall = time.perf_counter() - start
-        cpu = cpu_seconds() - cpu
+        seconds, n_segments, wall, cpu = time_per_file(one, files)
     finally:
         if limits is not None:
             limits.restore_original_limits()
