@@ -1,1 +1,0 @@
-"""Pretrained music representations (embeddings) used as features for mood models."""
