@@ -13,7 +13,7 @@ For each model (``fast``, ``accurate``, or a checkpoint path), on the real music
    by block, analysed by ``python -c "import moodscope; moodscope.analyze(path, model=...)"`` in a
    subprocess that reports its own high-water mark, ``VmHWM`` (``--skip-hour`` leaves it out);
 4. a reference in the same run, with the ``fast`` model: ``librosa.load(sr=22050)`` of each file,
-   then for every 5-s segment :func:`moodscope.features.reference_segment_features` and the model
+   then for every 5-s segment :func:`moodscope.features.extract.reference_segment_features` and the model
    on that one segment; one process, BLAS and torch limited to one thread (its fastest setting on
    a 2-core machine, see ``benchmarks/features.py``).
 
@@ -80,12 +80,12 @@ def stand_in_checkpoint(name: str, folder: Path) -> Path:
     from dataclasses import fields
 
     if name == "fast":
-        from moodscope.checkpoint import save_random_checkpoint
+        from moodscope.models.checkpoint import save_random_checkpoint
         from moodscope.models.hybrid import HybridConfig
 
         full_size = {f.name: getattr(HybridConfig(), f.name) for f in fields(HybridConfig)}
         return save_random_checkpoint(folder / "fast-stand-in.pt", "hybrid", **full_size)
-    from moodscope.accurate import BLOCKS, Head, save_embedding_model
+    from moodscope.analysis.accurate import BLOCKS, Head, save_embedding_model
     from moodscope.constants import QUADRANTS
 
     sizes = {"taggram": 50, "penultimate": 200, "mean_pool": 753, "max_pool": 753}
@@ -101,7 +101,7 @@ def stand_in_checkpoint(name: str, folder: Path) -> Path:
 
 
 def resolve_models(names: list[str], stand_in: bool, scratch: Path) -> list[ModelRun]:
-    from moodscope.pretrained import SHIPPED_MODELS
+    from moodscope.analysis.pretrained import SHIPPED_MODELS
 
     runs = []
     for name in names:
@@ -164,7 +164,7 @@ def write_looped(files: list[Path], path: Path, seconds: float, **sf_kw) -> Path
 
 
 def folder_throughput(files: list[Path], spec: str, workers: int) -> dict:
-    from moodscope.analysis import analyze_files
+    from moodscope.analysis.analyzer import analyze_files
 
     cpu, start = cpu_seconds(), time.perf_counter()
     result = analyze_files(files, model=spec, workers=workers)
@@ -246,11 +246,11 @@ def reference_loop(files: list[Path], spec: str) -> dict:
     import threadpoolctl
     import torch
 
+    from moodscope.analysis.pretrained import load_model
     from moodscope.audio import segment_audio
-    from moodscope.checkpoint import predict_proba
     from moodscope.constants import SAMPLE_RATE
-    from moodscope.features import SegmentFeatures, reference_segment_features
-    from moodscope.pretrained import load_model
+    from moodscope.features.extract import SegmentFeatures, reference_segment_features
+    from moodscope.models.checkpoint import predict_proba
 
     model = load_model(spec)
     if not hasattr(model, "module"):

@@ -3,10 +3,10 @@
 Both runs decode the real 4Q clips (``../shared/data/4q/MER_audio_taffc_dataset/Q*/*.mp3``) and
 compute the paper's Table 2 features of every whole 5-second segment:
 
-- ``moodscope``: :func:`moodscope.cache.build_cache` into a fresh temporary store, ``--workers``
+- ``moodscope``: :func:`moodscope.features.cache.build_cache` into a fresh temporary store, ``--workers``
   processes, batched features, NPZ files written (everything the CLI does but the progress bar);
 - ``reference``: one process, ``librosa.load(sr=22050, mono=True)`` and
-  :func:`moodscope.features.reference_segment_features` segment by segment, nothing written.
+  :func:`moodscope.features.extract.reference_segment_features` segment by segment, nothing written.
 
 Throughput is seconds of audio per wall-clock second, decoding included, so the reference may run on
 a subset (``--reference-limit``) and the two figures are still comparable. Files are taken evenly
@@ -51,7 +51,7 @@ def spread(files: list[Path], limit: int | None) -> list[Path]:
 
 
 def run_moodscope(files: list[Path], workers: int, scratch: Path) -> dict:
-    from moodscope.cache import build_cache
+    from moodscope.features.cache import build_cache
 
     store = scratch / "store"
     items = [(f.stem, f) for f in files]
@@ -83,7 +83,7 @@ def run_reference(files: list[Path], threads: int | None) -> dict:
 
     from moodscope.audio import segment_audio
     from moodscope.constants import SAMPLE_RATE
-    from moodscope.features import reference_segment_features
+    from moodscope.features.extract import reference_segment_features
 
     def one(path: Path) -> tuple[float, int]:
         y, _ = librosa.load(path, sr=SAMPLE_RATE, mono=True)

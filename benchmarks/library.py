@@ -31,7 +31,7 @@ import numpy as np
 
 def stand_in_analyzer(paths):
     """One-segment analyses whose mood is drawn from the file name (no audio decoding)."""
-    from moodscope.analysis import Analysis, va_from_probabilities
+    from moodscope.analysis.analyzer import Analysis, va_from_probabilities
 
     for p in paths:
         rng = np.random.default_rng(abs(hash(Path(p).name)) % 2**32)
@@ -72,7 +72,7 @@ def bench_rescan(files: int, workdir: Path) -> dict:
 
 def build_synthetic_library(db: Path, n: int, seed: int = 0) -> None:
     """``n`` tracks with random but consistent summaries, profiles and 8 segments each, via plain SQL."""
-    from moodscope.analysis import summarize, va_from_probabilities
+    from moodscope.analysis.analyzer import summarize, va_from_probabilities
     from moodscope.constants import QUADRANTS
     from moodscope.library.db import connect, transaction
     from moodscope.library.profile import profile_vector

@@ -17,10 +17,10 @@ ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "4q" / "
 
 
 def main() -> None:
-    from moodscope.cache import DEFAULT_CACHE_DIR, build_cache, store_dir
     from moodscope.datasets import load_dataset
-    from moodscope.reproduce import protocol_table, song_labels
-    from moodscope.train import TrainConfig, run_experiment
+    from moodscope.features.cache import DEFAULT_CACHE_DIR, build_cache, store_dir
+    from moodscope.training.loop import TrainConfig, run_experiment
+    from moodscope.training.reproduce import protocol_table, song_labels
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="hybrid")

@@ -1,4 +1,4 @@
-"""Convert the musicnn TF1 checkpoints to PyTorch-layout safetensors for ``moodscope.embeddings.musicnn``.
+"""Convert the musicnn TF1 checkpoints to PyTorch-layout safetensors for ``moodscope.models.musicnn``.
 
 The ``musicnn`` PyPI package (Jordi Pons & Xavier Serra, Music Technology Group, Universitat Pompeu
 Fabra; ISC licence) ships TF1 checkpoints (``musicnn/MSD_musicnn/.index`` + ``.data-00000-of-00001``).
@@ -218,7 +218,7 @@ def read_checkpoint(index: bytes, data: bytes, *, verify: bool = True) -> dict[s
 
 
 # ----------------------------------------------------------------------------------------------------
-# musicnn variable names -> moodscope.embeddings.musicnn.MusiCNN state dict
+# musicnn variable names -> moodscope.models.musicnn.MusiCNN state dict
 # ----------------------------------------------------------------------------------------------------
 
 MODELS = {"msd": "MSD_musicnn", "mtt": "MTT_musicnn"}
@@ -393,7 +393,7 @@ def run_reference(source: _Source, key: str, patches: np.ndarray) -> dict[str, n
 
 
 def reference_patches(y16: np.ndarray) -> np.ndarray:
-    """musicnn.extractor.batch_data's input, but with the logarithm in float32 (see embeddings/musicnn.py)."""
+    """musicnn.extractor.batch_data's input, but with the logarithm in float32 (see moodscope/models/musicnn.py)."""
     import librosa
 
     mel = librosa.feature.melspectrogram(y=y16, sr=16_000, hop_length=256, n_fft=512, n_mels=96).T

@@ -56,7 +56,7 @@ def read_dataset(root: Path) -> tuple[list[str], list[str], list[str], list[Path
 def compute_embeddings(root: Path, cache: Path) -> dict[str, np.ndarray]:
     from moodscope.audio import load_audio
     from moodscope.constants import SAMPLE_RATE
-    from moodscope.embeddings.musicnn import (
+    from moodscope.models.musicnn import (
         load_musicnn,
         musicnn_log_mel,
         musicnn_patches,

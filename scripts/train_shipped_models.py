@@ -10,7 +10,7 @@ with artist-grouped 5-fold cross-validation (seed 1234); the shipped weights are
 checkpoint (trained on 80 % of the artists, early-stopped on 10 %).
 
 ``accurate`` averages musicnn embeddings (MSD + MTT penultimate layers) over each segment and
-fits a logistic regression on song means (``moodscope.accurate``). Its figures come from an
+fits a logistic regression on song means (``moodscope.analysis.accurate``). Its figures come from an
 artist-grouped, stratified 5-fold cross-validation (seed 0); the shipped heads are then fitted on
 all 540 songs. Both write their cross-validation metrics to ``docs/models/*.json``.
 """
@@ -47,7 +47,7 @@ def train_fast(root: Path, cache: Path, runs: Path) -> dict:
 def train_accurate(root: Path, cache: Path) -> dict:
     from tqdm import tqdm
 
-    from moodscope.accurate import (
+    from moodscope.analysis.accurate import (
         AccurateConfig,
         cross_validate,
         dataset_blocks,

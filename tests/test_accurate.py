@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from moodscope.accurate import (
+from moodscope.analysis.accurate import (
     AccurateConfig,
     EmbeddingModel,
     SegmentBlocks,

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from moodscope.analysis import BATCH_SEGMENTS, analyze, analyze_files, va_from_probabilities
+from moodscope.analysis.analyzer import BATCH_SEGMENTS, analyze, analyze_files, va_from_probabilities
 from moodscope.constants import QUADRANTS, SEGMENT_SAMPLES, SEGMENT_SECONDS
 from moodscope.errors import AudioError
 

@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from moodscope.checkpoint import save_random_checkpoint
 from moodscope.cli import main
 from moodscope.constants import QUADRANTS, SEGMENT_SECONDS
+from moodscope.models.checkpoint import save_random_checkpoint
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

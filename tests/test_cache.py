@@ -1,4 +1,4 @@
-"""The on-disk feature store and `moodscope features` (moodscope.cache, moodscope.cli.features)."""
+"""The on-disk feature store and `moodscope features` (moodscope.features.cache, moodscope.cli.features)."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import moodscope.cache as cache
-from moodscope.cache import build_cache, clip_segments, is_fresh, load_track_features, store_dir, track_file
+import moodscope.features.cache as cache
 from moodscope.cli import main
 from moodscope.constants import N_FRAMES, N_MFCC, SAMPLE_RATE
-from moodscope.features import FEATURE_PARAMS, feature_params_hash
+from moodscope.features.cache import build_cache, clip_segments, is_fresh, load_track_features, store_dir, track_file
+from moodscope.features.extract import FEATURE_PARAMS, feature_params_hash
 
 
 def write_tone(path: Path, seconds: float, freq: float, *, sr: int = SAMPLE_RATE) -> Path:

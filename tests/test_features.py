@@ -1,4 +1,4 @@
-"""The batched Table 2 features (moodscope.features): against librosa and against known answers."""
+"""The batched Table 2 features (moodscope.features.extract): against librosa and against known answers."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from moodscope.constants import N_FRAMES, N_MFCC, SAMPLE_RATE, SEGMENT_SAMPLES, SERIES_NAMES, STATIC_NAMES
-from moodscope.features import (
+from moodscope.features.extract import (
     FEATURE_PARAMS,
     SegmentFeatures,
     amplitude_envelope,

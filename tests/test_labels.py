@@ -1,4 +1,4 @@
-"""Valence/arousal scales, Russell's quadrants, per-segment labels (moodscope.labels)."""
+"""Valence/arousal scales, Russell's quadrants, per-segment labels (moodscope.datasets.labels)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from moodscope.constants import NEAR_AXIS_THRESHOLD, QUADRANT_CENTRES, QUADRANT_MOODS, QUADRANTS, SEGMENT_SECONDS
-from moodscope.labels import (
+from moodscope.datasets.labels import (
     PAPER_TO_RUSSELL,
     near_axis,
     quadrant_from_va,

@@ -27,7 +27,7 @@ MUSIC = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "music"
 
 @pytest.fixture(scope="module")
 def random_model(tmp_path_factory) -> Path:
-    checkpoint = pytest.importorskip("moodscope.checkpoint")
+    checkpoint = pytest.importorskip("moodscope.models.checkpoint")
     return checkpoint.save_random_checkpoint(tmp_path_factory.mktemp("model") / "random.pt", arch="hybrid", seed=0)
 
 
@@ -75,7 +75,7 @@ def test_real_music_is_indexed_with_tags_and_timelines(tmp_path, random_model):
         untagged = lib.track("frontiers")
         assert untagged.title is None and untagged.display_title == "frontiers"
         # the library stores exactly what analyze() says about the file
-        from moodscope.analysis import analyze
+        from moodscope.analysis.analyzer import analyze
 
         direct = analyze(march.path, model=str(random_model)).summary
         assert march.quadrant == direct.quadrant

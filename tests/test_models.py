@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from moodscope.checkpoint import (
+from moodscope.constants import N_FRAMES, N_MFCC
+from moodscope.errors import ModelError
+from moodscope.features.extract import SegmentFeatures
+from moodscope.features.normalization import Normalization
+from moodscope.models import MODELS, build_model, model_inputs
+from moodscope.models.checkpoint import (
     build_meta,
     load_checkpoint,
     predict_proba,
@@ -14,11 +19,6 @@ from moodscope.checkpoint import (
     save_checkpoint,
     save_random_checkpoint,
 )
-from moodscope.constants import N_FRAMES, N_MFCC
-from moodscope.errors import ModelError
-from moodscope.features import SegmentFeatures
-from moodscope.models import MODELS, build_model, model_inputs
-from moodscope.normalization import Normalization
 
 TINY = {"filters": [4, 8, 8], "hidden": 8}
 TINY_RNN = {"lstm_units": 8}
@@ -159,7 +159,7 @@ def test_random_checkpoint_for_smoke_tests(tmp_path, arch):
 
 def test_random_checkpoint_predicts_a_real_clip(tmp_path):
     from conftest import shared_data
-    from moodscope.cache import extract_file
+    from moodscope.features.cache import extract_file
 
     clip = shared_data("4q", "MER_audio_taffc_dataset", "Q1", "MT0000364027.mp3")
     feats, seconds = extract_file(clip)

@@ -41,7 +41,7 @@ def golden() -> dict[str, np.ndarray]:
 
 @pytest.mark.parametrize("name", ["msd", "mtt"])
 def test_matches_tensorflow_musicnn(golden: dict[str, np.ndarray], name: str) -> None:
-    from moodscope.embeddings.musicnn import musicnn_embeddings
+    from moodscope.models.musicnn import musicnn_embeddings
 
     y = synthetic_signal()
     assert np.allclose(y[:: len(y) // 50], golden["signal_probe"], atol=1e-6), "synthetic_signal() changed"
@@ -57,7 +57,7 @@ def test_matches_tensorflow_musicnn(golden: dict[str, np.ndarray], name: str) ->
 def test_log_mel_matches_librosa() -> None:
     import librosa
 
-    from moodscope.embeddings.musicnn import musicnn_log_mel
+    from moodscope.models.musicnn import musicnn_log_mel
 
     y = synthetic_signal(seconds=3.0)
     mel = librosa.feature.melspectrogram(y=y, sr=16_000, hop_length=256, n_fft=512, n_mels=96).T
@@ -69,7 +69,7 @@ def test_log_mel_matches_librosa() -> None:
 
 
 def test_shapes_times_and_short_audio() -> None:
-    from moodscope.embeddings.musicnn import PATCH_SECONDS, load_musicnn, musicnn_embeddings, patch_times
+    from moodscope.models.musicnn import PATCH_SECONDS, load_musicnn, musicnn_embeddings, patch_times
 
     model = load_musicnn("msd")
     assert model is load_musicnn("msd")  # cached
@@ -93,8 +93,8 @@ def test_shapes_times_and_short_audio() -> None:
 
 
 def test_errors() -> None:
-    from moodscope.embeddings.musicnn import load_musicnn, musicnn_embeddings
     from moodscope.errors import AudioError, ModelError
+    from moodscope.models.musicnn import load_musicnn, musicnn_embeddings
 
     with pytest.raises(ModelError):
         load_musicnn("nope")
@@ -103,7 +103,7 @@ def test_errors() -> None:
 
 
 def test_batch_size_does_not_change_results() -> None:
-    from moodscope.embeddings.musicnn import musicnn_embeddings
+    from moodscope.models.musicnn import musicnn_embeddings
 
     y = synthetic_signal(sr=22_050, seconds=12.0)
     a = musicnn_embeddings(y, 22_050, batch_size=1)
@@ -118,7 +118,7 @@ def test_tags_on_real_music() -> None:
         pytest.skip(f"real data not available: {music} is absent (clone the project beside ../shared)")
     from moodscope.audio import load_audio
     from moodscope.constants import SAMPLE_RATE
-    from moodscope.embeddings.musicnn import load_musicnn, musicnn_embeddings
+    from moodscope.models.musicnn import load_musicnn, musicnn_embeddings
 
     # machine_wars.mp3: driving electronic/rock game music (asc-hq.org, GPL-2+)
     y = load_audio(music / "machine_wars.mp3", duration=60.0)
@@ -135,7 +135,7 @@ def test_tags_on_real_music() -> None:
 def test_polyphase_temporal_branch_is_the_direct_convolution(n_time: int) -> None:
     import torch
 
-    from moodscope.embeddings.musicnn import FrontEndBranch, load_musicnn
+    from moodscope.models.musicnn import FrontEndBranch, load_musicnn
 
     torch.manual_seed(0)
     x = torch.randn(2, 1, n_time, 96)

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from moodscope.errors import DatasetError
-from moodscope.protocols import class_weights, leakage, make_splits, oversample, stratified_folds
+from moodscope.training.protocols import class_weights, leakage, make_splits, oversample, stratified_folds
 
 
 @st.composite

@@ -8,16 +8,16 @@ import numpy as np
 import pytest
 import torch
 
-from moodscope.cache import atomic_write_npz, track_file
-from moodscope.checkpoint import load_checkpoint, predict_proba
 from moodscope.datasets.base import Dataset, Track
-from moodscope.evaluate import aggregate_songs, classification_metrics, evaluate_probs, summarize
-from moodscope.features import SegmentFeatures
+from moodscope.datasets.segments import build_segment_table
+from moodscope.features.cache import atomic_write_npz, track_file
+from moodscope.features.extract import SegmentFeatures
 from moodscope.models import build_model, model_inputs
-from moodscope.report import paper_table3_russell, table3_markdown
-from moodscope.reproduce import reproduce
-from moodscope.segments import build_segment_table
-from moodscope.train import TrainConfig, fit, run_experiment
+from moodscope.models.checkpoint import load_checkpoint, predict_proba
+from moodscope.training.evaluate import aggregate_songs, classification_metrics, evaluate_probs, summarize
+from moodscope.training.loop import TrainConfig, fit, run_experiment
+from moodscope.training.report import paper_table3_russell, table3_markdown
+from moodscope.training.reproduce import reproduce
 from test_models import TINY, TINY_RNN, random_features
 from test_models import one_torch_thread as one_torch_thread  # autouse fixture, applies here too
 
@@ -198,8 +198,8 @@ def test_paper_table3_is_renumbered_to_russell():
 
 def test_cli_train_evaluate_reproduce(tiny_store, tmp_path, monkeypatch, capsys):
     import moodscope.datasets
-    from moodscope.cache import store_dir
     from moodscope.cli import main
+    from moodscope.features.cache import store_dir
 
     _, store = tiny_store
     cache = tmp_path / "cache"

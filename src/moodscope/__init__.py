@@ -3,26 +3,31 @@
     >>> import moodscope
     >>> result = moodscope.analyze("song.mp3")          # doctest: +SKIP
     >>> result.summary.mood, result.to_dataframe()      # doctest: +SKIP
+    >>> library = moodscope.MoodLibrary("moods.db")     # doctest: +SKIP
 
-Importing the package is cheap: heavy libraries load on first use.
+The pipeline, one package per stage (data flows down this list, never up):
+``audio`` → ``features`` → ``datasets`` → ``models`` → ``training`` → ``analysis`` → ``engine``
+→ ``library`` → ``server``, with ``cli`` on top and ``constants``, ``errors``, ``fileio`` and
+``version`` as the ground floor. Importing the package is cheap: heavy libraries load on first use.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from moodscope.errors import AudioError, DatasetError, LibraryError, ModelError, MoodscopeError
-
-__version__ = "0.1.0"
+from moodscope.version import __version__
 
 if TYPE_CHECKING:
     from moodscope.analysis import Analysis
+    from moodscope.library import MoodLibrary
 
 __all__ = [
     "AudioError",
     "DatasetError",
     "LibraryError",
     "ModelError",
+    "MoodLibrary",
     "MoodscopeError",
     "__version__",
     "analyze",
@@ -38,7 +43,15 @@ def analyze(path_or_array, sr: int | None = None, model=None) -> Analysis:
 
 
 def load_model(name_or_path=None):
-    """Load a mood model by name ('accurate', 'fast') or checkpoint path; see :mod:`moodscope.pretrained`."""
-    from moodscope.pretrained import load_model as _load_model
+    """Load a mood model by name ('accurate', 'fast') or checkpoint path; see :mod:`moodscope.analysis.pretrained`."""
+    from moodscope.analysis import load_model as _load_model
 
     return _load_model(name_or_path)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "MoodLibrary":  # imported on first use: it pulls in numpy and the analysis stack
+        from moodscope.library import MoodLibrary
+
+        return MoodLibrary
+    raise AttributeError(f"module 'moodscope' has no attribute {name!r}")

@@ -3,7 +3,7 @@
 Each 5-s segment is described by blocks of features (:data:`BLOCKS`):
 
 - ``msd_*`` / ``mtt_*``: musicnn (MSD- and MagnaTagATune-trained taggers, see
-  :mod:`moodscope.embeddings.musicnn`) averaged over two 2.992-s patches aligned to the start and
+  :mod:`moodscope.models.musicnn`) averaged over two 2.992-s patches aligned to the start and
   the end of the segment (16 kHz; the input length musicnn was trained on): its 50 tag
   probabilities (``taggram``), the 200-unit ``penultimate`` layer and the mid-end pooled over time
   (``mean_pool``, ``max_pool``, 753 each);
@@ -38,7 +38,7 @@ threshold, so buffers are reused instead of mapped and unmapped (and page-faulte
 
 def paper_block(segments: np.ndarray) -> np.ndarray:
     """The paper's 10 static features plus MFCC mean and std per segment: [shape=(n, 36)]."""
-    from moodscope.features import extract_features
+    from moodscope.features.extract import extract_features
 
     f = extract_features(segments)
     return np.concatenate([f.static, f.mfcc.mean(axis=-1), f.mfcc.std(axis=-1)], axis=1)
@@ -51,7 +51,7 @@ which together cover the whole segment (musicnn was trained on patches of that l
 
 def musicnn_patch_mels(segments: np.ndarray, positions: tuple[str, ...] = PATCH_POSITIONS) -> np.ndarray:
     """musicnn's log-mel of the patches of each segment: [shape=(n * len(positions), 187, 96)], segment-major."""
-    from moodscope.embeddings.musicnn import HOP, MUSICNN_SR, PATCH_FRAMES, musicnn_log_mel, to_musicnn_rate
+    from moodscope.models.musicnn import HOP, MUSICNN_SR, PATCH_FRAMES, musicnn_log_mel, to_musicnn_rate
 
     y16 = to_musicnn_rate(np.ascontiguousarray(segments, dtype=np.float32).reshape(-1), SAMPLE_RATE)
     per = round(SEGMENT_SECONDS * MUSICNN_SR)
@@ -63,7 +63,7 @@ def musicnn_patch_mels(segments: np.ndarray, positions: tuple[str, ...] = PATCH_
 
 def musicnn_blocks(mels: np.ndarray, net: str, n_segments: int) -> dict[str, np.ndarray]:
     """musicnn outputs averaged over each segment's patches: {f'{net}_{output}': [shape=(n, d)]}."""
-    from moodscope.embeddings.musicnn import load_musicnn, run_musicnn
+    from moodscope.models.musicnn import load_musicnn, run_musicnn
 
     out = run_musicnn(mels, model=load_musicnn(net), batch_size=MUSICNN_BATCH, outputs=MUSICNN_OUTPUTS)
     return {f"{net}_{k}": v.reshape(n_segments, -1, v.shape[-1]).mean(axis=1) for k, v in out.items()}
@@ -157,9 +157,9 @@ def save_embedding_model(path: Path, heads: list[Head], *, metrics: dict, config
     """Write a self-describing checkpoint of an ensemble of heads."""
     import torch
 
-    import moodscope
-    from moodscope.features import FEATURE_PARAMS
+    from moodscope.features.extract import FEATURE_PARAMS
     from moodscope.fileio import atomic_write
+    from moodscope.version import __version__
 
     state = {
         "kind": CHECKPOINT_KIND,
@@ -169,7 +169,7 @@ def save_embedding_model(path: Path, heads: list[Head], *, metrics: dict, config
         "feature_params": FEATURE_PARAMS,
         "config": config,
         "metrics": metrics,
-        "package_version": moodscope.__version__,
+        "package_version": __version__,
         "heads": [h.to_state() for h in heads],
     }
     with atomic_write(path, "wb") as fh:
@@ -222,7 +222,7 @@ def dataset_blocks(
     """
     from concurrent.futures import ProcessPoolExecutor
 
-    from moodscope.cache import atomic_write_npz
+    from moodscope.features.cache import atomic_write_npz
 
     wanted = np.array([tid for tid, _ in items] + ["|", *blocks])
     if cache.exists():
@@ -295,7 +295,7 @@ def cross_validate(
     """Song-level, group-disjoint (artist), stratified k-fold CV: pooled and per-fold metrics."""
     from sklearn.model_selection import StratifiedGroupKFold
 
-    from moodscope.evaluate import classification_metrics
+    from moodscope.training.evaluate import classification_metrics
 
     pred = np.zeros((len(songs), 4))
     per_fold = []

@@ -1,7 +1,7 @@
 """Analyse music: a timeline of 5-second segments and a summary per track.
 
 ``analyze(path_or_array)`` streams the audio in blocks (bounded memory, whatever the length),
-cuts whole 5-s segments, asks a :class:`~moodscope.pretrained.MoodModel` for the four quadrant
+cuts whole 5-s segments, asks a :class:`~moodscope.analysis.pretrained.MoodModel` for the four quadrant
 probabilities of each segment and summarises them. A file shorter than one segment is an
 :class:`~moodscope.errors.AudioError` (no padding: a padded segment's features would describe
 silence as much as music).
@@ -159,7 +159,7 @@ def analyze(
     ``model`` is a model name ('accurate', 'fast'), a checkpoint path, a loaded model, or None for
     the default. Raises :class:`~moodscope.errors.AudioError` naming the file when it cannot be used.
     """
-    from moodscope.pretrained import load_model
+    from moodscope.analysis.pretrained import load_model
 
     mood_model = load_model(model)
     if isinstance(path_or_array, np.ndarray):
@@ -218,7 +218,7 @@ def _init_worker(model_spec: str | None) -> None:
 
     threadpoolctl.threadpool_limits(1)
     torch.set_num_threads(1)
-    from moodscope.pretrained import load_model
+    from moodscope.analysis.pretrained import load_model
 
     _WORKER_MODEL = load_model(model_spec)
 
@@ -269,14 +269,14 @@ def analyze_files(
 
     if workers == 1:
         # in this process, with all the threads torch and BLAS are allowed: one file uses every core
-        from moodscope.pretrained import load_model
+        from moodscope.analysis.pretrained import load_model
 
         mood_model = load_model(model)
         for p in paths:
             record(*_analyze_in_worker(str(p), mood_model))
     else:
         if isinstance(model, (str, os.PathLike)):
-            from moodscope.pretrained import resolve_model_path
+            from moodscope.analysis.pretrained import resolve_model_path
 
             resolve_model_path(model)  # a ModelError here, not a broken pool of workers that cannot load it
         with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(model,)) as pool:

@@ -18,7 +18,7 @@ import numpy as np
 
 from moodscope.errors import ModelError
 
-WEIGHTS_DIR = Path(__file__).parent / "weights"
+WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 SHIPPED_MODELS = {"accurate": WEIGHTS_DIR / "accurate.pt", "fast": WEIGHTS_DIR / "fast.pt"}
 DEFAULT_MODEL = "accurate"
 
@@ -35,15 +35,15 @@ class FeatureModel:
     """One of the paper's architectures (``cnn``, ``cnn-lstm``, ``hybrid``) on the Table 2 features."""
 
     def __init__(self, path: Path, name: str | None = None):
-        from moodscope.checkpoint import load_checkpoint
+        from moodscope.models.checkpoint import load_checkpoint
 
         self.path = path
         self.module, self.meta = load_checkpoint(path)
         self.name = name or f"{self.meta.get('arch', 'model')}:{path.name}"
 
     def predict_segments(self, segments: np.ndarray) -> tuple[np.ndarray, None]:
-        from moodscope.checkpoint import predict_proba
-        from moodscope.features import extract_features
+        from moodscope.features.extract import extract_features
+        from moodscope.models.checkpoint import predict_proba
 
         return predict_proba(self.module, self.meta, extract_features(segments)), None
 
@@ -76,7 +76,7 @@ def _load(path: Path, name: str | None) -> MoodModel:
     if not isinstance(meta, dict):
         raise ModelError(f"{path}: not a moodscope checkpoint")
     if meta.get("kind") == "embedding-ensemble":
-        from moodscope.accurate import EmbeddingModel
+        from moodscope.analysis.accurate import EmbeddingModel
 
         return EmbeddingModel(meta, name=name or f"accurate:{path.name}")
     return FeatureModel(path, name=name)

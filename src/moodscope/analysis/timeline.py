@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from moodscope.analysis import Analysis
+from moodscope.analysis.analyzer import Analysis
 from moodscope.constants import QUADRANT_COLOURS, QUADRANT_MOODS, QUADRANTS, SEGMENT_SECONDS
 
 MAX_TRACKS_PER_PLOT = 12

@@ -68,8 +68,8 @@ def load_model_once(spec: str | None):
     torch's unpickling errors run over several lines and advise loading with ``weights_only=False``,
     which would run code from an untrusted file: they are not passed on.
     """
+    from moodscope.analysis.pretrained import load_model
     from moodscope.errors import ModelError
-    from moodscope.pretrained import load_model
 
     try:
         return load_model(spec)
@@ -148,7 +148,7 @@ def write_text(text: str, out: Path | None) -> None:
 def run_analyze(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from moodscope.analysis import analyze_files
+    from moodscope.analysis.analyzer import analyze_files
     from moodscope.audio import find_audio_files
     from moodscope.errors import MoodscopeError
 
@@ -171,7 +171,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     else:
         write_output(result.analyses, fmt, args.out)
     if args.plot and result.analyses:
-        from moodscope.timeline import plot_timeline
+        from moodscope.analysis.timeline import plot_timeline
 
         plot_timeline(result.analyses, args.plot)
         print(f"plot written to {args.plot}", file=sys.stderr)
@@ -184,8 +184,8 @@ def run_analyze(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from moodscope.analysis import analyze
-    from moodscope.timeline import plot_timeline
+    from moodscope.analysis.analyzer import analyze
+    from moodscope.analysis.timeline import plot_timeline
 
     analysis = analyze(DEMO_CLIP, model=load_model_once(args.model))
     print(format_table([analysis], timeline=True))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from moodscope.cache import DEFAULT_CACHE_DIR
+    from moodscope.features.cache import DEFAULT_CACHE_DIR
 
     p = sub.add_parser(
         "features",
@@ -47,7 +47,7 @@ def dataset_items(name: str, root: Path | None, csv: Path | None = None) -> tupl
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from moodscope.cache import build_cache, store_dir
+    from moodscope.features.cache import build_cache, store_dir
 
     name, items = dataset_items(args.dataset, args.root, args.csv)
     store = store_dir(args.out, name)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    from moodscope.cache import DEFAULT_CACHE_DIR
+    from moodscope.features.cache import DEFAULT_CACHE_DIR
 
     p.add_argument("--dataset", required=True, help="dataset name (4q, deam, mturk, pmemo, ...)")
     p.add_argument("--root", type=Path, required=True, help="dataset root folder (the official layout)")
@@ -27,7 +27,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _training(p: argparse.ArgumentParser) -> None:
-    from moodscope.config import TrainConfig
+    from moodscope.training.config import TrainConfig
 
     d = TrainConfig()
     p.add_argument("--folds", type=int, default=1, help="k-fold cross-validation; 1 = one 80/10/10 split (default)")
@@ -53,7 +53,7 @@ def _training(p: argparse.ArgumentParser) -> None:
 
 def register(sub: argparse._SubParsersAction) -> None:
     from moodscope.constants import MODEL_NAMES
-    from moodscope.protocols import PROTOCOLS
+    from moodscope.training.protocols import PROTOCOLS
 
     p = sub.add_parser(
         "train",
@@ -98,8 +98,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _prepare(args: argparse.Namespace):
     """Load the dataset, extract any missing features, and return (dataset, store)."""
-    from moodscope.cache import build_cache, store_dir
     from moodscope.datasets import load_dataset
+    from moodscope.features.cache import build_cache, store_dir
 
     dataset = load_dataset(args.dataset, args.root)
     store = store_dir(args.cache, dataset.name)
@@ -113,7 +113,7 @@ def _prepare(args: argparse.Namespace):
 
 
 def _train_config(args: argparse.Namespace):
-    from moodscope.config import TrainConfig
+    from moodscope.training.config import TrainConfig
 
     return TrainConfig(
         learning_rate=args.lr,
@@ -176,9 +176,9 @@ def _summary_line(result: dict) -> str:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from moodscope.report import write_run_report
-    from moodscope.reproduce import protocol_table, song_labels
-    from moodscope.train import run_experiment
+    from moodscope.training.loop import run_experiment
+    from moodscope.training.report import write_run_report
+    from moodscope.training.reproduce import protocol_table, song_labels
 
     dataset, store = _prepare(args)
     out = args.out or Path("runs") / f"{dataset.name}-{args.model}-{args.protocol}"
@@ -209,10 +209,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from moodscope.checkpoint import load_checkpoint, predict_proba
-    from moodscope.evaluate import evaluate_probs
-    from moodscope.report import metrics_markdown, plot_confusion, write_json
-    from moodscope.reproduce import protocol_table, song_labels
+    from moodscope.models.checkpoint import load_checkpoint, predict_proba
+    from moodscope.training.evaluate import evaluate_probs
+    from moodscope.training.report import metrics_markdown, plot_confusion, write_json
+    from moodscope.training.reproduce import protocol_table, song_labels
 
     torch.set_num_threads(args.threads)
     model, meta = load_checkpoint(args.checkpoint)
@@ -251,7 +251,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_reproduce(args: argparse.Namespace) -> int:
-    from moodscope.reproduce import reproduce
+    from moodscope.training.reproduce import reproduce
 
     dataset, store = _prepare(args)
     out = args.out or Path("runs") / f"reproduce-{dataset.name}"

@@ -1,4 +1,6 @@
-"""Dataset loaders sharing one contract (:class:`~moodscope.datasets.base.Dataset`).
+"""Datasets: loaders sharing one contract (:class:`~moodscope.datasets.base.Dataset`), valence/arousal
+scales and Russell's quadrants (:mod:`~moodscope.datasets.labels`), and the table of labelled 5-s
+segments that training reads (:mod:`~moodscope.datasets.segments`).
 
 ``load_dataset(name, root)`` builds a loader by name; the layouts, label conversions and the defects
 found in the distributed files are described in each module and in ``docs/datasets.md``.

@@ -13,7 +13,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from moodscope.labels import quadrant_from_va
+from moodscope.datasets.labels import quadrant_from_va
 
 
 @dataclass

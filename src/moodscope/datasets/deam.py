@@ -9,7 +9,7 @@ Layout (``root`` is the folder that contains ``annotations/``, ``metadata/`` and
     MEMD_audio/<song_id>.mp3
 
 Labels: static ``valence_mean``/``arousal_mean`` (1–9, headers with leading spaces; the 2000_2058 file
-has extra max/min columns) are mapped to [-1, 1] with :func:`~moodscope.labels.scale_1_9`. The
+has extra max/min columns) are mapped to [-1, 1] with :func:`~moodscope.datasets.labels.scale_1_9`. The
 dynamic files are 2-Hz series already in [-1, 1], columns ``sample_15000ms`` … (the first 15 s of
 every clip are not annotated), NaN-padded to the longest song; ``Dynamic.times`` are seconds of the
 audio file. Songs 1–1000 (2013 campaign, 744 songs left) and 1001–2000 (2014, 1000 songs) are 45-s
@@ -68,8 +68,8 @@ from moodscope.datasets.common import (
     require_path,
     static_table,
 )
+from moodscope.datasets.labels import scale_1_9
 from moodscope.errors import DatasetError
-from moodscope.labels import scale_1_9
 
 AVERAGED = Path("annotations") / "annotations averaged per song"
 STATIC_FILES = (

@@ -7,7 +7,7 @@ Layout (``root`` is the folder that contains ``annotations/`` and ``clips_45seco
     annotations/{valence,arousal}_cont_average.csv   2 Hz from 15 s, in [-1, 1]
     clips_45seconds/<song_id>.mp3
 
-Labels: static means are mapped to [-1, 1] with :func:`~moodscope.labels.scale_1_9`; the continuous
+Labels: static means are mapped to [-1, 1] with :func:`~moodscope.datasets.labels.scale_1_9`; the continuous
 averages are read with the same wide-format parser as DEAM's. ``songs_info.csv`` quotes every field
 and pads them with tab characters (stripped). ``split`` is the MediaEval 2013 set (``development``
 619 songs, ``evaluation`` 125).
@@ -45,7 +45,7 @@ from moodscope.datasets.common import (
     require_path,
     static_table,
 )
-from moodscope.labels import scale_1_9
+from moodscope.datasets.labels import scale_1_9
 
 ANNOTATIONS = Path("annotations")
 STATIC_FILE = ANNOTATIONS / "static_annotations.csv"

@@ -32,8 +32,8 @@ from moodscope.datasets.common import (
     read_table,
     static_table,
 )
+from moodscope.datasets.labels import quadrant_from_va, scale_0_1, scale_1_9
 from moodscope.errors import DatasetError
-from moodscope.labels import quadrant_from_va, scale_0_1, scale_1_9
 
 PATH_COLUMNS = ("path", "file", "filename", "file_name", "audio", "audio_path")
 ID_COLUMNS = ("id", "track_id", "song_id")

@@ -7,7 +7,7 @@ Layout (``root`` is the ``MER_audio_taffc_dataset`` folder)::
     Q1/ Q2/ Q3/ Q4/<Song>.mp3             ~30-s AllMusic previews
 
 Labels: the Russell quadrant given by the dataset becomes ``Track.quadrant_label`` (same numbering as
-:mod:`moodscope.labels`). ``valence`` and ``arousal`` stay None: the dataset has no dimensional
+:mod:`moodscope.datasets.labels`). ``valence`` and ``arousal`` stay None: the dataset has no dimensional
 ratings, and putting every song at its quadrant centre would invent regression targets (use
 :data:`~moodscope.constants.QUADRANT_CENTRES` explicitly where a point is needed). There is no
 official split; ``artist`` is there for artist-grouped splits (many artists have several songs).

@@ -8,7 +8,7 @@ Layout (``root`` is the ``PMEmo2019`` folder)::
     chorus/<musicId>.mp3
 
 Labels: static and dynamic values are on 0–1 and mapped to [-1, 1] with
-:func:`~moodscope.labels.scale_0_1`. ``frameTime`` is in seconds from the start of the chorus clip
+:func:`~moodscope.datasets.labels.scale_0_1`. ``frameTime`` is in seconds from the start of the chorus clip
 (the audio file), not of the full song: checked on the clips present, whose durations equal
 ``metadata.csv``'s ``duration`` and exceed the last ``frameTime`` by about 0.1 s (for every song
 ``duration`` − last ``frameTime`` is between −0.35 and 0.63 s, while the chorus window in the full
@@ -42,7 +42,7 @@ from moodscope.datasets.common import (
     require_path,
     static_table,
 )
-from moodscope.labels import scale_0_1
+from moodscope.datasets.labels import scale_0_1
 
 ANNOTATIONS = Path("annotations")
 STATIC_FILE = ANNOTATIONS / "static_annotations.csv"

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from moodscope.cache import clip_segments, load_track_features, track_file
 from moodscope.constants import QUADRANTS
 from moodscope.datasets.base import Dataset
+from moodscope.datasets.labels import near_axis, quadrant_index, segment_va
 from moodscope.errors import DatasetError
-from moodscope.features import SegmentFeatures
-from moodscope.labels import near_axis, quadrant_index, segment_va
+from moodscope.features.cache import clip_segments, load_track_features, track_file
+from moodscope.features.extract import SegmentFeatures
 
 log = logging.getLogger(__name__)
 

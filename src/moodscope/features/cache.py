@@ -1,7 +1,7 @@
 """On-disk feature store: extract once, reuse for every model and protocol.
 
 Layout: ``<out>/<dataset>-<params_hash>/<track_id>.npz``, one NPZ per track holding the
-:class:`~moodscope.features.SegmentFeatures` arrays of *all* whole 5-s segments of the file plus
+:class:`~moodscope.features.extract.SegmentFeatures` arrays of *all* whole 5-s segments of the file plus
 a ``stamp`` (source path, size, modification time) and the feature parameters as JSON. Clip
 policies (the paper's 45 s, drop-last) are applied when loading, so one store serves them all.
 
@@ -27,7 +27,7 @@ import numpy as np
 from moodscope.audio import load_audio, segment_audio
 from moodscope.constants import SEGMENT_SECONDS
 from moodscope.errors import MoodscopeError
-from moodscope.features import FEATURE_PARAMS, SegmentFeatures, extract_features, feature_params_hash
+from moodscope.features.extract import FEATURE_PARAMS, SegmentFeatures, extract_features, feature_params_hash
 from moodscope.fileio import atomic_write
 
 log = logging.getLogger(__name__)

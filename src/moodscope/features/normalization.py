@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from moodscope.features import SegmentFeatures
+from moodscope.features.extract import SegmentFeatures
 
 FEATURE_KEYS = ("mfcc", "delta", "delta2", "series", "static")
 EPS = 1e-6

@@ -317,7 +317,7 @@ def write_analysis(
 ) -> int:
     """Insert or replace the track at ``stamp.path`` with a new analysis, in one transaction.
 
-    ``analysis`` is a :class:`~moodscope.analysis.Analysis`. Returns the track id.
+    ``analysis`` is a :class:`~moodscope.analysis.analyzer.Analysis`. Returns the track id.
     """
     probs = np.asarray(analysis.probabilities, dtype=np.float64)
     va = np.asarray(analysis.va, dtype=np.float64)

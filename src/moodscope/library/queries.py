@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from moodscope.constants import QUADRANT_CENTRES, QUADRANT_MOODS, QUADRANTS, SEED
+from moodscope.datasets.labels import quadrant_from_va
 from moodscope.errors import LibraryError
-from moodscope.labels import quadrant_from_va
 from moodscope.library.db import Profiles
 from moodscope.library.profile import SHAPE, SHAPE_POINTS, SHARE, STD, VA
 

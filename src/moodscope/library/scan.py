@@ -43,11 +43,11 @@ log = logging.getLogger(__name__)
 HASH_CHUNK = 1 << 20
 
 AnalysisResult = tuple[str, object | None, str | None]
-"""(path, :class:`~moodscope.analysis.Analysis` or None, failure reason or None)."""
+"""(path, :class:`~moodscope.analysis.analyzer.Analysis` or None, failure reason or None)."""
 
 Analyzer = Callable[[list[Path]], Iterable[AnalysisResult]]
 """Analyses a list of files and yields one :data:`AnalysisResult` per file, as each finishes
-(a callable returning a :class:`~moodscope.analysis.BatchResult`, such as
+(a callable returning a :class:`~moodscope.analysis.analyzer.BatchResult`, such as
 ``functools.partial(analyze_files, model=...)``, is accepted too)."""
 
 Progress = Callable[[str, int, int], None]
@@ -121,13 +121,13 @@ def _init_worker(model_spec) -> None:
 
     threadpoolctl.threadpool_limits(1)
     torch.set_num_threads(1)
-    from moodscope.pretrained import load_model
+    from moodscope.analysis.pretrained import load_model
 
     _WORKER_MODEL = load_model(model_spec)
 
 
 def _analyse_one(path: str, model=None) -> AnalysisResult:
-    from moodscope.analysis import analyze
+    from moodscope.analysis.analyzer import analyze
 
     try:
         return path, analyze(path, model=model if model is not None else _WORKER_MODEL), None
@@ -138,7 +138,7 @@ def _analyse_one(path: str, model=None) -> AnalysisResult:
 
 
 def model_analyzer(model=None, *, workers: int | None = None) -> Analyzer:
-    """The real analysis (:func:`moodscope.analysis.analyze`) yielding results as they finish.
+    """The real analysis (:func:`moodscope.analysis.analyzer.analyze`) yielding results as they finish.
 
     ``model`` is a shipped model name, a checkpoint path, a loaded model (analysed in this process)
     or None for the default. The model is loaded once before any file is read, so a missing model is
@@ -148,7 +148,7 @@ def model_analyzer(model=None, *, workers: int | None = None) -> Analyzer:
     def run(paths: list[Path]) -> Iterator[AnalysisResult]:
         if not paths:
             return
-        from moodscope.pretrained import load_model
+        from moodscope.analysis.pretrained import load_model
 
         loaded = load_model(model)  # validates the model (and is used when working in-process)
         n = max(1, min(workers or os.cpu_count() or 1, len(paths)))

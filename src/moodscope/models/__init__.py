@@ -1,4 +1,5 @@
-"""The paper's three models, registered by name.
+"""Models: the paper's three architectures registered by name, the pretrained musicnn taggers
+(:mod:`~moodscope.models.musicnn`) and self-describing checkpoints (:mod:`~moodscope.models.checkpoint`).
 
 ====================  ============================================================  ==================
 name                  inputs                                                        paper
@@ -10,7 +11,7 @@ name                  inputs                                                    
 
 Each model is a :class:`~moodscope.models.blocks.MoodModel` built from a dataclass config
 (``build_model(name, **config)``) and returns logits over the four quadrants (Q1..Q4, Russell).
-:func:`model_inputs` turns (normalised) :class:`~moodscope.features.SegmentFeatures` into the
+:func:`model_inputs` turns (normalised) :class:`~moodscope.features.extract.SegmentFeatures` into the
 arrays a model reads.
 """
 
@@ -22,7 +23,7 @@ import numpy as np
 
 from moodscope.constants import MODEL_NAMES, SERIES_NAMES
 from moodscope.errors import ModelError
-from moodscope.features import SegmentFeatures
+from moodscope.features.extract import SegmentFeatures
 from moodscope.models.blocks import MoodModel
 from moodscope.models.cnn import CNN, CNNConfig
 from moodscope.models.cnn_lstm import CNNLSTM, CNNLSTMConfig

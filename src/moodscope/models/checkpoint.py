@@ -25,9 +25,9 @@ import torch
 
 from moodscope.constants import QUADRANTS
 from moodscope.errors import ModelError
-from moodscope.features import FEATURE_PARAMS, SegmentFeatures
+from moodscope.features.extract import FEATURE_PARAMS, SegmentFeatures
+from moodscope.features.normalization import Normalization
 from moodscope.models import MoodModel, build_model, model_config, model_inputs
-from moodscope.normalization import Normalization
 
 FORMAT = "moodscope-checkpoint"
 FORMAT_VERSION = 1
@@ -48,7 +48,7 @@ def weights_sha256(state_dict: dict[str, torch.Tensor]) -> str:
 
 def build_meta(model: MoodModel, normalization: Normalization, **extra) -> dict:
     """The metadata of a checkpoint of ``model``; ``extra`` adds e.g. metrics, train_config, split."""
-    from moodscope import __version__
+    from moodscope.version import __version__
 
     meta = {
         "arch": model.name,

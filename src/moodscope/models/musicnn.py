@@ -260,7 +260,7 @@ def musicnn_tags(name: str = "msd") -> tuple[str, ...]:
 
 @functools.cache
 def _mel_basis() -> np.ndarray:
-    from moodscope.features import mel_filters
+    from moodscope.features.extract import mel_filters
 
     return mel_filters(sr=MUSICNN_SR, n_fft=N_FFT, n_mels=N_MELS)  # (96, 257), as librosa.filters.mel
 

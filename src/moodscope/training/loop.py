@@ -9,7 +9,7 @@ uninterrupted one would.
 
 :func:`run_experiment` is everything around it for one model under one protocol: splits, the
 normalisation fitted on the training part, training per fold, test metrics at segment and song
-level, and a self-describing ``best.pt`` per fold (see :mod:`moodscope.checkpoint`).
+level, and a self-describing ``best.pt`` per fold (see :mod:`moodscope.models.checkpoint`).
 
 Defaults follow the paper where it speaks (Adam, learning rate 1e-4, cross-entropy) and are our
 choice where it is silent: batch size 64, at most 40 epochs, patience 5.
@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from moodscope.config import TrainConfig
 from moodscope.models import MoodModel, build_model, model_config, model_inputs
+from moodscope.training.config import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def fit(
 ) -> TrainResult:
     """Train ``model`` in place on ``train`` = (inputs, labels) with early stopping on ``val``;
     the model ends with its best weights. ``meta`` describes the run in ``workdir/last.pt``."""
-    from moodscope.checkpoint import read_checkpoint, save_checkpoint
+    from moodscope.models.checkpoint import read_checkpoint, save_checkpoint
 
     threads_before = torch.get_num_threads()
     torch.set_num_threads(config.threads)
@@ -188,17 +188,17 @@ def run_experiment(
     dataset_name: str = "",
     progress: Progress | None = None,
 ) -> dict:
-    """Train and test ``model_name`` on a :class:`~moodscope.segments.SegmentTable` under ``protocol``.
+    """Train and test ``model_name`` on a :class:`~moodscope.datasets.segments.SegmentTable` under ``protocol``.
 
     Returns ``{"model", "protocol", "folds": [per-fold result], "summary": mean ± std}``; each fold
     result holds its test metrics (segment and song level), history, timing and leakage figures.
     With ``out_dir``, each fold writes ``fold<i>/best.pt`` (+ ``last.pt`` while training), and a fold
     whose ``best.pt`` is complete is not trained again.
     """
-    from moodscope.checkpoint import build_meta, read_checkpoint, save_checkpoint
-    from moodscope.evaluate import evaluate_probs, summarize
-    from moodscope.normalization import Normalization
-    from moodscope.protocols import class_weights, leakage, make_splits
+    from moodscope.features.normalization import Normalization
+    from moodscope.models.checkpoint import build_meta, read_checkpoint, save_checkpoint
+    from moodscope.training.evaluate import evaluate_probs, summarize
+    from moodscope.training.protocols import class_weights, leakage, make_splits
 
     config = train_config or TrainConfig()
     overrides = model_overrides or {}
@@ -248,7 +248,7 @@ def run_experiment(
             class_weights=weights,
             progress=progress,
         )
-        from moodscope.checkpoint import predict_proba
+        from moodscope.models.checkpoint import predict_proba
 
         probs = predict_proba(model, meta, table.features.select(split.test))
         metrics = evaluate_probs(

@@ -1,4 +1,4 @@
-"""How a :class:`~moodscope.segments.SegmentTable` is split into train / validation / test.
+"""How a :class:`~moodscope.datasets.segments.SegmentTable` is split into train / validation / test.
 
 ``paper`` — the paper's protocol, kept for reproduction: (near-axis filter when the table is
 built,) random oversampling of every quadrant to the largest one's count, *then* a random

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from moodscope.constants import QUADRANT_MOODS, QUADRANTS
-from moodscope.labels import PAPER_TO_RUSSELL
+from moodscope.datasets.labels import PAPER_TO_RUSSELL
 
 PAPER_TABLE3 = {
     # Kerhalkar et al., Table 3, in the paper's own quadrant numbering (their Q2 = +V -A, Q4 = -V +A).
@@ -116,7 +116,7 @@ def _mean_std(summary: dict, key: str, scale: float = 100, digits: int = 1) -> s
 
 
 def metrics_markdown(metrics: dict, title: str = "") -> str:
-    """One level's metrics (from :func:`moodscope.evaluate.classification_metrics`) as Markdown."""
+    """One level's metrics (from :func:`moodscope.training.evaluate.classification_metrics`) as Markdown."""
     lines = [f"#### {title}" if title else "", ""]
     lines.append(
         f"accuracy **{_pct(metrics['accuracy'])} %**, macro-F1 **{metrics['macro_f1']:.3f}** (n = {metrics['n']})"
@@ -134,7 +134,7 @@ def metrics_markdown(metrics: dict, title: str = "") -> str:
 
 
 def write_run_report(result: dict, out_dir: Path, title: str = "") -> Path:
-    """``result`` of :func:`moodscope.train.run_experiment` → ``metrics.json``, ``report.md`` and, per
+    """``result`` of :func:`moodscope.training.loop.run_experiment` → ``metrics.json``, ``report.md`` and, per
     fold, ``confusion-segment.png``, ``confusion-song.png`` and ``curves.png`` under ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(result, out_dir / "metrics.json")
@@ -208,7 +208,7 @@ RENUMBERING_NOTE = (
     "Quadrants are Russell's throughout (Q1 +valence +arousal happy/excited, Q2 −valence +arousal "
     "tense/angry, Q3 −valence −arousal sad/depressed, Q4 +valence −arousal calm/relaxed). The paper "
     "numbers Q2 and Q4 the other way round, so its Table 3 figures are shown renumbered: the paper's "
-    "'Q2' F1 appears under Q4 here and its 'Q4' under Q2 (`moodscope.labels.PAPER_TO_RUSSELL`). The "
+    "'Q2' F1 appears under Q4 here and its 'Q4' under Q2 (`moodscope.datasets.labels.PAPER_TO_RUSSELL`). The "
     "paper's macro-F1 is the mean of its four F1 values; the paper reports DEAM and MTurk, not 4Q."
 )
 

@@ -3,7 +3,7 @@
 For each protocol a segment table is built with the dataset's clip policy (the paper's 45-s clips
 with the last 5-s segment dropped for DEAM/MTurk; whole files otherwise); the ``paper`` protocol
 also applies the near-axis filter. Every model is trained and tested under each protocol by
-:func:`moodscope.train.run_experiment`, and :func:`moodscope.report.write_reproduce_report` writes
+:func:`moodscope.training.loop.run_experiment`, and :func:`moodscope.training.report.write_reproduce_report` writes
 the Table-3-shaped report beside the paper's figures.
 """
 
@@ -14,13 +14,13 @@ from pathlib import Path
 
 from moodscope.datasets.base import Dataset
 from moodscope.models import MODELS
-from moodscope.protocols import PROTOCOLS
-from moodscope.train import Progress, TrainConfig, run_experiment
+from moodscope.training.loop import Progress, TrainConfig, run_experiment
+from moodscope.training.protocols import PROTOCOLS
 
 
 def protocol_table(dataset: Dataset, store: Path, protocol: str):
     """The segment table a protocol trains on (near-axis filter only under ``paper``)."""
-    from moodscope.segments import build_segment_table
+    from moodscope.datasets.segments import build_segment_table
 
     clip = dataset.clip_seconds
     return build_segment_table(
@@ -80,6 +80,6 @@ def reproduce(
             result["segments"] = len(table)
             result["quadrant_counts"] = table.quadrant_counts()
             results.append(result)
-    from moodscope.report import write_reproduce_report
+    from moodscope.training.report import write_reproduce_report
 
     return results, write_reproduce_report(results, out_dir, dataset.name, header)

@@ -1,0 +1,14 @@
+"""Analysis: the mood of a track with a shipped or trained model — a timeline of 5-s segments and a summary.
+
+:func:`analyze` runs one file or array through a model loaded by :func:`load_model` (the shipped
+``accurate`` and ``fast`` models of :mod:`~moodscope.analysis.pretrained` and
+:mod:`~moodscope.analysis.accurate`, or a checkpoint); :mod:`~moodscope.analysis.timeline` plots
+the result.
+"""
+
+from __future__ import annotations
+
+from moodscope.analysis.analyzer import Analysis, Summary, analyze, analyze_files
+from moodscope.analysis.pretrained import load_model
+
+__all__ = ["Analysis", "Summary", "analyze", "analyze_files", "load_model"]
