@@ -51,6 +51,10 @@ QUADRANT_MOODS = {
 QUADRANT_CENTRES = {"Q1": (0.5, 0.5), "Q2": (-0.5, 0.5), "Q3": (-0.5, -0.5), "Q4": (0.5, -0.5)}
 """A representative valence/arousal point per quadrant, in [-1, 1]."""
 
+VA_RANGE = (-1.0, 1.0)
+"""The range of the valence and arousal values moodscope reports; plots, maps and the web page take
+their axes from it (quadrant boundaries at its midpoint)."""
+
 QUADRANT_COLOURS = {"Q1": "#f2a516", "Q2": "#d7263d", "Q3": "#3066be", "Q4": "#2e9e6b"}
 
 AUDIO_EXTENSIONS = (".mp3", ".wav", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".mp4", ".aiff", ".aif")
