@@ -14,6 +14,9 @@ from moodscope.errors import LibraryError
 from moodscope.library.db import Track
 from moodscope.library.export import m3u_text, parse_m3u, tracks_csv, tracks_json, write_m3u
 from moodscope.library.mapplot import map_html, write_map
+from moodscope.version import __version__
+
+MODEL_HASH = "ab" * 32
 
 
 def track(i: int, *, title: str | None, artist: str | None, path: str, quadrant: str = "Q4", v=0.3, a=-0.2) -> Track:
@@ -32,6 +35,8 @@ def track(i: int, *, title: str | None, artist: str | None, path: str, quadrant:
         probabilities=probs,
         quadrant_share=probs,
         model="m",
+        model_hash=MODEL_HASH,
+        moodscope_version="9.9.9",
         score=0.5 / (i + 1),
     )
 
@@ -50,7 +55,10 @@ def tracks(tmp_path):
 def test_m3u_round_trip(tmp_path, tracks):
     path = write_m3u(tracks, tmp_path / "out" / "calm.m3u", name="calm evening")
     text = path.read_text(encoding="utf-8")
-    assert text.startswith("#EXTM3U\n#PLAYLIST:calm evening\n#EXTINF:125,Miles Davis - Blue, in Green\n")
+    assert text.startswith(
+        f"#EXTM3U\n#PLAYLIST:calm evening\n#MOODSCOPE:version={__version__} models=m@sha256:{MODEL_HASH}\n"
+        "#EXTINF:125,Miles Davis - Blue, in Green\n"
+    )
     entries = parse_m3u(path)
     assert [e.path for e in entries] == [t.path for t in tracks]
     assert [e.duration for e in entries] == [125, 126, 127]
@@ -78,6 +86,8 @@ def test_json_and_csv(tracks):
     rows = list(csv.DictReader(io.StringIO(tracks_csv(tracks))))
     assert len(rows) == 3 and rows[0]["title"] == "Blue, in Green" and rows[2]["title"] == "Été\nlong"
     assert float(rows[0]["duration"]) == pytest.approx(124.6) and rows[1]["quadrant"] == "Q1"
+    for row in (*rows, *data["tracks"]):  # provenance of every exported track
+        assert (row["model"], row["model_hash"], row["moodscope_version"]) == ("m", MODEL_HASH, "9.9.9")
 
 
 class _Dots(HTMLParser):

@@ -148,6 +148,7 @@ class EmbeddingModel:
         self.heads = [Head.from_state(s) for s in meta["heads"]]
         self.blocks = tuple(sorted({b for h in self.heads for b in h.blocks}, key=BLOCKS.index))
         self.name = name
+        self.content_hash = ""  # set by the loader (moodscope.analysis.pretrained), which knows the files
 
     def predict_segments(self, segments: np.ndarray) -> tuple[np.ndarray, None]:
         return ensemble_proba(self.heads, segment_blocks(segments, self.blocks)), None

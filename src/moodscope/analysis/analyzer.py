@@ -28,6 +28,7 @@ from moodscope.constants import (
     SEGMENT_SECONDS,
 )
 from moodscope.errors import AudioError, MoodscopeError
+from moodscope.version import __version__
 
 log = logging.getLogger(__name__)
 
@@ -67,17 +68,28 @@ class Analysis:
     starts: np.ndarray  # (n,) segment start times, seconds
     probabilities: np.ndarray  # (n, 4) Q1..Q4
     va: np.ndarray  # (n, 2) valence, arousal estimates in [-1, 1]
+    model_hash: str = ""  # SHA-256 of the model's content (checkpoint and weights files); "" if unknown
+    moodscope_version: str = __version__
     summary: Summary = field(init=False)
 
     def __post_init__(self) -> None:
         self.summary = summarize(self.probabilities, self.va)
 
     @property
+    def provenance(self) -> dict[str, str]:
+        """What produced this analysis: ``moodscope_version``, ``model`` (name) and ``model_hash``.
+
+        Every writer of analyses (JSON, CSV, Parquet, the library) stores these three fields.
+        """
+        return {"moodscope_version": self.moodscope_version, "model": self.model, "model_hash": self.model_hash}
+
+    @property
     def quadrants(self) -> list[str]:
         return [QUADRANTS[i] for i in self.probabilities.argmax(axis=1)]
 
     def to_dataframe(self):
-        """One row per segment: track, start, end, quadrant, mood, p_Q1..p_Q4, valence, arousal."""
+        """One row per segment: track, start, end, quadrant, mood, p_Q1..p_Q4, valence, arousal and the
+        provenance columns moodscope_version, model, model_hash (the same on every row of a track)."""
         import pandas as pd
 
         quads = self.quadrants
@@ -94,13 +106,15 @@ class Analysis:
             frame[f"p_{q}"] = self.probabilities[:, i]
         frame["valence"] = self.va[:, 0]
         frame["arousal"] = self.va[:, 1]
+        for key, value in self.provenance.items():
+            frame[key] = value
         return frame
 
     def to_dict(self) -> dict:
         return {
             "track": self.source,
             "duration": round(float(self.duration), 3),
-            "model": self.model,
+            **self.provenance,
             "summary": asdict(self.summary),
             "segments": [
                 {
@@ -118,6 +132,12 @@ class Analysis:
 
     def to_json(self, **kw) -> str:
         return json.dumps(self.to_dict(), **kw)
+
+
+def provenance_metadata(analyses: list[Analysis]) -> dict:
+    """File-level provenance of a set of analyses, for the metadata of a file holding them:
+    ``{"moodscope_version": ..., "models": {model name: model hash}}``."""
+    return {"moodscope_version": __version__, "models": {a.model: a.model_hash for a in analyses}}
 
 
 def summarize(probs: np.ndarray, va: np.ndarray) -> Summary:
@@ -199,6 +219,7 @@ def analyze(
         starts=np.arange(len(p)) * SEGMENT_SECONDS,
         probabilities=p,
         va=np.concatenate(vas),
+        model_hash=getattr(mood_model, "content_hash", ""),
     )
 
 

@@ -25,6 +25,9 @@ DEFAULT_MODEL = "accurate"
 
 class MoodModel(Protocol):
     name: str
+    content_hash: str
+    """SHA-256 of the model's content: the bytes of its checkpoint followed by those of any weights
+    file it loads besides (the musicnn networks of ``accurate``); see :func:`model_content_hash`."""
 
     def predict_segments(self, segments: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Quadrant probabilities [shape=(n, 4)] and valence/arousal [shape=(n, 2)] or None."""
@@ -40,12 +43,21 @@ class FeatureModel:
         self.path = path
         self.module, self.meta = load_checkpoint(path)
         self.name = name or f"{self.meta.get('arch', 'model')}:{path.name}"
+        self.content_hash = model_content_hash(path)
 
     def predict_segments(self, segments: np.ndarray) -> tuple[np.ndarray, None]:
         from moodscope.features.extract import extract_features
         from moodscope.models.checkpoint import predict_proba
 
         return predict_proba(self.module, self.meta, extract_features(segments)), None
+
+
+def model_content_hash(path: Path, *also: Path) -> str:
+    """The content hash of a model: SHA-256 of its checkpoint's bytes, then of ``also`` (further weights
+    files the model reads). For a single-file model it equals ``sha256sum CHECKPOINT``."""
+    from moodscope.fileio import sha256_files
+
+    return sha256_files(path, *also)
 
 
 def resolve_model_path(spec: str | Path) -> tuple[Path, str | None]:
@@ -77,8 +89,12 @@ def _load(path: Path, name: str | None) -> MoodModel:
         raise ModelError(f"{path}: not a moodscope checkpoint")
     if meta.get("kind") == "embedding-ensemble":
         from moodscope.analysis.accurate import EmbeddingModel
+        from moodscope.models.musicnn import weights_path
 
-        return EmbeddingModel(meta, name=name or f"accurate:{path.name}")
+        model = EmbeddingModel(meta, name=name or f"accurate:{path.name}")
+        nets = sorted({block.split("_")[0] for block in model.blocks if block != "paper"})
+        model.content_hash = model_content_hash(path, *(weights_path(net) for net in nets))
+        return model
     return FeatureModel(path, name=name)
 
 

@@ -90,7 +90,8 @@ def format_table(analyses, *, timeline: bool) -> str:
     for a in analyses:
         s = a.summary
         lines.append(
-            f"{a.source}  [{a.duration:.0f} s, {len(a.starts)} segments, model {a.model}]\n"
+            f"{a.source}  [{a.duration:.0f} s, {len(a.starts)} segments, model {a.model} "
+            f"sha256:{a.model_hash[:12] or '?'}, moodscope {a.moodscope_version}]\n"
             f"  mood: {s.quadrant} {s.mood}  confidence {s.confidence:.2f}  "
             f"valence {s.valence:+.2f}  arousal {s.arousal:+.2f}  "
             + "  ".join(f"{q} {s.probabilities[q]:.2f}" for q in QUADRANTS)
@@ -116,8 +117,9 @@ def write_output(analyses, fmt: str, out: Path | None) -> None:
 
     import pandas as pd
 
+    from moodscope.analysis.analyzer import provenance_metadata
     from moodscope.errors import MoodscopeError
-    from moodscope.fileio import atomic_write
+    from moodscope.fileio import write_parquet
 
     if fmt == "json":
         text = json.dumps([a.to_dict() for a in analyses], indent=1)
@@ -126,8 +128,7 @@ def write_output(analyses, fmt: str, out: Path | None) -> None:
         if fmt == "parquet":
             if out is None:
                 raise MoodscopeError("--format parquet needs --out FILE.parquet")
-            with atomic_write(out, "wb") as fh:
-                frame.to_parquet(fh, index=False)
+            write_parquet(frame, out, metadata={"moodscope": provenance_metadata(analyses)})
             return
         text = frame.to_csv(index=False)
     write_text(text, out)

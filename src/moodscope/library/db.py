@@ -5,8 +5,8 @@ One SQLite file (standard library ``sqlite3``) in WAL mode with foreign keys on.
 - ``tracks``: one row per audio file — path (absolute, unique), size, modification time (ns),
   SHA-256 of the content, the file's own tags (title, artist, album, duration), the analysis
   summary (quadrant, confidence, probabilities, quadrant shares, mean valence/arousal), the model
-  that analysed it and the emotion profile vector (a float32 BLOB, see
-  :mod:`moodscope.library.profile`);
+  that analysed it (name and content hash), the moodscope version, and the emotion profile vector
+  (a float32 BLOB, see :mod:`moodscope.library.profile`);
 - ``segments``: the per-segment timeline of each track (start, four probabilities, valence,
   arousal), deleted with its track (``ON DELETE CASCADE``);
 - ``failures``: files that could not be analysed, with the reason and the size/mtime they had.
@@ -104,6 +104,12 @@ MIGRATIONS: tuple[str, ...] = (
     BEGIN UPDATE state SET value = value + 1 WHERE key = 'generation'; END;
     CREATE TRIGGER tracks_delete_generation AFTER DELETE ON tracks
     BEGIN UPDATE state SET value = value + 1 WHERE key = 'generation'; END;
+    """,
+    # version 3: provenance of each analysis: the model's content hash and the moodscope version
+    # ('' for tracks analysed before this version, which did not record them)
+    """
+    ALTER TABLE tracks ADD COLUMN model_hash TEXT NOT NULL DEFAULT '';
+    ALTER TABLE tracks ADD COLUMN moodscope_version TEXT NOT NULL DEFAULT '';
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -237,6 +243,8 @@ class Track:
     probabilities: dict[str, float]
     quadrant_share: dict[str, float]
     model: str
+    model_hash: str = ""  # SHA-256 of the model's content ('' when analysed before it was recorded)
+    moodscope_version: str = ""  # the moodscope that analysed the track
     score: float | None = None  # what the query ranked by (distance, confidence…), when it ranked
     extra: dict = field(default_factory=dict)
 
@@ -269,6 +277,8 @@ class Track:
             "probabilities": self.probabilities,
             "quadrant_share": self.quadrant_share,
             "model": self.model,
+            "model_hash": self.model_hash,
+            "moodscope_version": self.moodscope_version,
         }
         if self.score is not None:
             out["score"] = round(float(self.score), 5)
@@ -281,14 +291,21 @@ _TRACK_COLUMNS = (
     + ", ".join(f"p_{q.lower()}" for q in QUADRANTS)
     + ", "
     + ", ".join(f"share_{q.lower()}" for q in QUADRANTS)
-    + ", model"
+    + ", model, model_hash, moodscope_version"
 )
 
 
 def _track_from_row(row: tuple) -> Track:
     probs = dict(zip(QUADRANTS, row[10:14]))
     share = dict(zip(QUADRANTS, row[14:18]))
-    return Track(*row[:10], probabilities=probs, quadrant_share=share, model=row[18])
+    return Track(
+        *row[:10],
+        probabilities=probs,
+        quadrant_share=share,
+        model=row[18],
+        model_hash=row[19],
+        moodscope_version=row[20],
+    )
 
 
 def fetch_tracks(conn: sqlite3.Connection, ids: list[int]) -> list[Track]:
@@ -334,6 +351,8 @@ def write_analysis(
         tags.duration,
         float(analysis.duration),
         str(analysis.model),
+        str(getattr(analysis, "model_hash", "")),
+        str(getattr(analysis, "moodscope_version", "")),
         len(probs),
         s.quadrant,
         float(s.confidence),
@@ -353,7 +372,7 @@ def write_analysis(
         marks = ",".join("?" * len(row))
         cur = conn.execute(
             "INSERT INTO tracks (path, size, mtime_ns, hash, title, artist, album, tag_duration, analysed_seconds, "
-            "model, n_segments, quadrant, confidence, valence, arousal, "
+            "model, model_hash, moodscope_version, n_segments, quadrant, confidence, valence, arousal, "
             + ", ".join(f"p_{q.lower()}" for q in QUADRANTS)
             + ", "
             + ", ".join(f"share_{q.lower()}" for q in QUADRANTS)

@@ -5,6 +5,7 @@ reads a half-written playlist. M3U files are UTF-8 (as ``.m3u8`` files are) and 
 
     #EXTM3U
     #PLAYLIST:<name>
+    #MOODSCOPE:version=<moodscope version> models=<model>@sha256:<model hash>,...
     #EXTINF:<seconds>,<Artist> - <Title>
     <path>
 """
@@ -39,6 +40,9 @@ CSV_COLUMNS = (
     "arousal",
     *(f"p_{q}" for q in QUADRANTS),
     "score",
+    "model",
+    "model_hash",
+    "moodscope_version",
 )
 
 
@@ -46,11 +50,21 @@ def _clean(text: str) -> str:
     return " ".join(str(text).split())  # no line breaks inside an #EXTINF title
 
 
+def provenance_comment(tracks: Sequence[Track]) -> str:
+    """``#MOODSCOPE:version=… models=name@sha256:…,…``: who analysed the tracks (players skip such lines)."""
+    from moodscope.version import __version__
+
+    models = sorted({f"{t.model}@sha256:{t.model_hash or 'unknown'}" for t in tracks})
+    return f"#MOODSCOPE:version={__version__} models={','.join(models)}"
+
+
 def m3u_text(tracks: Sequence[Track], *, name: str | None = None, relative_to: str | os.PathLike | None = None) -> str:
     """Extended M3U of ``tracks``; paths are absolute, or relative to the folder ``relative_to``."""
     lines = ["#EXTM3U"]
     if name:
         lines.append(f"#PLAYLIST:{_clean(name)}")
+    if tracks:
+        lines.append(provenance_comment(tracks))
     for track in tracks:
         path = track.path
         if relative_to is not None:
@@ -140,6 +154,9 @@ def tracks_csv(tracks: Sequence[Track]) -> str:
                 f"{t.arousal:.4f}",
                 *(f"{t.probabilities[q]:.4f}" for q in QUADRANTS),
                 "" if t.score is None else f"{t.score:.5f}",
+                t.model,
+                t.model_hash,
+                t.moodscope_version,
             ]
         )
     return buffer.getvalue()
