@@ -164,7 +164,7 @@ def write_looped(files: list[Path], path: Path, seconds: float, **sf_kw) -> Path
 
 
 def folder_throughput(files: list[Path], spec: str, workers: int) -> dict:
-    from moodscope.analysis.analyzer import analyze_files
+    from moodscope.engine.analysis import analyze_files
 
     cpu, start = cpu_seconds(), time.perf_counter()
     result = analyze_files(files, model=spec, workers=workers)

@@ -3,7 +3,7 @@
 Both runs decode the real 4Q clips (``../shared/data/4q/MER_audio_taffc_dataset/Q*/*.mp3``) and
 compute the paper's Table 2 features of every whole 5-second segment:
 
-- ``moodscope``: :func:`moodscope.features.cache.build_cache` into a fresh temporary store, ``--workers``
+- ``moodscope``: :func:`moodscope.engine.features.build_cache` into a fresh temporary store, ``--workers``
   processes, batched features, NPZ files written (everything the CLI does but the progress bar);
 - ``reference``: one process, ``librosa.load(sr=22050, mono=True)`` and
   :func:`moodscope.features.extract.reference_segment_features` segment by segment, nothing written.
@@ -51,7 +51,7 @@ def spread(files: list[Path], limit: int | None) -> list[Path]:
 
 
 def run_moodscope(files: list[Path], workers: int, scratch: Path) -> dict:
-    from moodscope.features.cache import build_cache
+    from moodscope.engine.features import build_cache
 
     store = scratch / "store"
     items = [(f.stem, f) for f in files]

@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "4q" / "
 
 def main() -> None:
     from moodscope.datasets import load_dataset
-    from moodscope.features.cache import DEFAULT_CACHE_DIR, build_cache, store_dir
+    from moodscope.engine.features import build_cache
+    from moodscope.features.cache import DEFAULT_CACHE_DIR, store_dir
     from moodscope.training.loop import TrainConfig, run_experiment
     from moodscope.training.reproduce import protocol_table, song_labels
 

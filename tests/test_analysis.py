@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from moodscope.analysis.analyzer import BATCH_SEGMENTS, analyze, analyze_files, va_from_probabilities
+from moodscope.analysis.analyzer import BATCH_SEGMENTS, analyze, va_from_probabilities
 from moodscope.constants import QUADRANTS, SEGMENT_SAMPLES, SEGMENT_SECONDS
+from moodscope.engine.analysis import analyze_files
 from moodscope.errors import AudioError
 
 

@@ -17,7 +17,8 @@ import soundfile as sf
 import moodscope.features.cache as cache
 from moodscope.cli import main
 from moodscope.constants import N_FRAMES, N_MFCC, SAMPLE_RATE
-from moodscope.features.cache import build_cache, clip_segments, is_fresh, load_track_features, store_dir, track_file
+from moodscope.engine.features import build_cache
+from moodscope.features.cache import clip_segments, is_fresh, load_track_features, store_dir, track_file
 from moodscope.features.extract import FEATURE_PARAMS, feature_params_hash
 
 
@@ -125,7 +126,7 @@ def test_bad_files_are_reported_and_the_others_stored(music, tmp_path):
     assert sorted(again.failed) == sorted(result.failed) and again.extracted == []
 
 
-_REAL_EXTRACT = cache._extract_to_store
+_REAL_EXTRACT = cache.extract_to_store
 
 
 def _crash_on_c(store, track_id, path):
@@ -137,7 +138,7 @@ def _crash_on_c(store, track_id, path):
 
 @pytest.mark.skipif(sys.platform != "linux", reason="the worker must inherit the patch by fork")
 def test_a_dying_worker_fails_only_its_file(music, tmp_path, monkeypatch):
-    monkeypatch.setattr(cache, "_extract_to_store", _crash_on_c)
+    monkeypatch.setattr(cache, "extract_to_store", _crash_on_c)
     store = tmp_path / "store"
     result = build_cache(items_of(music), store, workers=2)
     assert list(result.failed) == ["c.flac"]
@@ -148,7 +149,7 @@ def test_a_dying_worker_fails_only_its_file(music, tmp_path, monkeypatch):
 
 def test_interrupted_run_resumes_with_the_missing_files(music, tmp_path, monkeypatch):
     store = tmp_path / "store"
-    real = cache._extract_to_store
+    real = cache.extract_to_store
     calls = []
 
     def interrupt_after_two(*args):
@@ -157,11 +158,11 @@ def test_interrupted_run_resumes_with_the_missing_files(music, tmp_path, monkeyp
         calls.append(args[1])
         return real(*args)
 
-    monkeypatch.setattr(cache, "_extract_to_store", interrupt_after_two)
+    monkeypatch.setattr(cache, "extract_to_store", interrupt_after_two)
     with pytest.raises(KeyboardInterrupt):
         build_cache(items_of(music), store, workers=1)
     assert len(npz_files(store)) == 2
-    monkeypatch.setattr(cache, "_extract_to_store", real)
+    monkeypatch.setattr(cache, "extract_to_store", real)
 
     result = build_cache(items_of(music), store, workers=2)
     assert sorted(result.skipped) == sorted(calls)

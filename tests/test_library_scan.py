@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from moodscope.analysis.analyzer import Analysis, BatchResult, va_from_probabilities
+from moodscope.analysis.analyzer import Analysis, va_from_probabilities
+from moodscope.engine.analysis import BatchResult
 from moodscope.errors import LibraryError
 from moodscope.library import MoodLibrary
 from moodscope.library.db import SCHEMA_VERSION, default_library_path

@@ -3,12 +3,12 @@
 :func:`analyze` runs one file or array through a model loaded by :func:`load_model` (the shipped
 ``accurate`` and ``fast`` models of :mod:`~moodscope.analysis.pretrained` and
 :mod:`~moodscope.analysis.accurate`, or a checkpoint); :mod:`~moodscope.analysis.timeline` plots
-the result.
+the result. Batches of files run on an engine (:mod:`moodscope.engine`).
 """
 
 from __future__ import annotations
 
-from moodscope.analysis.analyzer import Analysis, Summary, analyze, analyze_files
+from moodscope.analysis.analyzer import Analysis, Summary, analyze
 from moodscope.analysis.pretrained import load_model
 
-__all__ = ["Analysis", "Summary", "analyze", "analyze_files", "load_model"]
+__all__ = ["Analysis", "Summary", "analyze", "load_model"]

@@ -12,9 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -221,89 +220,3 @@ def analyze(
         va=np.concatenate(vas),
         model_hash=getattr(mood_model, "content_hash", ""),
     )
-
-
-@dataclass
-class BatchResult:
-    analyses: list[Analysis]
-    failed: dict[str, str]  # path -> reason
-
-
-_WORKER_MODEL = None
-
-
-def _init_worker(model_spec: str | None) -> None:
-    global _WORKER_MODEL
-    import threadpoolctl
-    import torch
-
-    threadpoolctl.threadpool_limits(1)
-    torch.set_num_threads(1)
-    from moodscope.analysis.pretrained import load_model
-
-    _WORKER_MODEL = load_model(model_spec)
-
-
-def _analyze_in_worker(path: str, model=None) -> tuple[str, Analysis | None, str | None]:
-    try:
-        return path, analyze(path, model=_WORKER_MODEL if model is None else model), None
-    except MoodscopeError as exc:
-        return path, None, str(exc)
-    except Exception as exc:  # one bad file never stops a batch
-        return path, None, f"{path}: {type(exc).__name__}: {exc}"
-
-
-def _size(path: Path) -> int:
-    try:
-        return os.path.getsize(path)
-    except OSError:
-        return 0
-
-
-def analyze_files(
-    paths: list[Path],
-    *,
-    model: str | None = None,
-    workers: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> BatchResult:
-    """Analyse many files in parallel processes; failures are collected with their reasons.
-
-    Results come back in the order of ``paths``.
-    """
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    workers = max(1, min(workers or os.cpu_count() or 1, len(paths)))
-    results: dict[str, Analysis] = {}
-    failed: dict[str, str] = {}
-    done = 0
-
-    def record(path: str, analysis: Analysis | None, error: str | None) -> None:
-        nonlocal done
-        done += 1
-        if analysis is not None:
-            results[path] = analysis
-        else:
-            failed[path] = error or "unknown error"
-        if progress:
-            progress(done, len(paths))
-
-    if workers == 1:
-        # in this process, with all the threads torch and BLAS are allowed: one file uses every core
-        from moodscope.analysis.pretrained import load_model
-
-        mood_model = load_model(model)
-        for p in paths:
-            record(*_analyze_in_worker(str(p), mood_model))
-    else:
-        if isinstance(model, (str, os.PathLike)):
-            from moodscope.analysis.pretrained import resolve_model_path
-
-            resolve_model_path(model)  # a ModelError here, not a broken pool of workers that cannot load it
-        with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(model,)) as pool:
-            # largest files first: the workers finish together instead of one waiting on a long file
-            futures = [pool.submit(_analyze_in_worker, str(p)) for p in sorted(paths, key=_size, reverse=True)]
-            for fut in as_completed(futures):
-                record(*fut.result())
-    ordered = [results[str(p)] for p in paths if str(p) in results]
-    return BatchResult(analyses=ordered, failed=failed)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
+
+from moodscope.cli.options import add_engine_options, engine_kwargs
 
 DEMO_CLIP = Path(__file__).parents[1] / "data" / "demo.ogg"
 FORMATS = ("table", "json", "csv", "parquet")
@@ -31,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, help="write the output to this file instead of the terminal")
     p.add_argument("--plot", type=Path, metavar="PATH.png", help="plot valence/arousal over time")
     p.add_argument("--timeline", action="store_true", help="with --format table, show every segment of every track")
-    p.add_argument("--workers", type=int, default=None, help="parallel processes for folders (default: all cores)")
+    add_engine_options(p)
     p.set_defaults(func=run_analyze)
 
     d = sub.add_parser(
@@ -149,8 +150,8 @@ def write_text(text: str, out: Path | None) -> None:
 def run_analyze(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from moodscope.analysis.analyzer import analyze_files
     from moodscope.audio import find_audio_files
+    from moodscope.engine.analysis import analyze_files
     from moodscope.errors import MoodscopeError
 
     fmt = output_format(args.format, args.out)
@@ -160,10 +161,9 @@ def run_analyze(args: argparse.Namespace) -> int:
     if fmt == "parquet" and args.out is None:
         raise MoodscopeError("--format parquet needs --out FILE.parquet")
     load_model_once(args.model)
-    workers = args.workers or min(os.cpu_count() or 1, len(paths))
     with tqdm(total=len(paths), unit="file", desc="analyze", disable=None if len(paths) > 1 else True) as bar:
         result = analyze_files(
-            paths, model=args.model, workers=workers, progress=lambda done, total: bar.update(done - bar.n)
+            paths, model=args.model, progress=lambda done, total: bar.update(done - bar.n), **engine_kwargs(args)
         )
     if fmt == "table":
         if result.analyses:

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from moodscope.cli.options import add_engine_options, engine_kwargs
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     from moodscope.features.cache import DEFAULT_CACHE_DIR
@@ -22,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--root", type=Path, help="dataset root folder (the official layout); not needed for a folder")
     p.add_argument("--csv", type=Path, help="labels CSV for the 'folder' dataset")
     p.add_argument("--out", type=Path, default=DEFAULT_CACHE_DIR, help="cache folder (default: %(default)s)")
-    p.add_argument("--workers", type=int, default=None, help="parallel processes (default: all cores)")
+    add_engine_options(p, what="extraction")
     p.set_defaults(func=run)
 
 
@@ -47,7 +49,8 @@ def dataset_items(name: str, root: Path | None, csv: Path | None = None) -> tupl
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from moodscope.features.cache import build_cache, store_dir
+    from moodscope.engine.features import build_cache
+    from moodscope.features.cache import store_dir
 
     name, items = dataset_items(args.dataset, args.root, args.csv)
     store = store_dir(args.out, name)
@@ -57,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
             bar.total = total
             bar.update(done - bar.n)
 
-        result = build_cache(items, store, workers=args.workers, progress=progress)
+        result = build_cache(items, store, progress=progress, **engine_kwargs(args))
     print(
         f"{name}: {len(result.extracted)} extracted ({result.audio_seconds / 60:.1f} min of audio), "
         f"{len(result.skipped)} already cached, {len(result.failed)} failed -> {result.store}"

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from moodscope.cli.options import add_engine_options, engine_kwargs
+
 MOOD_HELP = (
     "a mood word (happy, excited, tense, angry, sad, depressed, calm, relaxed), a quadrant (Q1..Q4) "
     "or a valence,arousal point in [-1, 1] such as 0.4,-0.3"
@@ -52,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--model", default=None, help="'accurate' (default), 'fast' or the path of a checkpoint (`moodscope train`)"
     )
-    p.add_argument("--workers", type=int, default=None, help="parallel analysis processes (default: all cores)")
+    add_engine_options(p)
     p.add_argument("--force", action="store_true", help="analyse every file again (e.g. after changing --model)")
     p.add_argument("--retry-failed", action="store_true", help="try again files that failed before")
     p.add_argument("--no-prune", action="store_true", help="keep tracks whose files are gone")
@@ -211,11 +213,11 @@ def run_scan(args: argparse.Namespace) -> int:
             result = lib.scan(
                 *args.folders,
                 model=args.model,
-                workers=args.workers,
                 force=args.force,
                 retry_failed=args.retry_failed,
                 prune=not args.no_prune,
                 progress=progress,
+                **engine_kwargs(args),
             )
         finally:
             for bar in bars.values():

@@ -99,7 +99,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _prepare(args: argparse.Namespace):
     """Load the dataset, extract any missing features, and return (dataset, store)."""
     from moodscope.datasets import load_dataset
-    from moodscope.features.cache import build_cache, store_dir
+    from moodscope.engine.features import build_cache
+    from moodscope.features.cache import store_dir
 
     dataset = load_dataset(args.dataset, args.root)
     store = store_dir(args.cache, dataset.name)

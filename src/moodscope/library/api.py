@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from moodscope.constants import QUADRANTS
+from moodscope.engine.base import Engine
 from moodscope.errors import LibraryError
 from moodscope.library import queries
 from moodscope.library.db import (
@@ -78,7 +79,9 @@ class MoodLibrary:
         self,
         *roots: str | os.PathLike,
         model=None,
+        engine: Engine | str = "local",
         workers: int | None = None,
+        address: str | None = None,
         analyzer: Analyzer | None = None,
         prune: bool = True,
         force: bool = False,
@@ -87,12 +90,14 @@ class MoodLibrary:
     ) -> ScanResult:
         """Index the audio files under ``roots`` (see :mod:`moodscope.library.scan`).
 
-        ``model`` ('accurate', 'fast', a checkpoint path or a loaded model) and ``workers`` configure
-        the real analysis; ``analyzer`` replaces it altogether (tests, custom pipelines).
+        ``model`` ('accurate', 'fast', a checkpoint path or a loaded model) and the engine it runs on
+        (``engine`` 'local' with ``workers`` processes, 'ray' at ``address``, or an open
+        :class:`~moodscope.engine.base.Engine`) configure the real analysis; ``analyzer`` replaces it
+        altogether (tests, custom pipelines). Results are stored by this process alone, whatever the engine.
         """
         if not roots:
             raise LibraryError("give at least one folder to scan")
-        analyzer = analyzer or model_analyzer(model, workers=workers)
+        analyzer = analyzer or model_analyzer(model, engine=engine, workers=workers, address=address)
         result = scan_library(
             self.conn,
             roots,

@@ -34,7 +34,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from moodscope.constants import AUDIO_EXTENSIONS
-from moodscope.errors import LibraryError, MoodscopeError
+from moodscope.engine.analysis import as_items
+from moodscope.engine.base import Engine
+from moodscope.engine.registry import engine_scope
+from moodscope.errors import LibraryError
 from moodscope.library.db import FileStamp, copy_track, record_failure, transaction, write_analysis
 from moodscope.library.tags import read_tags
 
@@ -47,7 +50,7 @@ AnalysisResult = tuple[str, object | None, str | None]
 
 Analyzer = Callable[[list[Path]], Iterable[AnalysisResult]]
 """Analyses a list of files and yields one :data:`AnalysisResult` per file, as each finishes
-(a callable returning a :class:`~moodscope.analysis.analyzer.BatchResult`, such as
+(a callable returning a :class:`~moodscope.engine.analysis.BatchResult`, such as
 ``functools.partial(analyze_files, model=...)``, is accepted too)."""
 
 Progress = Callable[[str, int, int], None]
@@ -111,38 +114,18 @@ def walk_audio(root: Path, errors: dict[str, str] | None = None) -> Iterator[Fil
 
 # ---- analysers ---------------------------------------------------------------------------------
 
-_WORKER_MODEL = None
 
+def model_analyzer(
+    model=None, *, engine: Engine | str = "local", workers: int | None = None, address: str | None = None
+) -> Analyzer:
+    """The real analysis (:func:`moodscope.analysis.analyzer.analyze`) on an engine, yielding results
+    as they finish.
 
-def _init_worker(model_spec) -> None:
-    global _WORKER_MODEL
-    import threadpoolctl
-    import torch
-
-    threadpoolctl.threadpool_limits(1)
-    torch.set_num_threads(1)
-    from moodscope.analysis.pretrained import load_model
-
-    _WORKER_MODEL = load_model(model_spec)
-
-
-def _analyse_one(path: str, model=None) -> AnalysisResult:
-    from moodscope.analysis.analyzer import analyze
-
-    try:
-        return path, analyze(path, model=model if model is not None else _WORKER_MODEL), None
-    except MoodscopeError as exc:
-        return path, None, str(exc)
-    except Exception as exc:  # one bad file never stops a scan
-        return path, None, f"{type(exc).__name__}: {exc}"
-
-
-def model_analyzer(model=None, *, workers: int | None = None) -> Analyzer:
-    """The real analysis (:func:`moodscope.analysis.analyzer.analyze`) yielding results as they finish.
-
-    ``model`` is a shipped model name, a checkpoint path, a loaded model (analysed in this process)
-    or None for the default. The model is loaded once before any file is read, so a missing model is
-    one clear :class:`~moodscope.errors.ModelError`, not a failure per file.
+    ``model`` is a shipped model name, a checkpoint path, a loaded model or None for the default;
+    ``engine`` is 'local' (``workers`` processes, default all cores), 'ray' (the cluster at
+    ``address``, default a Ray instance on this machine) or an open
+    :class:`~moodscope.engine.base.Engine`. The model is loaded once before any file is read, so a
+    missing model is one clear :class:`~moodscope.errors.ModelError`, not a failure per file.
     """
 
     def run(paths: list[Path]) -> Iterator[AnalysisResult]:
@@ -150,22 +133,9 @@ def model_analyzer(model=None, *, workers: int | None = None) -> Analyzer:
             return
         from moodscope.analysis.pretrained import load_model
 
-        loaded = load_model(model)  # validates the model (and is used when working in-process)
-        n = max(1, min(workers or os.cpu_count() or 1, len(paths)))
-        if n == 1 or not isinstance(model, (str, Path, type(None))):
-            for p in paths:
-                yield _analyse_one(str(p), loaded)
-            return
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        with ProcessPoolExecutor(max_workers=n, initializer=_init_worker, initargs=(model,)) as pool:
-            futures = [pool.submit(_analyse_one, str(p)) for p in paths]
-            try:
-                for fut in as_completed(futures):
-                    yield fut.result()
-            finally:
-                for fut in futures:
-                    fut.cancel()
+        load_model(model)  # validates the model (worker processes forked from here inherit it)
+        with engine_scope(engine, workers=workers, address=address) as runner:
+            yield from runner.analyze(as_items(paths), model)
 
     return run
 
@@ -189,6 +159,31 @@ def _under(path: str, roots: list[str]) -> bool:
     return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
 
 
+@dataclass
+class _Index:
+    """What the library holds before the scan."""
+
+    tracks: dict[str, tuple]  # path -> (id, path, size, mtime_ns, hash)
+    failures: dict[str, tuple]  # path -> (path, size, mtime_ns, reason)
+
+    @classmethod
+    def read(cls, conn: sqlite3.Connection) -> _Index:
+        return cls(
+            tracks={row[1]: row for row in conn.execute("SELECT id, path, size, mtime_ns, hash FROM tracks")},
+            failures={row[0]: row for row in conn.execute("SELECT path, size, mtime_ns, reason FROM failures")},
+        )
+
+
+@dataclass
+class _Plan:
+    """What to do with each file that is new or whose stamp changed."""
+
+    vanished: set[str]  # indexed paths under the roots whose files are gone
+    updates: list[tuple] = field(default_factory=list)  # (new path, size, mtime, id): touched and moved
+    copies: list[tuple[FileStamp, int]] = field(default_factory=list)  # (new file, id of a track with its content)
+    analyse: dict[str, list[FileStamp]] = field(default_factory=dict)  # digest -> files with it (first analysed)
+
+
 def scan_library(
     conn: sqlite3.Connection,
     roots: Iterable[str | os.PathLike],
@@ -205,37 +200,60 @@ def scan_library(
     :class:`LibraryError` when a root is not a folder; per-file problems are collected in the result.
     """
     started = time.perf_counter()
-    root_list = []
+    result = ScanResult(roots=_root_folders(roots))
+    found = _find_files(result)
+    index = _Index.read(conn)
+    to_check = _changed_files(found, index, result, force=force, retry_failed=retry_failed)
+    digests = _hash_files(to_check, result, progress)
+    plan = _match_content(to_check, digests, found, index, result, force=force)
+    _update_metadata(conn, plan, index, found, result, prune=prune)
+    for stamp, source_id in plan.copies:
+        copy_track(conn, source_id, stamp, read_tags(stamp.path))
+        result.reused.append(stamp.path)
+    _analyse_and_store(conn, analyzer, plan.analyse, result, progress)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _root_folders(roots: Iterable[str | os.PathLike]) -> list[str]:
+    folders = []
     for r in roots:
         path = Path(r).expanduser()
         if not path.is_dir():
             raise LibraryError(f"{r}: not a folder; give the folder that holds your music")
-        root_list.append(os.path.abspath(path))
-    result = ScanResult(roots=root_list)
+        folders.append(os.path.abspath(path))
+    return folders
 
+
+def _find_files(result: ScanResult) -> dict[str, FileStamp]:
+    """Every audio file under the roots (folders that cannot be listed go to ``result.failed``)."""
     found: dict[str, FileStamp] = {}
-    for root in root_list:
+    for root in result.roots:
         for stamp in walk_audio(Path(root), result.failed):
             found[stamp.path] = stamp
+    return found
 
-    indexed = {
-        row[1]: row
-        for row in conn.execute("SELECT id, path, size, mtime_ns, hash FROM tracks")  # id, path, size, mtime, hash
-    }
-    failures = {row[0]: row for row in conn.execute("SELECT path, size, mtime_ns, reason FROM failures")}
 
-    to_check: list[FileStamp] = []
+def _changed_files(
+    found: dict[str, FileStamp], index: _Index, result: ScanResult, *, force: bool, retry_failed: bool
+) -> list[FileStamp]:
+    """Files to hash: all but the unchanged indexed ones and the unchanged failed ones (counted in ``result``)."""
+    to_check = []
     for path, stamp in sorted(found.items()):
-        known = indexed.get(path)
+        known = index.tracks.get(path)
         if known and not force and known[2] == stamp.size and known[3] == stamp.mtime_ns:
             result.unchanged += 1
             continue
-        failure = failures.get(path)
+        failure = index.failures.get(path)
         if failure and not (retry_failed or force) and failure[1] == stamp.size and failure[2] == stamp.mtime_ns:
             result.skipped_failed[path] = failure[3]
             continue
         to_check.append(stamp)
+    return to_check
 
+
+def _hash_files(to_check: list[FileStamp], result: ScanResult, progress: Progress | None) -> dict[str, str]:
+    """path -> content hash; files that cannot be read go to ``result.failed``."""
     digests: dict[str, str] = {}
     for i, stamp in enumerate(to_check):
         try:
@@ -244,65 +262,92 @@ def scan_library(
             result.failed[stamp.path] = f"cannot read file: {exc.strerror or exc}"
         if progress:
             progress("hash", i + 1, len(to_check))
+    return digests
 
-    vanished = {path for path in indexed if path not in found and _under(path, root_list)}
+
+def _match_content(
+    to_check: list[FileStamp],
+    digests: dict[str, str],
+    found: dict[str, FileStamp],
+    index: _Index,
+    result: ScanResult,
+    *,
+    force: bool,
+) -> _Plan:
+    """Sort the hashed files into touched, moved, copies and files to analyse (see the module docstring)."""
+    roots = result.roots
+    plan = _Plan(vanished={path for path in index.tracks if path not in found and _under(path, roots)})
     by_hash: dict[str, list[str]] = {}
-    for path, row in indexed.items():
+    for path, row in index.tracks.items():
         by_hash.setdefault(row[4], []).append(path)
-
-    updates: list[tuple] = []  # (new path, size, mtime, id)
-    copies: list[tuple[FileStamp, int]] = []
-    analyse: dict[str, list[FileStamp]] = {}  # digest -> files with that content (the first is analysed)
     for stamp in to_check:
         digest = digests.get(stamp.path)
         if digest is None:
             continue
-        known = indexed.get(stamp.path)
+        known = index.tracks.get(stamp.path)
         if known is not None:
             if digest == known[4] and not force:
-                updates.append((stamp.path, stamp.size, stamp.mtime_ns, known[0]))
+                plan.updates.append((stamp.path, stamp.size, stamp.mtime_ns, known[0]))
                 result.touched.append(stamp.path)
             else:
-                analyse.setdefault(digest, []).append(stamp)
+                plan.analyse.setdefault(digest, []).append(stamp)
             continue
         candidates = [p for p in by_hash.get(digest, ()) if p not in found or p == stamp.path]
-        gone = [p for p in candidates if p in vanished or (not _under(p, root_list) and not os.path.exists(p))]
+        gone = [p for p in candidates if p in plan.vanished or (not _under(p, roots) and not os.path.exists(p))]
         if gone and not force:
             old = gone[0]
-            vanished.discard(old)
+            plan.vanished.discard(old)
             by_hash[digest].remove(old)
             by_hash[digest].append(stamp.path)
-            updates.append((stamp.path, stamp.size, stamp.mtime_ns, indexed[old][0]))
+            plan.updates.append((stamp.path, stamp.size, stamp.mtime_ns, index.tracks[old][0]))
             result.moved.append((old, stamp.path))
         elif not force and any(p in found for p in by_hash.get(digest, ())):
             source = next(p for p in by_hash[digest] if p in found)
-            copies.append((stamp, indexed[source][0]))
+            plan.copies.append((stamp, index.tracks[source][0]))
         else:
-            analyse.setdefault(digest, []).append(stamp)
+            plan.analyse.setdefault(digest, []).append(stamp)
+    return plan
 
-    if updates:
+
+def _update_metadata(
+    conn: sqlite3.Connection,
+    plan: _Plan,
+    index: _Index,
+    found: dict[str, FileStamp],
+    result: ScanResult,
+    *,
+    prune: bool,
+) -> None:
+    """Touched and moved tracks in one transaction; pruning in another."""
+    if plan.updates:
         with transaction(conn):
-            conn.executemany("UPDATE tracks SET path = ?, size = ?, mtime_ns = ? WHERE id = ?", updates)
-    if prune and vanished:
-        gone_ids = [(indexed[p][0],) for p in sorted(vanished)]
+            conn.executemany("UPDATE tracks SET path = ?, size = ?, mtime_ns = ? WHERE id = ?", plan.updates)
+    if not prune:
+        return
+    if plan.vanished:
         with transaction(conn):
-            conn.executemany("DELETE FROM tracks WHERE id = ?", gone_ids)
-        result.pruned.extend(sorted(vanished))
-    if prune:
-        stale = [(p,) for p in failures if p not in found and _under(p, root_list)]
-        if stale:
-            with transaction(conn):
-                conn.executemany("DELETE FROM failures WHERE path = ?", stale)
+            conn.executemany("DELETE FROM tracks WHERE id = ?", [(index.tracks[p][0],) for p in sorted(plan.vanished)])
+        result.pruned.extend(sorted(plan.vanished))
+    stale = [(p,) for p in index.failures if p not in found and _under(p, result.roots)]
+    if stale:
+        with transaction(conn):
+            conn.executemany("DELETE FROM failures WHERE path = ?", stale)
 
-    for stamp, source_id in copies:
-        copy_track(conn, source_id, stamp, read_tags(stamp.path))
-        result.reused.append(stamp.path)
 
+def _analyse_and_store(
+    conn: sqlite3.Connection,
+    analyzer: Analyzer,
+    analyse: dict[str, list[FileStamp]],
+    result: ScanResult,
+    progress: Progress | None,
+) -> None:
+    """Analyse the first file of each content and store each result as it arrives (one transaction
+    per track, written by this process alone); copies of it reuse the analysis."""
     groups = {group[0].path: (digest, group) for digest, group in analyse.items()}
     paths = [Path(p) for p in groups]
-    done = 0
     if progress and paths:
         progress("analyse", 0, len(paths))
+    done = 0
     for path, analysis, error in _results(analyzer, paths):
         if path not in groups:
             log.warning("the analyser returned a result for %s, which it was not asked for", path)
@@ -324,5 +369,3 @@ def scan_library(
     missing = set(groups) - set(result.analysed) - set(result.failed)
     for path in sorted(missing):  # an analyser that skipped a file must not make it look indexed
         result.failed[path] = "the analyser returned no result for this file"
-    result.seconds = time.perf_counter() - started
-    return result

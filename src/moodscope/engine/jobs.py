@@ -1,0 +1,77 @@
+"""The jobs the engines run on each file: analyse it, or extract its features into the cache."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from moodscope.engine.base import FileResult, failure
+
+
+def limit_threads_to_one() -> None:
+    """One BLAS/OpenMP and one torch thread in this process: a worker among one per core."""
+    import threadpoolctl
+    import torch
+
+    threadpoolctl.threadpool_limits(1)
+    torch.set_num_threads(1)
+
+
+@dataclass
+class AnalyzeJob:
+    """:func:`~moodscope.analysis.analyzer.analyze` on one file with ``model`` (a shipped model name,
+    a checkpoint path, a loaded model or None for the default), loaded once per process."""
+
+    model: Any = None
+    _loaded: Any = field(default=None, init=False, repr=False, compare=False)
+
+    def __getstate__(self) -> dict:
+        return {"model": self.model, "_loaded": None}  # workers load the model themselves
+
+    @contextlib.contextmanager
+    def running(self, *, in_worker: bool) -> Iterator[None]:
+        from moodscope.analysis.pretrained import load_model
+
+        if in_worker:
+            limit_threads_to_one()
+        self._loaded = load_model(self.model)
+        try:
+            yield
+        finally:
+            self._loaded = None
+
+    def run(self, key: str, path: str) -> FileResult:
+        from moodscope.analysis.analyzer import analyze
+
+        try:
+            return FileResult(key, analyze(path, model=self._loaded))
+        except Exception as exc:  # one bad file never stops a batch
+            return failure(key, path, exc)
+
+
+@dataclass
+class ExtractJob:
+    """Extract one file's features into ``store`` (the worker writes the file); the value is the
+    file's duration in seconds."""
+
+    store: str
+
+    @contextlib.contextmanager
+    def running(self, *, in_worker: bool) -> Iterator[None]:
+        import threadpoolctl
+
+        # one BLAS thread, in workers and in the caller's process alike: on these small matrices
+        # OpenBLAS's extra threads only slow it down (3x seen)
+        with threadpoolctl.threadpool_limits(1):
+            yield
+
+    def run(self, key: str, path: str) -> FileResult:
+        from moodscope.features import cache
+
+        try:
+            return FileResult(key, cache.extract_to_store(Path(self.store), key, Path(path)))
+        except Exception as exc:  # a batch never dies on one file
+            return failure(key, path, exc)
