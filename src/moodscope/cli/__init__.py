@@ -3,14 +3,20 @@
 Each command group lives in its own module exposing ``register(subparsers)``; heavy imports
 happen inside the command handlers so that ``--help`` stays fast. Library errors
 (:class:`~moodscope.errors.MoodscopeError`) become a one-line message and exit status 1.
+``SIGTERM`` (what ``kill`` and ``timeout`` send) stops a command as Ctrl-C does: workers are
+stopped, finished work is kept, and the exit status is 143.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 
 from moodscope.errors import MoodscopeError
 
@@ -36,6 +42,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread on ``SIGTERM``: it unwinds like Ctrl-C (workers stopped, files closed)."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Turn ``SIGTERM`` into :class:`Terminated` for the duration of a command (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -47,10 +74,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        with sigterm_as_interrupt():
+            return int(args.func(args) or 0)
     except MoodscopeError as exc:
         print(f"moodscope: error: {exc}", file=sys.stderr)
         return 1
+    except Terminated:
+        print("moodscope: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("moodscope: interrupted", file=sys.stderr)
         return 130
