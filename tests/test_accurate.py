@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from moodscope.analysis.accurate import (
+    ARCH,
     AccurateConfig,
     EmbeddingModel,
     SegmentBlocks,
@@ -17,7 +18,9 @@ from moodscope.analysis.accurate import (
     song_means,
     song_probabilities,
 )
+from moodscope.analysis.pretrained import load_model
 from moodscope.constants import SEGMENT_SAMPLES
+from moodscope.models.checkpoint import weights_sha256
 
 
 def synthetic_blocks(n_songs: int = 80, per_song: int = 4, seed: int = 0):
@@ -54,14 +57,19 @@ def test_song_probabilities_are_segment_means():
 
 
 def test_checkpoint_round_trip(tmp_path):
+    """The ensemble is written in the one checkpoint format and comes back through the one loader."""
     sb, songs, y = synthetic_blocks(n_songs=12)
     config = AccurateConfig(heads=(("msd_penultimate",),))
     heads = fit_heads(song_means(sb, songs), y, config)
     path = save_embedding_model(tmp_path / "acc.pt", heads, metrics={"macro_f1": 1.0}, config={"C": config.C})
-    meta = torch.load(path, weights_only=True)
-    model = EmbeddingModel(meta, name="test")
+    raw = torch.load(path, weights_only=True)
+    assert raw["format"] == "moodscope-checkpoint" and raw["meta"]["arch"] == ARCH
+    assert raw["meta"]["weights_sha256"] == weights_sha256(raw["state_dict"])
+    assert raw["meta"]["train_config"] == {"C": config.C} and raw["meta"]["metrics"] == {"macro_f1": 1.0}
+    model = load_model(path)
+    assert isinstance(model, EmbeddingModel) and model.name == "accurate:acc.pt"
     assert np.allclose(model.heads[0].predict_proba(sb.blocks), heads[0].predict_proba(sb.blocks), atol=1e-5)
-    assert not list(tmp_path.glob("*.tmp"))
+    assert not list(tmp_path.glob(".*.tmp"))
 
 
 def test_descriptors_of_real_segments_and_cache(make_wav, tmp_path):

@@ -144,6 +144,46 @@ def test_corrupt_or_foreign_checkpoints_are_model_errors(tmp_path):
         load_checkpoint(tmp_path / "missing.pt")
 
 
+def test_every_checkpoint_goes_through_one_fsynced_atomic_writer(tmp_path, monkeypatch):
+    """Both file formats and both kinds of model (a network, the accurate ensemble) are written by
+    ``write_checkpoint``: fsynced before the rename, and a failed write leaves the old file intact."""
+    import os
+
+    from moodscope.analysis.accurate import Head, save_embedding_model
+    from moodscope.analysis.pretrained import load_model
+
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    model, norm = tiny("hybrid"), Normalization.identity()
+    meta = build_meta(model, norm)
+    head = Head(("paper",), np.zeros(36), np.ones(36), np.ones((4, 36)), np.arange(4.0))
+    writers = {
+        "net.pt": lambda path: save_checkpoint(path, model, meta),
+        "net.safetensors": lambda path: save_checkpoint(path, model, meta),
+        "ensemble.pt": lambda path: save_embedding_model(path, [head], metrics={}, config={}),
+    }
+    for name, write in writers.items():
+        before = len(synced)
+        path = write(tmp_path / name)
+        assert len(synced) == before + 1, f"{name} was not fsynced"
+        assert read_checkpoint(path)["meta"]["weights_sha256"]
+        load_model(path)  # the one loader reads every one of them
+
+        def broken(*args, **kwargs):
+            raise OSError("disk full")
+
+        good = path.read_bytes()
+        monkeypatch.setattr(torch, "save", broken)
+        monkeypatch.setattr("safetensors.torch.save", broken)
+        with pytest.raises(OSError, match="disk full"):
+            write(path)
+        monkeypatch.undo()
+        monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+        assert path.read_bytes() == good
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
 @pytest.mark.parametrize("arch", list(MODELS))
 def test_random_checkpoint_for_smoke_tests(tmp_path, arch):
     path = save_random_checkpoint(tmp_path / "random.pt", arch=arch, seed=3)

@@ -14,6 +14,7 @@ from moodscope.analysis.pretrained import SHIPPED_MODELS, load_model
 from moodscope.cli.analyze import DEMO_CLIP
 from moodscope.constants import QUADRANTS
 from moodscope.errors import ModelError
+from moodscope.models.checkpoint import read_checkpoint
 
 GOLDEN = Path(__file__).parent / "data" / "golden_demo.json"
 """Written by ``python tests/test_pretrained.py`` from the shipped models; update it only on purpose."""
@@ -24,7 +25,9 @@ def test_shipped_checkpoint_is_self_describing(name):
     path = SHIPPED_MODELS[name]
     assert path.stat().st_size < 10 * 2**20, "shipped models must stay small"
     payload = torch.load(path, map_location="cpu", weights_only=True)  # no pickled classes
-    meta = payload.get("meta", payload)
+    assert payload["format"] == "moodscope-checkpoint"  # one format for every model
+    meta = read_checkpoint(path)["meta"]  # weights match their sha256
+    assert meta["weights_sha256"] == payload["meta"]["weights_sha256"]
     assert list(meta["labels"]) == list(QUADRANTS)
     assert meta["feature_params"]["sample_rate"] == 22_050
     assert meta["metrics"], "a shipped model carries its evaluation"

@@ -11,8 +11,9 @@ Each 5-s segment is described by blocks of features (:data:`BLOCKS`):
 
 A *head* is a standardised multinomial logistic regression over some blocks; the model averages
 the probabilities of its heads. Heads are trained on segments; a song's mood is the mean of its
-segments' probabilities. The checkpoint holds only tensors, strings and numbers
-(``torch.load(weights_only=True)``).
+segments' probabilities. The checkpoint is a moodscope checkpoint
+(:mod:`moodscope.models.checkpoint`) of architecture :data:`ARCH`: each head's arrays as tensors
+``heads.<i>.{mean,scale,weight,bias}``, its blocks in ``meta["config"]["heads"]``.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ log = logging.getLogger(__name__)
 
 MUSICNN_OUTPUTS = ("taggram", "penultimate", "mean_pool", "max_pool")
 BLOCKS = (*(f"{net}_{out}" for net in ("msd", "mtt") for out in MUSICNN_OUTPUTS), "paper")
-CHECKPOINT_KIND = "embedding-ensemble"
+ARCH = "musicnn-ensemble"
+"""The architecture name of the ``accurate`` model in its checkpoints (``meta["arch"]``)."""
+HEAD_ARRAYS = ("mean", "scale", "weight", "bias")
 MUSICNN_BATCH = 3
 """Patches per forward pass: keeps activations (~9 MB per patch in the front-end) under glibc's mmap
 threshold, so buffers are reused instead of mapped and unmapped (and page-faulted) at every call."""
@@ -103,21 +106,18 @@ class Head:
         z = np.exp(z - z.max(axis=1, keepdims=True))
         return z / z.sum(axis=1, keepdims=True)
 
-    def to_state(self) -> dict:
+    def state_dict(self, prefix: str = "") -> dict:
+        """The head's arrays as float32 tensors named ``<prefix><name>`` (its checkpoint form)."""
         import torch
 
         return {
-            "blocks": list(self.blocks),
-            **{
-                k: torch.from_numpy(np.ascontiguousarray(getattr(self, k), dtype=np.float32))
-                for k in ("mean", "scale", "weight", "bias")
-            },
+            f"{prefix}{k}": torch.from_numpy(np.ascontiguousarray(getattr(self, k), dtype=np.float32))
+            for k in HEAD_ARRAYS
         }
 
     @classmethod
-    def from_state(cls, state: dict) -> Head:
-        arrays = {k: state[k].numpy().astype(np.float64) for k in ("mean", "scale", "weight", "bias")}
-        return cls(blocks=tuple(state["blocks"]), **arrays)
+    def from_state_dict(cls, blocks: tuple[str, ...], state: dict, prefix: str = "") -> Head:
+        return cls(blocks=tuple(blocks), **{k: state[f"{prefix}{k}"].numpy().astype(np.float64) for k in HEAD_ARRAYS})
 
 
 def fit_head(blocks: dict[str, np.ndarray], y: np.ndarray, names: tuple[str, ...], *, C: float, seed: int = 0) -> Head:
@@ -138,44 +138,36 @@ def ensemble_proba(heads: list[Head], blocks: dict[str, np.ndarray]) -> np.ndarr
 
 
 class EmbeddingModel:
-    """The ``accurate`` model loaded from its checkpoint (see :func:`save_embedding_model`)."""
+    """The ``accurate`` model: an ensemble of heads over musicnn and paper descriptors."""
 
-    def __init__(self, meta: dict, name: str):
-        """``meta``: the checkpoint's content, as ``torch.load(path, weights_only=True)`` returns it."""
-        if meta.get("kind") != CHECKPOINT_KIND:
-            raise ModelError(f"{name}: not an {CHECKPOINT_KIND} checkpoint")
+    def __init__(self, heads: list[Head], meta: dict, name: str):
+        self.heads = heads
         self.meta = meta
-        self.heads = [Head.from_state(s) for s in meta["heads"]]
         self.blocks = tuple(sorted({b for h in self.heads for b in h.blocks}, key=BLOCKS.index))
         self.name = name
         self.content_hash = ""  # set by the loader (moodscope.analysis.pretrained), which knows the files
+
+    @classmethod
+    def from_checkpoint(cls, payload: dict, name: str) -> EmbeddingModel:
+        """The model of a checkpoint read by :func:`moodscope.models.checkpoint.read_checkpoint`."""
+        meta = payload["meta"]
+        if meta.get("arch") != ARCH:
+            raise ModelError(f"{name}: a {meta.get('arch')!r} checkpoint, not an {ARCH!r} one")
+        state = payload["state_dict"]
+        heads = [Head.from_state_dict(b, state, f"heads.{i}.") for i, b in enumerate(meta["config"]["heads"])]
+        return cls(heads, meta, name)
 
     def predict_segments(self, segments: np.ndarray) -> tuple[np.ndarray, None]:
         return ensemble_proba(self.heads, segment_blocks(segments, self.blocks)), None
 
 
 def save_embedding_model(path: Path, heads: list[Head], *, metrics: dict, config: dict) -> Path:
-    """Write a self-describing checkpoint of an ensemble of heads."""
-    import torch
+    """Write an ensemble of heads as a moodscope checkpoint; ``config`` is how it was trained."""
+    from moodscope.models.checkpoint import base_meta, write_checkpoint
 
-    from moodscope.features.extract import FEATURE_PARAMS
-    from moodscope.fileio import atomic_write
-    from moodscope.version import __version__
-
-    state = {
-        "kind": CHECKPOINT_KIND,
-        "format_version": 1,
-        "architecture": "musicnn-ensemble",
-        "labels": list(QUADRANTS),
-        "feature_params": FEATURE_PARAMS,
-        "config": config,
-        "metrics": metrics,
-        "package_version": __version__,
-        "heads": [h.to_state() for h in heads],
-    }
-    with atomic_write(path, "wb") as fh:
-        torch.save(state, fh)
-    return path
+    state = {k: v for i, h in enumerate(heads) for k, v in h.state_dict(f"heads.{i}.").items()}
+    meta = base_meta(ARCH, {"heads": [list(h.blocks) for h in heads]}, metrics=metrics, train_config=config)
+    return write_checkpoint(path, state, meta)
 
 
 # --- training ---------------------------------------------------------------------------------

@@ -37,13 +37,14 @@ class MoodModel(Protocol):
 class FeatureModel:
     """One of the paper's architectures (``cnn``, ``cnn-lstm``, ``hybrid``) on the Table 2 features."""
 
-    def __init__(self, path: Path, name: str | None = None):
-        from moodscope.models.checkpoint import load_checkpoint
+    def __init__(self, payload: dict, name: str):
+        """``payload``: a checkpoint read by :func:`moodscope.models.checkpoint.read_checkpoint`."""
+        from moodscope.models.checkpoint import module_from_checkpoint
 
-        self.path = path
-        self.module, self.meta = load_checkpoint(path)
-        self.name = name or f"{self.meta.get('arch', 'model')}:{path.name}"
-        self.content_hash = model_content_hash(path)
+        self.meta = payload["meta"]
+        self.module = module_from_checkpoint(payload, name)
+        self.name = name
+        self.content_hash = ""  # set by the loader, which knows the files
 
     def predict_segments(self, segments: np.ndarray) -> tuple[np.ndarray, None]:
         from moodscope.features.extract import extract_features
@@ -78,24 +79,23 @@ def resolve_model_path(spec: str | Path) -> tuple[Path, str | None]:
 
 @functools.lru_cache(maxsize=8)
 def _load(path: Path, name: str | None) -> MoodModel:
-    import torch
+    """The model of the checkpoint at ``path``, whatever its architecture (the file is read once)."""
+    from moodscope.analysis.accurate import ARCH as ENSEMBLE_ARCH
+    from moodscope.models.checkpoint import read_checkpoint
 
-    try:
-        meta = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"{path}: not a moodscope checkpoint ({reason})") from exc
-    if not isinstance(meta, dict):
-        raise ModelError(f"{path}: not a moodscope checkpoint")
-    if meta.get("kind") == "embedding-ensemble":
+    payload = read_checkpoint(path)
+    arch = payload["meta"].get("arch")
+    if arch == ENSEMBLE_ARCH:
         from moodscope.analysis.accurate import EmbeddingModel
         from moodscope.models.musicnn import weights_path
 
-        model = EmbeddingModel(meta, name=name or f"accurate:{path.name}")
+        model = EmbeddingModel.from_checkpoint(payload, name=name or f"accurate:{path.name}")
         nets = sorted({block.split("_")[0] for block in model.blocks if block != "paper"})
         model.content_hash = model_content_hash(path, *(weights_path(net) for net in nets))
         return model
-    return FeatureModel(path, name=name)
+    model = FeatureModel(payload, name=name or f"{arch}:{path.name}")
+    model.content_hash = model_content_hash(path)
+    return model
 
 
 def load_model(spec: str | Path | MoodModel | None = None) -> MoodModel:

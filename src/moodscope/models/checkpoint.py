@@ -1,24 +1,32 @@
-"""Self-describing checkpoints: everything needed to rebuild and use a model, and nothing pickled.
+"""Self-describing checkpoints: one format, one writer and one reader for every moodscope model.
 
 A checkpoint is ``torch.save`` of a dict holding only tensors, strings, numbers, lists and dicts,
 so it loads with ``torch.load(path, weights_only=True)`` (this module never loads otherwise)::
 
     {"format": "moodscope-checkpoint", "format_version": 1,
      "state_dict": {name: tensor},
-     "meta": {"arch", "config", "feature_params", "normalization", "labels", "label_numbering",
-              "metrics", "train_config", "split", "moodscope_version", "weights_sha256", ...}}
+     "meta": {"arch", "config", "feature_params", "labels", "label_numbering", "metrics",
+              "moodscope_version", "weights_sha256", ...}}
 
-A ``.safetensors`` path stores the same weights with ``meta`` as JSON under the ``moodscope``
-metadata key. ``weights_sha256`` (over the sorted parameter names and bytes) is checked on load.
+``meta["arch"]`` names the architecture and ``meta["config"]`` is everything needed to rebuild it:
+the paper's networks (``cnn``, ``cnn-lstm``, ``hybrid``, with the feature ``normalization`` in
+``meta``) and the ``accurate`` model's ensemble of heads (``musicnn-ensemble``,
+:mod:`moodscope.analysis.accurate`) alike. Training runs add ``run``/``train_config``, ``split`` and
+``metrics``. A ``.safetensors`` path stores the same weights with ``meta`` as JSON under the
+``moodscope`` metadata key.
+
+:func:`write_checkpoint` is the only writer (atomic: a temporary file, fsynced, renamed into place)
+and :func:`read_checkpoint` the only reader: it reads the file once, converts the layouts of earlier
+versions (:data:`LEGACY_ENSEMBLE_KIND`), checks ``weights_sha256`` (over the sorted parameter names
+and bytes) and the feature parameters' version.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,16 +35,20 @@ from moodscope.constants import QUADRANTS
 from moodscope.errors import ModelError
 from moodscope.features.extract import FEATURE_PARAMS, SegmentFeatures
 from moodscope.features.normalization import Normalization
+from moodscope.fileio import atomic_write
 from moodscope.models import MoodModel, build_model, model_config, model_inputs
 
 FORMAT = "moodscope-checkpoint"
 FORMAT_VERSION = 1
+LEGACY_ENSEMBLE_KIND = "embedding-ensemble"
+"""The ``accurate`` model's own format before moodscope 0.2: no hash, other key names; converted on load."""
 
 SMALL_CONFIG = {"filters": [4, 8, 8], "hidden": 8}
 SMALL_RECURRENT = {"lstm_units": 8}
 
 
 def weights_sha256(state_dict: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over the sorted parameter names, dtypes and bytes: the identity of a model's weights."""
     h = hashlib.sha256()
     for name in sorted(state_dict):
         t = state_dict[name].detach().cpu().contiguous()
@@ -46,15 +58,15 @@ def weights_sha256(state_dict: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
-def build_meta(model: MoodModel, normalization: Normalization, **extra) -> dict:
-    """The metadata of a checkpoint of ``model``; ``extra`` adds e.g. metrics, train_config, split."""
+def base_meta(arch: str, config: dict, **extra: Any) -> dict:
+    """The metadata every checkpoint carries: architecture and config, feature parameters, labels,
+    version; ``extra`` adds e.g. normalization, metrics, train_config, split."""
     from moodscope.version import __version__
 
     meta = {
-        "arch": model.name,
-        "config": model_config(model),
+        "arch": arch,
+        "config": config,
         "feature_params": json.loads(json.dumps(FEATURE_PARAMS)),
-        "normalization": normalization.to_dict(),
         "labels": list(QUADRANTS),
         "label_numbering": "russell",
         "moodscope_version": __version__,
@@ -63,76 +75,134 @@ def build_meta(model: MoodModel, normalization: Normalization, **extra) -> dict:
     return meta
 
 
-def _atomic_torch_save(obj: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def build_meta(model: MoodModel, normalization: Normalization, **extra: Any) -> dict:
+    """The metadata of a checkpoint of one of the paper's networks, with its feature normalisation."""
+    return base_meta(model.name, model_config(model), normalization=normalization.to_dict(), **extra)
 
 
-def save_checkpoint(path: str | Path, model: MoodModel, meta: dict, **extra_payload) -> Path:
-    """Write ``model``'s weights and ``meta`` to ``path`` (``.pt`` or ``.safetensors``), atomically.
+def write_checkpoint(path: str | Path, state_dict: dict[str, torch.Tensor], meta: dict, **extra_payload: Any) -> Path:
+    """Write ``state_dict`` and ``meta`` (plus ``weights_sha256``) to ``path`` (``.pt`` or ``.safetensors``).
 
-    ``extra_payload`` (e.g. optimizer state for a resumable ``last`` checkpoint) is stored beside
-    the weights in ``.pt`` files; it must be made of tensors and plain types too.
+    The one writer of checkpoints: the file appears complete or not at all (temporary file, fsync,
+    rename). ``extra_payload`` (e.g. optimizer state for a resumable ``last`` checkpoint) is stored
+    beside the weights in ``.pt`` files; it must be made of tensors and plain types too.
     """
     path = Path(path)
-    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    state = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
     meta = dict(meta, weights_sha256=weights_sha256(state))
-    if path.suffix == ".safetensors":
-        from safetensors.torch import save_file
+    with atomic_write(path, "wb") as fh:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import save
 
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_file(state, str(path), metadata={"moodscope": json.dumps(meta)})
-        return path
-    _atomic_torch_save(
-        {"format": FORMAT, "format_version": FORMAT_VERSION, "state_dict": state, "meta": meta} | extra_payload, path
-    )
+            fh.write(save(state, metadata={"moodscope": json.dumps(meta)}))
+        else:
+            torch.save(
+                {"format": FORMAT, "format_version": FORMAT_VERSION, "state_dict": state, "meta": meta} | extra_payload,
+                fh,
+            )
     return path
 
 
-def read_checkpoint(path: str | Path) -> dict:
-    """The raw checkpoint dict (``state_dict``, ``meta`` and any extra payload), loaded safely."""
-    path = Path(path)
-    if not path.exists():
-        raise ModelError(f"{path}: no such checkpoint; train one with `moodscope train` or give another path")
+def save_checkpoint(path: str | Path, model: MoodModel, meta: dict, **extra_payload: Any) -> Path:
+    """Write ``model``'s weights and ``meta`` to ``path`` with :func:`write_checkpoint`."""
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    return write_checkpoint(path, state, meta, **extra_payload)
+
+
+def _first_line(exc: Exception) -> str:
+    """A one-line reason; torch's advice to unpickle an untrusted file is never passed on."""
+    text = str(exc).strip()
+    if "weights_only" in text:
+        return "it holds pickled Python objects, which moodscope never loads (they could run code)"
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _from_legacy_ensemble(old: dict) -> dict:
+    """An ``embedding-ensemble`` checkpoint (the ``accurate`` model's format up to moodscope 0.1)
+    in today's layout: each head's arrays as ``heads.<i>.<name>`` tensors, keys renamed."""
+    heads = old["heads"]
+    state = {f"heads.{i}.{k}": h[k] for i, h in enumerate(heads) for k in ("mean", "scale", "weight", "bias")}
+    meta = {
+        "arch": old.get("architecture", "musicnn-ensemble"),
+        "config": {"heads": [list(h["blocks"]) for h in heads]},
+        "feature_params": old["feature_params"],
+        "labels": list(old["labels"]),
+        "label_numbering": "russell",
+        "metrics": old.get("metrics", {}),
+        "train_config": old.get("config", {}),
+        "moodscope_version": old.get("package_version"),
+        "converted_from": f"{LEGACY_ENSEMBLE_KIND} format_version {old.get('format_version', 1)}",
+        "weights_sha256": weights_sha256(state),
+    }
+    return {"format": FORMAT, "format_version": FORMAT_VERSION, "state_dict": state, "meta": meta}
+
+
+def _load_payload(path: Path) -> dict:
     try:
         if path.suffix == ".safetensors":
             from safetensors import safe_open
-            from safetensors.torch import load_file
 
             with safe_open(str(path), framework="pt") as fh:
                 meta = json.loads((fh.metadata() or {})["moodscope"])
-            return {"format": FORMAT, "state_dict": load_file(str(path)), "meta": meta}
+                state = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (safe_open is not a dict)
+            return {"format": FORMAT, "format_version": FORMAT_VERSION, "state_dict": state, "meta": meta}
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ModelError(f"{path}: not a readable moodscope checkpoint ({type(exc).__name__}: {exc})") from exc
+        raise ModelError(f"{path}: not a readable moodscope checkpoint ({_first_line(exc)})") from exc
+    if isinstance(payload, dict) and payload.get("kind") == LEGACY_ENSEMBLE_KIND:
+        return _from_legacy_ensemble(payload)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ModelError(f"{path}: not a moodscope checkpoint (no '{FORMAT}' format tag)")
     return payload
 
 
-def load_checkpoint(path: str | Path) -> tuple[MoodModel, dict]:
-    """Rebuild the model of a checkpoint, in eval mode, and return it with its metadata dict."""
-    payload = read_checkpoint(path)
-    meta, state = payload["meta"], payload["state_dict"]
-    expected = meta.get("weights_sha256")
-    if expected and weights_sha256(state) != expected:
-        raise ModelError(f"{path}: weights do not match their sha256; the file is corrupt, train or download it again")
-    if meta.get("feature_params", {}).get("version") != FEATURE_PARAMS["version"]:
+def read_checkpoint(path: str | Path, *, verify: bool = True) -> dict:
+    """The checkpoint at ``path`` as a dict (``state_dict``, ``meta`` and any extra payload).
+
+    The one reader of checkpoints: loaded once and safely, earlier layouts converted. With
+    ``verify`` the weights must match ``meta["weights_sha256"]`` and the feature parameters the
+    version this moodscope computes; :class:`~moodscope.errors.ModelError` otherwise.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ModelError(f"{path}: no such checkpoint; train one with `moodscope train` or give another path")
+    payload = _load_payload(path)
+    if verify:
+        meta, state = payload["meta"], payload["state_dict"]
+        if "weights_sha256" not in meta:
+            raise ModelError(f"{path}: no weights_sha256 in its metadata; write it with moodscope's checkpoint writer")
+        if meta["weights_sha256"] != weights_sha256(state):
+            raise ModelError(
+                f"{path}: weights do not match their sha256; the file is corrupt, train or download it again"
+            )
+        version = meta.get("feature_params", {}).get("version")
+        if version != FEATURE_PARAMS["version"]:
+            raise ModelError(
+                f"{path}: trained on features version {version}, this moodscope computes version "
+                f"{FEATURE_PARAMS['version']}; retrain the model"
+            )
+    return payload
+
+
+def module_from_checkpoint(payload: dict, source: str | Path = "checkpoint") -> MoodModel:
+    """Rebuild, in eval mode, the network of a checkpoint of one of the paper's architectures."""
+    arch = payload["meta"].get("arch")
+    try:
+        model = build_model(arch, **payload["meta"]["config"])
+    except ModelError as exc:
         raise ModelError(
-            f"{path}: trained on features version {meta.get('feature_params', {}).get('version')}, "
-            f"this moodscope computes version {FEATURE_PARAMS['version']}; retrain the model"
-        )
-    model = build_model(meta["arch"], **meta["config"])
-    model.load_state_dict(state)
+            f"{source}: a {arch!r} checkpoint, not one of the paper's networks; load it with "
+            f"moodscope.load_model ({exc})"
+        ) from exc
+    model.load_state_dict(payload["state_dict"])
     model.eval()
-    return model, meta
+    return model
+
+
+def load_checkpoint(path: str | Path) -> tuple[MoodModel, dict]:
+    """Rebuild the network of a checkpoint, in eval mode, and return it with its metadata dict."""
+    payload = read_checkpoint(path)
+    return module_from_checkpoint(payload, path), payload["meta"]
 
 
 @torch.no_grad()
