@@ -142,6 +142,12 @@ def test_corrupt_or_foreign_checkpoints_are_model_errors(tmp_path):
         load_checkpoint(tmp_path / "other.pt")
     with pytest.raises(ModelError, match="no such checkpoint"):
         load_checkpoint(tmp_path / "missing.pt")
+    meta = read_checkpoint(path)["meta"]
+    meta["feature_params"] = dict(meta["feature_params"], version=0)
+    model, _ = load_checkpoint(path)
+    save_checkpoint(tmp_path / "old-features.pt", model, meta)
+    with pytest.raises(ModelError, match=r"features version 0.*retrain"):
+        load_checkpoint(tmp_path / "old-features.pt")
 
 
 def test_every_checkpoint_goes_through_one_fsynced_atomic_writer(tmp_path, monkeypatch):

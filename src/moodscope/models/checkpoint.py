@@ -160,8 +160,9 @@ def read_checkpoint(path: str | Path, *, verify: bool = True) -> dict:
     """The checkpoint at ``path`` as a dict (``state_dict``, ``meta`` and any extra payload).
 
     The one reader of checkpoints: loaded once and safely, earlier layouts converted. With
-    ``verify`` the weights must match ``meta["weights_sha256"]`` and the feature parameters the
-    version this moodscope computes; :class:`~moodscope.errors.ModelError` otherwise.
+    ``verify`` the weights must match ``meta["weights_sha256"]`` and the feature parameters (which
+    every model's checkpoint records; a training run's ``last.pt`` may not) the version this
+    moodscope computes; :class:`~moodscope.errors.ModelError` otherwise.
     """
     path = Path(path)
     if not path.exists():
@@ -176,7 +177,7 @@ def read_checkpoint(path: str | Path, *, verify: bool = True) -> dict:
                 f"{path}: weights do not match their sha256; the file is corrupt, train or download it again"
             )
         version = meta.get("feature_params", {}).get("version")
-        if version != FEATURE_PARAMS["version"]:
+        if "feature_params" in meta and version != FEATURE_PARAMS["version"]:
             raise ModelError(
                 f"{path}: trained on features version {version}, this moodscope computes version "
                 f"{FEATURE_PARAMS['version']}; retrain the model"
