@@ -25,18 +25,39 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=lambda args: _print_help(parser))
     actions = parser.add_subparsers(dest="datasets_action", metavar="ACTION")
 
-    listing = actions.add_parser("list", help="the dataset names NAME can take")
+    listing = actions.add_parser(
+        "list",
+        help="the dataset names NAME can take",
+        description="The datasets moodscope can read in their official layout, one line each: the name to give "
+        "as NAME and what the dataset is.",
+    )
     listing.set_defaults(func=_list)
 
-    validate = actions.add_parser("validate", help="report missing audio, defects and corrections")
+    validate = actions.add_parser(
+        "validate",
+        help="report missing audio, defects and corrections",
+        description="Read the dataset folder and list every issue found: missing audio or annotations, "
+        "malformed rows, known defects of distributed copies and the corrections applied. Exit status 1 "
+        "when an issue of severity 'error' is found.",
+    )
     _dataset_arguments(validate)
     validate.set_defaults(func=_validate)
 
-    info = actions.add_parser("info", help="number of tracks, tracks with audio, quadrant counts")
+    info = actions.add_parser(
+        "info",
+        help="number of tracks, tracks with audio, quadrant counts",
+        description="Summarise the dataset: tracks, tracks with audio, static and dynamic labels, tracks per "
+        "quadrant, official splits and artists.",
+    )
     _dataset_arguments(info)
     info.set_defaults(func=_info)
 
-    cross = actions.add_parser("cross-check", help="compare DEAM and emoMusic on the songs they share")
+    cross = actions.add_parser(
+        "cross-check",
+        help="compare DEAM and emoMusic on the songs they share",
+        description="emoMusic's 744 songs are DEAM songs 2-1000: compare their annotations song by song and "
+        "report disagreements. Exit status 1 when an issue of severity 'error' is found.",
+    )
     cross.add_argument("--deam", required=True, metavar="PATH", help="DEAM folder (contains annotations/)")
     cross.add_argument("--emomusic", required=True, metavar="PATH", help="emoMusic folder (contains annotations/)")
     _format_argument(cross)

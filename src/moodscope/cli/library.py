@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from moodscope.cli.options import add_engine_options, engine_kwargs
@@ -18,17 +19,28 @@ DB_HELP = (
 )
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--db", type=Path, default=None, metavar="PATH", help=DB_HELP)
+@dataclass(frozen=True)
+class SharedOptions:
+    """Option groups several library commands take (argparse parent parsers)."""
 
+    db: argparse.ArgumentParser  # --db
+    output: argparse.ArgumentParser  # --format, --m3u, --relative: the playlist commands' output
+
+
+def shared_options() -> SharedOptions:
+    db = argparse.ArgumentParser(add_help=False)
+    db.add_argument("--db", type=Path, default=None, metavar="PATH", help=DB_HELP)
     output = argparse.ArgumentParser(add_help=False)
     output.add_argument(
         "--format", choices=("table", "json", "csv"), default="table", help="output on the terminal (default: table)"
     )
     output.add_argument("--m3u", type=Path, metavar="FILE", help="also write the tracks as an extended M3U playlist")
     output.add_argument("--relative", action="store_true", help="M3U paths relative to the playlist's folder")
+    return SharedOptions(db, output)
 
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """``moodscope library`` and its commands, each defined by an ``add_<command>`` function below."""
     lib = sub.add_parser(
         "library",
         help="index a music collection by mood; playlists, journeys, similar tracks, clusters, maps",
@@ -38,111 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     cmds = lib.add_subparsers(dest="library_command", metavar="COMMAND")
     lib.set_defaults(func=lambda args: (lib.print_help(), 2)[1])
-
-    p = cmds.add_parser(
-        "scan",
-        parents=[common],
-        help="analyse a music folder into the library (only new or changed files)",
-        description="Walk the folders, analyse new and changed audio files and store per-track summaries, "
-        "per-segment timelines and the files' tags. Unchanged files (same size and modification time) are not "
-        "read; files that disappeared are pruned; moved or copied files are recognised by their SHA-256 and not "
-        "analysed again. Each track is committed on its own: an interrupted scan keeps what it did and the next "
-        "one resumes. Files that fail are listed with their reasons (exit status 1) and skipped by later scans "
-        "until they change.",
-    )
-    p.add_argument("folders", nargs="+", type=Path, metavar="DIR", help="folders of music (recursively)")
-    p.add_argument(
-        "--model", default=None, help="'accurate' (default), 'fast' or the path of a checkpoint (`moodscope train`)"
-    )
-    add_engine_options(p)
-    p.add_argument("--force", action="store_true", help="analyse every file again (e.g. after changing --model)")
-    p.add_argument("--retry-failed", action="store_true", help="try again files that failed before")
-    p.add_argument("--no-prune", action="store_true", help="keep tracks whose files are gone")
-    p.set_defaults(func=run_scan)
-
-    p = cmds.add_parser("stats", parents=[common], help="what the library holds")
-    p.add_argument("--failures", action="store_true", help="also list the files that could not be analysed")
-    p.set_defaults(func=run_stats)
-
-    p = cmds.add_parser(
-        "list",
-        parents=[common, output],
-        help="tracks of a mood, most confident first",
-        description="List the library's tracks: all of them (by id), those whose dominant quadrant is a mood "
-        "(most confident first), or those nearest to a valence,arousal point.",
-    )
-    p.add_argument("--mood", help=MOOD_HELP)
-    p.add_argument("--min-confidence", type=float, default=0.0, help="only tracks at least this confident (0-1)")
-    p.add_argument("--limit", type=int, default=None, help="at most this many tracks")
-    p.set_defaults(func=run_list)
-
-    p = cmds.add_parser(
-        "show", parents=[common], help="one track: summary and segment timeline", description="Show one track."
-    )
-    p.add_argument("track", help="track id, file path or (a unique piece of) its title")
-    p.set_defaults(func=run_show)
-
-    p = cmds.add_parser(
-        "similar",
-        parents=[common, output],
-        help="tracks with the most similar emotion profile",
-        description="Tracks nearest to TRACK by emotion profile: mean valence/arousal, quadrant distribution of "
-        "the segments and shape of the valence/arousal timeline (score = distance, smaller is closer).",
-    )
-    p.add_argument("track", help="track id, file path or (a unique piece of) its title")
-    p.add_argument("--n", type=int, default=10, help="number of tracks (default: %(default)s)")
-    p.set_defaults(func=run_similar)
-
-    p = cmds.add_parser(
-        "playlist",
-        parents=[common, output],
-        help="a playlist of one mood",
-        description="The tracks of a mood, most confident first (for a valence,arousal point: nearest first), "
-        "up to --n tracks or --minutes of music (default: 20 tracks).",
-    )
-    p.add_argument("--mood", required=True, help=MOOD_HELP)
-    size = p.add_mutually_exclusive_group()
-    size.add_argument("--minutes", type=float, help="fill this many minutes (never more)")
-    size.add_argument("--n", type=int, help="number of tracks")
-    p.add_argument("--min-confidence", type=float, default=0.0, help="only tracks at least this confident (0-1)")
-    p.set_defaults(func=run_playlist)
-
-    p = cmds.add_parser(
-        "journey",
-        parents=[common, output],
-        help="a playlist moving step by step from one mood to another",
-        description="The iso principle of music therapy: start where the listener is, end where they want to be. "
-        "N waypoints are spaced evenly on the line from the start mood to the target mood on the valence/arousal "
-        "plane; each step takes the track nearest its waypoint, never one farther from the target than the "
-        "previous track. The last track is the library's nearest to the target.",
-    )
-    p.add_argument("--from", dest="start", required=True, help=MOOD_HELP)
-    p.add_argument("--to", dest="target", required=True, help=MOOD_HELP)
-    p.add_argument("--n", type=int, default=12, help="number of tracks (default: %(default)s)")
-    p.set_defaults(func=run_journey)
-
-    p = cmds.add_parser(
-        "clusters",
-        parents=[common],
-        help="groups of tracks by emotion profile, described in words and figures",
-        description="k-means on the standardised emotion profiles (mean valence/arousal, quadrant shares, "
-        "within-track variability). With --cluster I, the tracks of one cluster as a playlist.",
-    )
-    p.add_argument("--k", type=int, default=6, help="number of clusters (default: %(default)s)")
-    p.add_argument("--examples", type=int, default=3, help="example tracks shown per cluster")
-    p.add_argument("--cluster", type=int, metavar="I", help="list the tracks of cluster I (1 = largest)")
-    p.add_argument("--format", choices=("table", "json", "csv"), default="table", help="output format")
-    p.add_argument("--m3u", type=Path, metavar="FILE", help="with --cluster: write its tracks as an M3U playlist")
-    p.add_argument("--relative", action="store_true", help="M3U paths relative to the playlist's folder")
-    p.set_defaults(func=run_clusters)
-
-    p = cmds.add_parser(
-        "map",
-        parents=[common],
-        help="every track on the valence/arousal plane (PNG, or interactive offline HTML)",
-    )
-    p.add_argument("--out", type=Path, required=True, metavar="map.png|map.html", help="output file")
-    p.set_defaults(func=run_map)
+    shared = shared_options()
+    for add in (add_scan, add_stats, add_list, add_show, add_similar, add_playlist, add_journey, add_clusters, add_map):
+        add(cmds, shared)
 
 
 # ---- helpers -------------------------------------------------------------------------------------
@@ -193,7 +103,30 @@ def emit(args: argparse.Namespace, tracks, *, name: str, score: str | None = Non
     return 0
 
 
-# ---- handlers ------------------------------------------------------------------------------------
+# ---- commands: each one's options (add_<name>) and handler (run_<name>) ---------------------------
+
+
+def add_scan(cmds: argparse._SubParsersAction, shared: SharedOptions) -> None:
+    p = cmds.add_parser(
+        "scan",
+        parents=[shared.db],
+        help="analyse a music folder into the library (only new or changed files)",
+        description="Walk the folders, analyse new and changed audio files and store per-track summaries, "
+        "per-segment timelines and the files' tags. Unchanged files (same size and modification time) are not "
+        "read; files that disappeared are pruned; moved or copied files are recognised by their SHA-256 and not "
+        "analysed again. Each track is committed on its own: an interrupted scan keeps what it did and the next "
+        "one resumes. Files that fail are listed with their reasons (exit status 1) and skipped by later scans "
+        "until they change.",
+    )
+    p.add_argument("folders", nargs="+", type=Path, metavar="DIR", help="folders of music (recursively)")
+    p.add_argument(
+        "--model", default=None, help="'accurate' (default), 'fast' or the path of a checkpoint (`moodscope train`)"
+    )
+    add_engine_options(p)
+    p.add_argument("--force", action="store_true", help="analyse every file again (e.g. after changing --model)")
+    p.add_argument("--retry-failed", action="store_true", help="try again files that failed before")
+    p.add_argument("--no-prune", action="store_true", help="keep tracks whose files are gone")
+    p.set_defaults(func=run_scan)
 
 
 def run_scan(args: argparse.Namespace) -> int:
@@ -240,6 +173,19 @@ def run_scan(args: argparse.Namespace) -> int:
     return 1 if result.failed else 0
 
 
+def add_stats(cmds: argparse._SubParsersAction, shared: SharedOptions) -> None:
+    p = cmds.add_parser(
+        "stats",
+        parents=[shared.db],
+        help="what the library holds",
+        description="How many tracks, hours of music and 5-s segments the library holds, how its tracks divide "
+        "among the four quadrants, which models analysed them and how many files could not be analysed "
+        "(--failures lists them with their reasons).",
+    )
+    p.add_argument("--failures", action="store_true", help="also list the files that could not be analysed")
+    p.set_defaults(func=run_stats)
+
+
 def run_stats(args: argparse.Namespace) -> int:
     from moodscope.constants import QUADRANT_MOODS
 
@@ -257,6 +203,20 @@ def run_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_list(cmds: argparse._SubParsersAction, shared: SharedOptions) -> None:
+    p = cmds.add_parser(
+        "list",
+        parents=[shared.db, shared.output],
+        help="tracks of a mood, most confident first",
+        description="List the library's tracks: all of them (by id), those whose dominant quadrant is a mood "
+        "(most confident first), or those nearest to a valence,arousal point.",
+    )
+    p.add_argument("--mood", help=MOOD_HELP)
+    p.add_argument("--min-confidence", type=float, default=0.0, help="only tracks at least this confident (0-1)")
+    p.add_argument("--limit", type=int, default=None, help="at most this many tracks")
+    p.set_defaults(func=run_list)
+
+
 def run_list(args: argparse.Namespace) -> int:
     from moodscope.library.queries import parse_mood
 
@@ -267,6 +227,18 @@ def run_list(args: argparse.Namespace) -> int:
         if args.min_confidence:
             name += f", confidence >= {args.min_confidence:g}"
         return emit(args, tracks, name=name, score="dist" if mood and mood.is_point else None)
+
+
+def add_show(cmds: argparse._SubParsersAction, shared: SharedOptions) -> None:
+    p = cmds.add_parser(
+        "show",
+        parents=[shared.db],
+        help="one track: summary and segment timeline",
+        description="One track: its mood, confidence, valence/arousal, duration and model, the share of its "
+        "5-s segments in each quadrant, and its timeline segment by segment.",
+    )
+    p.add_argument("track", help="track id, file path or (a unique piece of) its title")
+    p.set_defaults(func=run_show)
 
 
 def run_show(args: argparse.Namespace) -> int:
@@ -287,11 +259,40 @@ def run_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_similar(cmds: argparse._SubParsersAction, shared: SharedOptions) -> None:
+    p = cmds.add_parser(
+        "similar",
+        parents=[shared.db, shared.output],
+        help="tracks with the most similar emotion profile",
+        description="Tracks nearest to TRACK by emotion profile: mean valence/arousal, quadrant distribution of "
+        "the segments and shape of the valence/arousal timeline (score = distance, smaller is closer).",
+    )
+    p.add_argument("track", help="track id, file path or (a unique piece of) its title")
+    p.add_argument("--n", type=int, default=10, help="number of tracks (default: %(default)s)")
+    p.set_defaults(func=run_similar)
+
+
 def run_similar(args: argparse.Namespace) -> int:
     with _open(args) as lib:
         track = lib.track(args.track)
         tracks = lib.similar(track, n=args.n)
         return emit(args, tracks, name=f"similar to {track.display_name}", score="dist", seed=track.to_dict())
+
+
+def add_playlist(cmds: argparse._SubParsersAction, shared: SharedOptions) -> None:
+    p = cmds.add_parser(
+        "playlist",
+        parents=[shared.db, shared.output],
+        help="a playlist of one mood",
+        description="The tracks of a mood, most confident first (for a valence,arousal point: nearest first), "
+        "up to --n tracks or --minutes of music (default: 20 tracks).",
+    )
+    p.add_argument("--mood", required=True, help=MOOD_HELP)
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--minutes", type=float, help="fill this many minutes (never more)")
+    size.add_argument("--n", type=int, help="number of tracks")
+    p.add_argument("--min-confidence", type=float, default=0.0, help="only tracks at least this confident (0-1)")
+    p.set_defaults(func=run_playlist)
 
 
 def run_playlist(args: argparse.Namespace) -> int:
@@ -303,6 +304,22 @@ def run_playlist(args: argparse.Namespace) -> int:
         return emit(args, tracks, name=f"mood: {mood.label}", score="dist" if mood.is_point else None)
 
 
+def add_journey(cmds: argparse._SubParsersAction, shared: SharedOptions) -> None:
+    p = cmds.add_parser(
+        "journey",
+        parents=[shared.db, shared.output],
+        help="a playlist moving step by step from one mood to another",
+        description="The iso principle of music therapy: start where the listener is, end where they want to be. "
+        "N waypoints are spaced evenly on the line from the start mood to the target mood on the valence/arousal "
+        "plane; each step takes the track nearest its waypoint, never one farther from the target than the "
+        "previous track. The last track is the library's nearest to the target.",
+    )
+    p.add_argument("--from", dest="start", required=True, help=MOOD_HELP)
+    p.add_argument("--to", dest="target", required=True, help=MOOD_HELP)
+    p.add_argument("--n", type=int, default=12, help="number of tracks (default: %(default)s)")
+    p.set_defaults(func=run_journey)
+
+
 def run_journey(args: argparse.Namespace) -> int:
     from moodscope.library.queries import parse_mood
 
@@ -310,6 +327,23 @@ def run_journey(args: argparse.Namespace) -> int:
     with _open(args) as lib:
         tracks = lib.journey(start, target, n=args.n)
         return emit(args, tracks, name=f"journey: {start.label} -> {target.label}", score="to-go")
+
+
+def add_clusters(cmds: argparse._SubParsersAction, shared: SharedOptions) -> None:
+    p = cmds.add_parser(
+        "clusters",
+        parents=[shared.db],
+        help="groups of tracks by emotion profile, described in words and figures",
+        description="k-means on the standardised emotion profiles (mean valence/arousal, quadrant shares, "
+        "within-track variability). With --cluster I, the tracks of one cluster as a playlist.",
+    )
+    p.add_argument("--k", type=int, default=6, help="number of clusters (default: %(default)s)")
+    p.add_argument("--examples", type=int, default=3, help="example tracks shown per cluster")
+    p.add_argument("--cluster", type=int, metavar="I", help="list the tracks of cluster I (1 = largest)")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table", help="output format")
+    p.add_argument("--m3u", type=Path, metavar="FILE", help="with --cluster: write its tracks as an M3U playlist")
+    p.add_argument("--relative", action="store_true", help="M3U paths relative to the playlist's folder")
+    p.set_defaults(func=run_clusters)
 
 
 def run_clusters(args: argparse.Namespace) -> int:
@@ -356,6 +390,19 @@ def run_clusters(args: argparse.Namespace) -> int:
             for t in c.examples:
                 print(f"     e.g. {t.display_name}")
     return 0
+
+
+def add_map(cmds: argparse._SubParsersAction, shared: SharedOptions) -> None:
+    p = cmds.add_parser(
+        "map",
+        parents=[shared.db],
+        help="every track on the valence/arousal plane (PNG, or interactive offline HTML)",
+        description="Every track of the library as a dot on the valence/arousal plane, coloured by its dominant "
+        "quadrant: a PNG image (or any format matplotlib writes), or, for an .html file, one self-contained "
+        "page that opens offline and names the track under the pointer.",
+    )
+    p.add_argument("--out", type=Path, required=True, metavar="map.png|map.html", help="output file")
+    p.set_defaults(func=run_map)
 
 
 def run_map(args: argparse.Namespace) -> int:
