@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -11,6 +15,7 @@ from hypothesis.extra.numpy import arrays
 from moodscope.constants import QUADRANT_CENTRES, QUADRANTS
 from moodscope.errors import LibraryError
 from moodscope.library.db import Profiles
+from moodscope.library.export import CLUSTER_CSV_COLUMNS, clusters_csv, clusters_json
 from moodscope.library.profile import PROFILE_SIZE, SHAPE, SHAPE_POINTS, SHARE, STD, VA, profile_vector
 from moodscope.library.queries import (
     clusters,
@@ -161,6 +166,17 @@ def test_clusters_describe_groups_in_words_and_figures():
         assert d["size"] == c.size and "description" in d
     with pytest.raises(LibraryError):
         clusters(prof, 0)
+
+
+def test_clusters_csv_and_json_have_a_row_per_cluster():
+    found = clusters(synthetic_profiles(200, seed=4), 3)
+    rows = list(csv.DictReader(io.StringIO(clusters_csv(found))))
+    assert list(rows[0]) == list(CLUSTER_CSV_COLUMNS)
+    assert [int(r["cluster"]) for r in rows] == [1, 2, 3] and sum(int(r["size"]) for r in rows) == 200
+    for row, c in zip(rows, found, strict=True):
+        assert float(row["valence"]) == pytest.approx(c.valence, abs=1e-3) and row["words"] == c.description
+        assert sum(float(row[q]) for q in QUADRANTS) == pytest.approx(1, abs=1e-3)
+    assert [d["size"] for d in json.loads(clusters_json(found))] == [c.size for c in found]
 
 
 def test_describe_cluster_words():

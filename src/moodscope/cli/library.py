@@ -347,8 +347,6 @@ def add_clusters(cmds: argparse._SubParsersAction, shared: SharedOptions) -> Non
 
 
 def run_clusters(args: argparse.Namespace) -> int:
-    import json
-
     from moodscope.errors import LibraryError
 
     with _open(args) as lib:
@@ -361,22 +359,14 @@ def run_clusters(args: argparse.Namespace) -> int:
         if args.m3u:
             raise LibraryError("--m3u needs --cluster I: which cluster's tracks to write")
         if args.format == "json":
-            print(json.dumps([c.to_dict() for c in found], indent=2, ensure_ascii=False))
+            from moodscope.library.export import clusters_json
+
+            print(clusters_json(found))
             return 0
         if args.format == "csv":
-            import csv
+            from moodscope.library.export import clusters_csv
 
-            from moodscope.constants import QUADRANTS
-
-            writer = csv.writer(sys.stdout, lineterminator="\n")
-            writer.writerow(["cluster", "size", "fraction", "valence", "arousal", "variability", *QUADRANTS, "words"])
-            for c in found:
-                d = c.to_dict()
-                writer.writerow(
-                    [d["cluster"], d["size"], d["fraction"], d["valence"], d["arousal"], d["variability"]]
-                    + [d["quadrant_share"][q] for q in QUADRANTS]
-                    + [d["description"]]
-                )
+            sys.stdout.write(clusters_csv(found))
             return 0
         total = sum(c.size for c in found)
         print(f"{len(found)} clusters of {total} tracks by emotion profile")

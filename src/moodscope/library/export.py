@@ -1,4 +1,4 @@
-"""Playlists out of the library: extended M3U for music players, JSON and CSV for scripts.
+"""Playlists out of the library: extended M3U for music players, JSON and CSV for scripts (tracks and clusters).
 
 Files are written atomically (a temporary file renamed into place), so a player or script never
 reads a half-written playlist. M3U files are UTF-8 (as ``.m3u8`` files are) and hold::
@@ -20,10 +20,14 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from moodscope.constants import QUADRANTS
 from moodscope.fileio import atomic_write
 from moodscope.library.db import Track
+
+if TYPE_CHECKING:
+    from moodscope.library.queries import Cluster
 
 CSV_COLUMNS = (
     "position",
@@ -167,3 +171,27 @@ def write_text(text: str, path: str | os.PathLike) -> Path:
     with atomic_write(path, "w", encoding="utf-8", newline="") as fh:
         fh.write(text)
     return Path(path)
+
+
+CLUSTER_CSV_COLUMNS = ("cluster", "size", "fraction", "valence", "arousal", "variability", *QUADRANTS, "words")
+
+
+def clusters_csv(clusters: Sequence[Cluster]) -> str:
+    """CSV with :data:`CLUSTER_CSV_COLUMNS`, one row per cluster (largest first); ``Q1..Q4`` are the
+    shares of the cluster's segments in each quadrant."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CLUSTER_CSV_COLUMNS)
+    for c in clusters:
+        d = c.to_dict()
+        writer.writerow(
+            [d["cluster"], d["size"], d["fraction"], d["valence"], d["arousal"], d["variability"]]
+            + [d["quadrant_share"][q] for q in QUADRANTS]
+            + [d["description"]]
+        )
+    return buffer.getvalue()
+
+
+def clusters_json(clusters: Sequence[Cluster]) -> str:
+    """JSON: a list of :meth:`Cluster.to_dict` objects, largest cluster first."""
+    return json.dumps([c.to_dict() for c in clusters], indent=2, ensure_ascii=False)
