@@ -86,20 +86,22 @@ def format_tracks(tracks, *, score: str | None = None) -> str:
     return "\n".join(lines)
 
 
-def emit(args: argparse.Namespace, tracks, *, name: str, score: str | None = None, **meta) -> int:
-    """Print tracks in the chosen format and write the M3U file if asked."""
-    from moodscope.library.export import tracks_csv, tracks_json, write_m3u
+def emit(args: argparse.Namespace, playlist) -> int:
+    """Print a :class:`~moodscope.library.playlists.Playlist` in the chosen format; write its M3U if asked."""
+    import json
+
+    from moodscope.library.export import write_m3u
 
     if args.format == "json":
-        print(tracks_json(tracks, playlist=name, **meta))
+        print(json.dumps(playlist.to_dict(), indent=2, ensure_ascii=False))
     elif args.format == "csv":
-        sys.stdout.write(tracks_csv(tracks))
+        sys.stdout.write(playlist.csv())
     else:
-        print(f"{name}")
-        print(format_tracks(tracks, score=score))
+        print(playlist.name)
+        print(format_tracks(playlist.tracks, score=playlist.score))
     if getattr(args, "m3u", None):
-        path = write_m3u(tracks, args.m3u, name=name, relative=args.relative)
-        print(f"wrote {path} ({len(tracks)} tracks)", file=sys.stderr)
+        path = write_m3u(playlist.tracks, args.m3u, name=playlist.name, relative=args.relative)
+        print(f"wrote {path} ({len(playlist.tracks)} tracks)", file=sys.stderr)
     return 0
 
 
@@ -218,15 +220,10 @@ def add_list(cmds: argparse._SubParsersAction, shared: SharedOptions) -> None:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from moodscope.library.queries import parse_mood
+    from moodscope.library.playlists import list_tracks
 
     with _open(args) as lib:
-        mood = parse_mood(args.mood) if args.mood else None
-        tracks = lib.tracks(mood, min_confidence=args.min_confidence, limit=args.limit)
-        name = f"tracks: {mood.label}" if mood else "all tracks"
-        if args.min_confidence:
-            name += f", confidence >= {args.min_confidence:g}"
-        return emit(args, tracks, name=name, score="dist" if mood and mood.is_point else None)
+        return emit(args, list_tracks(lib, args.mood, min_confidence=args.min_confidence, limit=args.limit))
 
 
 def add_show(cmds: argparse._SubParsersAction, shared: SharedOptions) -> None:
@@ -273,10 +270,10 @@ def add_similar(cmds: argparse._SubParsersAction, shared: SharedOptions) -> None
 
 
 def run_similar(args: argparse.Namespace) -> int:
+    from moodscope.library.playlists import similar_playlist
+
     with _open(args) as lib:
-        track = lib.track(args.track)
-        tracks = lib.similar(track, n=args.n)
-        return emit(args, tracks, name=f"similar to {track.display_name}", score="dist", seed=track.to_dict())
+        return emit(args, similar_playlist(lib, args.track, n=args.n))
 
 
 def add_playlist(cmds: argparse._SubParsersAction, shared: SharedOptions) -> None:
@@ -296,12 +293,12 @@ def add_playlist(cmds: argparse._SubParsersAction, shared: SharedOptions) -> Non
 
 
 def run_playlist(args: argparse.Namespace) -> int:
+    from moodscope.library.playlists import mood_playlist
     from moodscope.library.queries import parse_mood
 
-    mood = parse_mood(args.mood)
+    mood = parse_mood(args.mood)  # a bad mood word fails before the library is opened
     with _open(args) as lib:
-        tracks = lib.playlist(mood, minutes=args.minutes, n=args.n, min_confidence=args.min_confidence)
-        return emit(args, tracks, name=f"mood: {mood.label}", score="dist" if mood.is_point else None)
+        return emit(args, mood_playlist(lib, mood, minutes=args.minutes, n=args.n, min_confidence=args.min_confidence))
 
 
 def add_journey(cmds: argparse._SubParsersAction, shared: SharedOptions) -> None:
@@ -321,12 +318,12 @@ def add_journey(cmds: argparse._SubParsersAction, shared: SharedOptions) -> None
 
 
 def run_journey(args: argparse.Namespace) -> int:
+    from moodscope.library.playlists import journey_playlist
     from moodscope.library.queries import parse_mood
 
     start, target = parse_mood(args.start), parse_mood(args.target)
     with _open(args) as lib:
-        tracks = lib.journey(start, target, n=args.n)
-        return emit(args, tracks, name=f"journey: {start.label} -> {target.label}", score="to-go")
+        return emit(args, journey_playlist(lib, start, target, n=args.n))
 
 
 def add_clusters(cmds: argparse._SubParsersAction, shared: SharedOptions) -> None:
@@ -348,14 +345,12 @@ def add_clusters(cmds: argparse._SubParsersAction, shared: SharedOptions) -> Non
 
 def run_clusters(args: argparse.Namespace) -> int:
     from moodscope.errors import LibraryError
+    from moodscope.library.playlists import cluster_playlist
 
     with _open(args) as lib:
         found = lib.clusters(args.k, examples=args.examples)
         if args.cluster is not None:
-            if not 1 <= args.cluster <= len(found):
-                raise LibraryError(f"--cluster must be between 1 and {len(found)}")
-            cluster = found[args.cluster - 1]
-            return emit(args, lib.cluster_tracks(cluster), name=f"cluster {cluster.index}: {cluster.description}")
+            return emit(args, cluster_playlist(lib, args.k, args.cluster, found=found))
         if args.m3u:
             raise LibraryError("--m3u needs --cluster I: which cluster's tracks to write")
         if args.format == "json":

@@ -45,6 +45,19 @@ def _as_mood(mood: str | Mood | tuple[float, float]) -> Mood:
     return parse_mood(mood)
 
 
+def _filter_sql(mood: Mood | None, min_confidence: float, text: str | None) -> tuple[str, tuple]:
+    """The SQL condition (and its parameters) of the track filters of :meth:`MoodLibrary.tracks`."""
+    where, params = ["confidence >= ?"], [float(min_confidence)]
+    if mood is not None and not mood.is_point:
+        where.append("quadrant = ?")
+        params.append(mood.quadrant)
+    if text:
+        like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        where.append("(title LIKE ? ESCAPE '\\' OR artist LIKE ? ESCAPE '\\' OR path LIKE ? ESCAPE '\\')")
+        params.extend([like] * 3)
+    return " AND ".join(where), tuple(params)
+
+
 class MoodLibrary:
     """A music collection indexed by mood, in one SQLite file (see :mod:`moodscope.library.db`).
 
@@ -187,6 +200,21 @@ class MoodLibrary:
         frame.insert(2, "quadrant", [QUADRANTS[i] for i in probs.argmax(axis=1)] if len(frame) else [])
         return frame
 
+    def analysis(self, ref: int | str | os.PathLike | Track):
+        """A track's stored analysis as :func:`moodscope.analysis.analyze` returns it (timeline and summary)."""
+        from moodscope.analysis.analyzer import Analysis
+
+        track = ref if isinstance(ref, Track) else self.track(ref)
+        frame = self.timeline(track.id)
+        return Analysis(
+            source=track.path,
+            duration=track.duration,
+            model=track.model,
+            starts=frame["start"].to_numpy(),
+            probabilities=frame[[f"p_{q}" for q in QUADRANTS]].to_numpy(),
+            va=frame[["valence", "arousal"]].to_numpy(),
+        )
+
     def _tracks_at(self, rows: Iterable[int], scores: Iterable[float] | None = None) -> list[Track]:
         prof = self.profiles()
         rows = list(rows)
@@ -199,26 +227,67 @@ class MoodLibrary:
     # ---- queries --------------------------------------------------------------------------------
 
     def tracks(
-        self, mood: str | Mood | None = None, *, min_confidence: float = 0.0, limit: int | None = None
+        self,
+        mood: str | Mood | None = None,
+        *,
+        min_confidence: float = 0.0,
+        limit: int | None = None,
+        offset: int = 0,
+        text: str | None = None,
     ) -> list[Track]:
-        """Tracks of a mood (a quadrant's tracks by confidence, or nearest to a v/a point), or all by id."""
-        if mood is None:
-            sql_limit = "" if limit is None else f" LIMIT {int(limit)}"
-            return select_tracks(self.conn, "confidence >= ?", (float(min_confidence),), order="id" + sql_limit)
-        target = _as_mood(mood)
-        if target.is_point:
-            rows, scores = queries.rank_for_mood(self.profiles(), target, min_confidence=min_confidence, limit=limit)
-            return self._tracks_at(rows, scores)
-        sql_limit = "" if limit is None else f" LIMIT {int(limit)}"
-        found = select_tracks(
-            self.conn,
-            "quadrant = ? AND confidence >= ?",
-            (target.quadrant, float(min_confidence)),
-            order="confidence DESC, id DESC" + sql_limit,
+        """Tracks of a mood (a quadrant's tracks by confidence, or nearest to a v/a point), or all by id.
+
+        ``text`` keeps the tracks whose title, artist or path contains it (case-insensitive);
+        ``offset`` skips that many of the ranked tracks (pages of ``limit``).
+        """
+        target = None if mood is None else _as_mood(mood)
+        where, params = _filter_sql(target, min_confidence, text)
+        page = (
+            "" if limit is None and not offset else f" LIMIT {-1 if limit is None else int(limit)} OFFSET {int(offset)}"
         )
-        for t in found:
-            t.score = t.confidence
-        return found
+        if target is None:
+            return select_tracks(self.conn, where, params, order="id" + page)
+        if not target.is_point:
+            found = select_tracks(self.conn, where, params, order="confidence DESC, id DESC" + page)
+            for t in found:
+                t.score = t.confidence
+            return found
+        prof = self.profiles()
+        wanted = None if limit is None or text else int(offset) + int(limit)
+        rows, scores = queries.rank_for_mood(prof, target, min_confidence=min_confidence, limit=wanted)
+        if text:
+            ids = np.fromiter(
+                (r[0] for r in self.conn.execute(f"SELECT id FROM tracks WHERE {where}", params)), np.int64
+            )
+            keep = np.isin(prof.ids[rows], ids)
+            rows, scores = rows[keep], scores[keep]
+        stop = None if limit is None else int(offset) + int(limit)
+        return self._tracks_at(rows[int(offset) : stop], scores[int(offset) : stop])
+
+    def count(self, mood: str | Mood | None = None, *, min_confidence: float = 0.0, text: str | None = None) -> int:
+        """How many tracks :meth:`tracks` would list without ``limit`` and ``offset``."""
+        target = None if mood is None else _as_mood(mood)
+        where, params = _filter_sql(target, min_confidence, text)
+        return self.conn.execute(f"SELECT count(*) FROM tracks WHERE {where}", params).fetchone()[0]
+
+    def points(self) -> dict[str, list]:
+        """Every track as columns for a map, by id: ``id``, ``title``, ``artist``, ``quadrant``,
+        ``confidence``, ``valence``, ``arousal`` (lists of equal length)."""
+        rows = self.conn.execute(
+            "SELECT id, title, path, artist, quadrant, confidence, valence, arousal FROM tracks ORDER BY id"
+        ).fetchall()
+        columns: dict[str, list] = {
+            k: [] for k in ("id", "title", "artist", "quadrant", "confidence", "valence", "arousal")
+        }
+        for track_id, title, path, artist, quadrant, confidence, valence, arousal in rows:
+            columns["id"].append(track_id)
+            columns["title"].append(title or Path(path).stem)
+            columns["artist"].append(artist)
+            columns["quadrant"].append(quadrant)
+            columns["confidence"].append(round(confidence, 4))
+            columns["valence"].append(round(valence, 4))
+            columns["arousal"].append(round(arousal, 4))
+        return columns
 
     def similar(self, ref: int | str | os.PathLike | Track, n: int = 10) -> list[Track]:
         """The ``n`` tracks with the most similar emotion profile (score = distance, smallest first)."""

@@ -127,13 +127,14 @@ def parse_m3u(path_or_text: str | os.PathLike, *, base: str | os.PathLike | None
     return entries
 
 
+def tracks_dict(tracks: Sequence[Track], **meta) -> dict:
+    """``{**meta, "tracks": [track dicts in order, with their position]}``."""
+    return {**meta, "tracks": [{"position": i, **t.to_dict()} for i, t in enumerate(tracks, start=1)]}
+
+
 def tracks_json(tracks: Sequence[Track], **meta) -> str:
-    """JSON: ``{**meta, "tracks": [track dicts in order, with their position]}``."""
-    return json.dumps(
-        {**meta, "tracks": [{"position": i, **t.to_dict()} for i, t in enumerate(tracks, start=1)]},
-        indent=2,
-        ensure_ascii=False,
-    )
+    """:func:`tracks_dict` as indented JSON."""
+    return json.dumps(tracks_dict(tracks, **meta), indent=2, ensure_ascii=False)
 
 
 def tracks_csv(tracks: Sequence[Track]) -> str:

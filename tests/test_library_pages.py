@@ -1,0 +1,118 @@
+"""The library calls the web API shares with the CLI: filtered and paged track lists, counts, map
+columns, stored analyses and named playlists (the CLI's JSON is the playlist's ``to_dict``)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from moodscope.analysis.analyzer import Analysis, va_from_probabilities
+from moodscope.cli import main
+from moodscope.constants import QUADRANTS
+from moodscope.errors import LibraryError
+from moodscope.library import MoodLibrary
+from moodscope.library.playlists import cluster_playlist, journey_playlist, list_tracks, mood_playlist
+
+
+def content_analyzer(paths):
+    """Moods drawn from a generator seeded by each file's content (a few segments each)."""
+    for p in paths:
+        rng = np.random.default_rng(int.from_bytes(hashlib.sha256(Path(p).read_bytes()).digest()[:4], "little"))
+        n = int(rng.integers(2, 6))
+        probs = rng.dirichlet(np.full(4, 0.5), size=n)
+        yield str(p), Analysis(str(p), n * 5.0, "fake", np.arange(n) * 5.0, probs, va_from_probabilities(probs)), None
+
+
+@pytest.fixture
+def lib(tmp_path):
+    music = tmp_path / "music"
+    music.mkdir()
+    for i in range(40):
+        (music / f"song {i:02d}.wav").write_bytes(b"RIFF" + bytes([i]) * (50 + i))
+    (music / "100%_pure.wav").write_bytes(b"RIFF percent")
+    with MoodLibrary(tmp_path / "lib.db") as library:
+        assert len(library.scan(music, analyzer=content_analyzer).analysed) == 41
+        yield library
+
+
+@pytest.mark.parametrize("mood", [None, "Q2", "calm", "0.3,-0.2"])
+def test_pages_partition_the_full_list_and_count_matches(lib, mood):
+    full = lib.tracks(mood)
+    assert lib.count(mood) == len(full) > 0
+    pages = [lib.tracks(mood, limit=7, offset=o) for o in range(0, len(full) + 7, 7)]
+    assert [t.id for page in pages for t in page] == [t.id for t in full]
+    assert all(len(page) <= 7 for page in pages)
+
+
+@pytest.mark.parametrize("mood", [None, "Q1", "0.0,0.0"])
+def test_text_filter_is_a_case_insensitive_substring_of_title_artist_or_path(lib, mood):
+    found = lib.tracks(mood, text="SONG 1")
+    expected = {t.id for t in lib.tracks(mood) if "song 1" in t.path.lower()}
+    assert {t.id for t in found} == expected
+    assert lib.count(mood, text="SONG 1") == len(expected)
+    # the order of the unfiltered ranking is kept
+    ranked = [t.id for t in lib.tracks(mood) if t.id in expected]
+    assert [t.id for t in found] == ranked
+
+
+def test_like_wildcards_in_the_text_are_literal(lib):
+    assert [Path(t.path).name for t in lib.tracks(text="%_")] == ["100%_pure.wav"]
+    assert lib.count(text="%") == 1 and lib.count(text="%_p") == 1  # as wildcards they would match every path
+    assert lib.tracks(text="no such thing") == [] and lib.count(text="no such thing") == 0
+
+
+def test_min_confidence_applies_to_lists_and_counts(lib):
+    high = lib.tracks(min_confidence=0.5)
+    assert all(t.confidence >= 0.5 for t in high)
+    assert lib.count(min_confidence=0.5) == len(high) < len(lib)
+
+
+def test_points_are_the_tracks_as_columns(lib):
+    points = lib.points()
+    tracks = lib.tracks()
+    assert points["id"] == [t.id for t in tracks]
+    assert {len(column) for column in points.values()} == {len(lib)}
+    for i, t in enumerate(tracks):
+        assert points["title"][i] == t.display_title and points["quadrant"][i] == t.quadrant
+        assert points["valence"][i] == pytest.approx(t.valence, abs=1e-4)
+        assert points["arousal"][i] == pytest.approx(t.arousal, abs=1e-4)
+
+
+def test_stored_analysis_matches_the_track_summary(lib):
+    track = lib.tracks()[5]
+    analysis = lib.analysis(track.id)
+    data = analysis.to_dict()
+    assert data["track"] == track.path and data["model"] == "fake"
+    assert len(data["segments"]) == len(lib.timeline(track.id))
+    assert data["summary"]["quadrant"] == track.quadrant
+    assert data["summary"]["confidence"] == pytest.approx(track.confidence, abs=1e-4)
+    for q in QUADRANTS:
+        assert data["summary"]["probabilities"][q] == pytest.approx(track.probabilities[q], abs=1e-4)
+
+
+def test_cli_json_is_the_playlist_dict(lib, capsys):
+    db = str(lib.path)
+    cases = [
+        (
+            ["library", "journey", "--from", "sad", "--to", "happy", "--n", "5"],
+            journey_playlist(lib, "sad", "happy", n=5),
+        ),
+        (["library", "playlist", "--mood", "calm", "--n", "4"], mood_playlist(lib, "calm", n=4)),
+        (["library", "list", "--mood", "Q2"], list_tracks(lib, "Q2")),
+        (["library", "clusters", "--k", "3", "--cluster", "2"], cluster_playlist(lib, 3, 2)),
+    ]
+    for argv, playlist in cases:
+        assert main([*argv, "--db", db, "--format", "json"]) == 0
+        assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(playlist.to_dict()))
+        assert playlist.m3u().startswith("#EXTM3U\n#PLAYLIST:" + playlist.name)
+
+
+def test_cluster_playlist_checks_the_index(lib):
+    with pytest.raises(LibraryError, match="between 1 and 3"):
+        cluster_playlist(lib, 3, 4)
+    with pytest.raises(LibraryError, match="between 1 and 3"):
+        cluster_playlist(lib, 3, 0)
