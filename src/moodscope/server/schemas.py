@@ -1,0 +1,185 @@
+"""The shapes of the API's JSON, for the OpenAPI schema and response validation.
+
+They describe what the library and the analysis already produce (``Track.to_dict``,
+``Analysis.to_dict``, ``Cluster.to_dict``, ``MoodLibrary.stats``): objects allow extra fields, so
+a field added there (provenance, tags) passes through without a change here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorBody(BaseModel):
+    error: str = Field(description="short description of the error")
+    detail: Any = Field(description="what went wrong and what to do; a list of field errors for 422")
+
+
+class TrackOut(Open):
+    id: int
+    path: str
+    title: str
+    artist: str | None
+    album: str | None
+    duration: float = Field(description="seconds")
+    quadrant: str
+    mood: str
+    confidence: float
+    valence: float
+    arousal: float
+    probabilities: dict[str, float]
+    quadrant_share: dict[str, float]
+    model: str
+    score: float | None = Field(None, description="what the query ranked by (distance, confidence), when it ranked")
+
+
+class PlaylistTrack(TrackOut):
+    position: int
+
+
+class PlaylistOut(Open):
+    playlist: str = Field(description="the playlist's name, as the CLI prints it")
+    tracks: list[PlaylistTrack]
+
+
+class TrackPage(BaseModel):
+    total: int = Field(description="tracks matching the filters")
+    offset: int
+    limit: int
+    tracks: list[TrackOut]
+
+
+class Segment(Open):
+    start: float
+    end: float
+    quadrant: str
+    mood: str
+    probabilities: dict[str, float]
+    valence: float
+    arousal: float
+
+
+class Summary(Open):
+    quadrant: str
+    mood: str
+    confidence: float
+    probabilities: dict[str, float]
+    valence: float
+    arousal: float
+    quadrant_share: dict[str, float]
+
+
+class AnalysisOut(Open):
+    """The JSON of ``moodscope analyze --format json`` for one file."""
+
+    track: str = Field(description="the uploaded file's name")
+    duration: float
+    model: str
+    summary: Summary
+    segments: list[Segment]
+
+
+class TrackDetail(BaseModel):
+    track: TrackOut
+    summary: Summary
+    timeline: list[Segment]
+
+
+class ClusterOut(Open):
+    cluster: int
+    size: int
+    fraction: float
+    valence: float
+    arousal: float
+    variability: float
+    quadrant_share: dict[str, float]
+    description: str
+    examples: list[str]
+
+
+class StatsOut(Open):
+    path: str
+    tracks: int
+    segments: int
+    hours: float
+    quadrants: dict[str, int]
+    models: dict[str, int]
+    failures: int
+    failed_files: dict[str, str] | None = Field(None, description="path -> reason, with ?failures=true")
+
+
+class MapOut(BaseModel):
+    """Every track as columns (equal lengths, by id)."""
+
+    id: list[int]
+    title: list[str]
+    artist: list[str | None]
+    quadrant: list[str]
+    confidence: list[float]
+    valence: list[float]
+    arousal: list[float]
+
+
+class QuadrantInfo(BaseModel):
+    mood: str
+    colour: str
+    centre: list[float]
+
+
+class AnalysisStatus(BaseModel):
+    workers: int
+    capacity: int = Field(description="analyses running or waiting at most; beyond that 503")
+    admitted: int
+    running: int
+    max_upload_bytes: int
+    model: str
+
+
+class ScanStatus(BaseModel):
+    enabled: bool
+    roots: list[str]
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+    version: str
+    library: str
+    va_range: list[float] = Field(description="the range of valence and arousal values (axes of plots)")
+    segment_seconds: float
+    quadrants: dict[str, QuadrantInfo]
+    analysis: AnalysisStatus
+    scan: ScanStatus
+
+
+class ScanRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    folder: str | None = Field(
+        None,
+        max_length=4096,
+        description="absolute path inside a --root folder, or relative to the first root (default: the first root)",
+    )
+    force: bool = False
+    retry_failed: bool = False
+    prune: bool = True
+
+
+class JobOut(BaseModel):
+    id: int
+    folder: str
+    options: dict[str, bool]
+    state: Literal["queued", "running", "done", "failed"]
+    stage: str | None
+    done: int
+    total: int
+    failures: dict[str, str]
+    result: dict[str, int | float] | None
+    error: str | None
+    created: float
+    finished: float | None
