@@ -87,6 +87,7 @@ def test_stored_analysis_matches_the_track_summary(lib):
     analysis = lib.analysis(track.id)
     data = analysis.to_dict()
     assert data["track"] == track.path and data["model"] == "fake"
+    assert data["model_hash"] == track.model_hash and data["moodscope_version"] == track.moodscope_version
     assert len(data["segments"]) == len(lib.timeline(track.id))
     assert data["summary"]["quadrant"] == track.quadrant
     assert data["summary"]["confidence"] == pytest.approx(track.confidence, abs=1e-4)

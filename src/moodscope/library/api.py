@@ -213,6 +213,8 @@ class MoodLibrary:
             starts=frame["start"].to_numpy(),
             probabilities=frame[[f"p_{q}" for q in QUADRANTS]].to_numpy(),
             va=frame[["valence", "arousal"]].to_numpy(),
+            model_hash=track.model_hash,
+            moodscope_version=track.moodscope_version,
         )
 
     def _tracks_at(self, rows: Iterable[int], scores: Iterable[float] | None = None) -> list[Track]:
