@@ -59,10 +59,11 @@ AUDIO_MEDIA_TYPES = {
 PLAYLIST_MEDIA_TYPES = {"json": "application/json", "csv": "text/csv; charset=utf-8",
                         "m3u": "audio/x-mpegurl; charset=utf-8"}  # fmt: skip
 PAGE_POLICY = (
-    "default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self'; script-src 'self'; "
+    "default-src 'self'; img-src 'self' data:; media-src 'self' blob:; style-src 'self'; script-src 'self'; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
-"""Content-Security-Policy of the page: everything from this server, nothing from anywhere else."""
+"""Content-Security-Policy of the page: everything from this server, nothing from anywhere else
+(``blob:`` media: the page plays back the file a user just analysed, from the browser's memory)."""
 
 MAX_TRACK_ID = 2**63 - 1
 MAX_N = 1000
