@@ -1,0 +1,309 @@
+"""The page in a real browser: Playwright drives Debian's Chromium (headless) against a real
+``moodscope serve`` process on a small library of real clips (../shared/data), analysed by a tiny
+random model so that the test stays fast.
+
+Checked as a user would: the map has one dot per indexed track, hovering names it, the quadrant
+boxes filter it and the buttons zoom it; clicking a dot shows its timeline and an audio player
+that plays; dropping a real clip shows its timeline; a journey lists tracks, plays them and its M3U
+downloads; the empty-library, failed-upload and server-gone messages; a phone-width screen; and
+the page and the API docs never ask anything of another host.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from conftest import shared_data
+from moodscope.library import MoodLibrary
+from moodscope.models.checkpoint import save_random_checkpoint
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+TIMEOUT_MS = 60_000
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get_json(url: str):
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return json.loads(response.read())
+
+
+class Server:
+    """``moodscope serve`` in a subprocess on a free loopback port."""
+
+    def __init__(self, tmp: Path, db: Path, model: str, roots: tuple[Path, ...] = ()):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        cmd = [sys.executable, "-m", "moodscope", "serve", "--db", str(db), "--model", model, "--port", str(self.port),
+               "--workers", "1", *(a for r in roots for a in ("--root", str(r)))]  # fmt: skip
+        self.log = open(tmp / f"server-{self.port}.log", "w")  # noqa: SIM115 (closed in stop)
+        self.process = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"moodscope serve exited: {(tmp / f'server-{self.port}.log').read_text()}")
+            try:
+                get_json(f"{self.url}/api/v1/health")
+                return
+            except OSError:
+                time.sleep(0.3)
+        self.stop()
+        raise AssertionError("moodscope serve did not start within 120 s")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def clips() -> list[Path]:
+    """Real clips: two 30-s 4Q clips per quadrant and a CC BY-SA song with spaces in its name."""
+    fourq = shared_data("4q", "MER_audio_taffc_dataset")
+    picked = [sorted((fourq / q).glob("*.mp3"))[i] for q in ("Q1", "Q2", "Q3", "Q4") for i in (0, 1)]
+    return [*picked, shared_data("music", "March Thee to Dis.ogg")]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip("Chromium is not installed (/usr/bin/chromium; `apt-get install -y chromium`): no browser tests")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, clips):
+    """A library of the real clips (linked, not copied) and a server over it."""
+    tmp = tmp_path_factory.mktemp("site")
+    model = str(save_random_checkpoint(tmp / "tiny.pt"))
+    music = tmp / "music"
+    music.mkdir()
+    for clip in clips:
+        (music / clip.name).symlink_to(clip)
+    db = tmp / "library.db"
+    with MoodLibrary(db) as lib:
+        result = lib.scan(music, model=model, workers=1)
+        assert len(result.analysed) == len(clips), result.failed
+    server = Server(tmp, db, model, roots=(music,))
+    yield {"url": server.url, "db": db, "model": model, "tmp": tmp, "server": server}
+    server.stop()
+
+
+@pytest.fixture
+def page(browser, site):
+    """A fresh page that records every request it makes and every error it logs."""
+    context = browser.new_context(accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.requests = []
+    page.errors = []
+    page.on("request", lambda r: page.requests.append(r.url))
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
+    yield page
+    context.close()
+
+
+def open_page(page, url: str) -> None:
+    page.goto(url)
+    page.wait_for_selector("body[data-ready=true]", state="attached")
+
+
+def only_this_server(page, url: str) -> None:
+    foreign = [u for u in page.requests if not (u.startswith(url) or u.startswith(("data:", "blob:")))]
+    assert foreign == [], f"the page asked other hosts: {foreign}"
+
+
+def test_map_shows_one_point_per_track_hover_filter_and_zoom(page, site):
+    open_page(page, site["url"])
+    tracks = get_json(f"{site['url']}/api/v1/tracks")["tracks"]
+    dots = page.locator("#map circle.pt")
+    assert dots.count() == len(tracks) == 9
+    assert sorted(int(d) for d in dots.evaluate_all("ds => ds.map(d => d.dataset.id)")) == sorted(
+        t["id"] for t in tracks
+    )
+    colours = {t["id"]: t["quadrant"] for t in tracks}
+    for dot in dots.all():
+        assert colours[int(dot.get_attribute("data-id"))] in dot.get_attribute("class")
+    # hover names the track (the last dot is drawn on top of any that it overlaps)
+    first = next(t for t in tracks if t["id"] == int(dots.last.get_attribute("data-id")))
+    dots.last.hover(force=True)
+    assert page.locator("#tooltip").is_visible()
+    assert first["title"] in page.locator("#tooltip").inner_text()
+    # filter by quadrant: unticking a quadrant hides exactly its tracks
+    quadrant = first["quadrant"]
+    page.locator(f"#quadrant-filter input[value={quadrant}]").uncheck()
+    visible = page.locator("#map circle.pt:visible").count()
+    assert visible == sum(t["quadrant"] != quadrant for t in tracks)
+    assert page.locator("#map-count").inner_text().startswith(f"{visible} of 9")
+    page.locator(f"#quadrant-filter input[value={quadrant}]").check()
+    assert page.locator("#map circle.pt:visible").count() == 9
+    # zoom: the plot's transform changes, reset restores it
+    world = page.locator("#map g.world")
+    before = world.get_attribute("transform")
+    page.click("#zoom-in")
+    assert "scale(1.6)" in world.get_attribute("transform") and world.get_attribute("transform") != before
+    page.click("#zoom-reset")
+    assert world.get_attribute("transform") == before
+    only_this_server(page, site["url"])
+    assert page.errors == []
+
+
+def test_clicking_a_point_shows_its_timeline_and_plays_it(page, site):
+    open_page(page, site["url"])
+    dot = page.locator("#map circle.pt").last  # drawn on top of any dot it overlaps
+    track_id = int(dot.get_attribute("data-id"))
+    dot.click(force=True)
+    assert page.locator("#map circle.pt.selected").get_attribute("data-id") == str(track_id)
+    page.wait_for_selector("#track-panel:not([hidden]) #track-timeline svg")
+    detail = get_json(f"{site['url']}/api/v1/tracks/{track_id}")
+    assert page.locator("#track-timeline .segment").count() == len(detail["timeline"]) >= 5
+    assert detail["track"]["title"] in page.locator("#track-title").inner_text()
+    assert page.locator("#similar-list li").count() == 5
+    audio = page.locator("#track-audio")
+    assert audio.get_attribute("src").endswith(f"/api/v1/tracks/{track_id}/audio")
+    duration = audio.evaluate(
+        "a => new Promise((ok, fail) => { a.onloadedmetadata = () => ok(a.duration); a.onerror = () => "
+        "fail(a.error && a.error.message); a.preload = 'metadata'; a.load(); })"
+    )
+    assert abs(duration - detail["track"]["duration"]) < 1.5
+    only_this_server(page, site["url"])
+
+
+def test_uploading_a_real_clip_shows_its_timeline(page, site, clips):
+    open_page(page, site["url"])
+    clip = clips[-1]  # March Thee to Dis.ogg, 43 s
+    with page.expect_response("**/api/v1/analyze*") as answer:
+        page.set_input_files("#file", str(clip))
+    result = answer.value.json()
+    page.wait_for_selector("#analysis:not([hidden]) #analysis-timeline svg")
+    assert page.locator("#analysis-timeline .segment").count() == len(result["segments"]) == 8
+    assert page.locator("#analysis-title").inner_text() == clip.name
+    assert result["summary"]["quadrant"] in page.locator("#analysis-summary").inner_text()
+    assert page.locator("#upload-progress").is_hidden()
+    only_this_server(page, site["url"])
+    assert page.errors == []
+
+
+def test_journey_lists_tracks_plays_in_order_and_downloads_m3u(page, site):
+    open_page(page, site["url"])
+    page.fill("#journey-form input[name=from]", "sad")
+    page.fill("#journey-form input[name=to]", "happy")
+    page.fill("#journey-form input[name=n]", "5")
+    page.click("#journey-form button[type=submit]")
+    page.wait_for_selector("#journey-list li")
+    expected = get_json(f"{site['url']}/api/v1/journey?from=sad&to=happy&n=5")
+    items = page.locator("#journey-list li")
+    assert items.count() == 5
+    for i, t in enumerate(expected["tracks"]):
+        assert t["title"] in items.nth(i).inner_text()
+    page.click("#play-all")
+    assert page.locator("#journey-list li.playing").count() == 1
+    assert page.locator("#journey-audio").get_attribute("src").endswith(f"/tracks/{expected['tracks'][0]['id']}/audio")
+    with page.expect_download() as download:
+        page.click("#m3u-link")
+    text = Path(download.value.path()).read_text(encoding="utf-8")
+    assert text.startswith("#EXTM3U")
+    assert [line for line in text.splitlines() if not line.startswith("#")] == [t["path"] for t in expected["tracks"]]
+    only_this_server(page, site["url"])
+
+
+def test_failed_upload_and_bad_mood_messages(page, site, tmp_path):
+    open_page(page, site["url"])
+    text = tmp_path / "notes.mp3"
+    text.write_text("not music\n" * 100)
+    page.set_input_files("#file", str(text))
+    page.wait_for_selector("#message.error:not([hidden])")
+    message = page.locator("#message").inner_text()
+    assert "Could not analyse notes.mp3" in message and "cannot decode" in message
+    page.fill("#journey-form input[name=from]", "euphoric")
+    page.click("#journey-form button[type=submit]")
+    expect(page.locator("#message")).to_contain_text("euphoric", timeout=TIMEOUT_MS)
+    assert "Cannot build the journey" in page.locator("#message").inner_text()
+
+
+def test_scan_from_the_page_and_the_empty_library_message(browser, site, clips):
+    empty = site["tmp"] / "empty"
+    empty.mkdir(exist_ok=True)
+    server = Server(site["tmp"], site["tmp"] / "empty.db", site["model"], roots=(empty,))
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    try:
+        open_page(page, server.url)
+        assert page.locator("#library-empty").is_visible()
+        assert "library is empty" in page.locator("#library-empty").inner_text()
+        assert page.locator("#map-area").is_hidden()
+        os.symlink(clips[0], empty / clips[0].name)
+        page.click("#scan-form button[type=submit]")
+        expect(page.locator("#scan-status")).to_contain_text("Scanned", timeout=TIMEOUT_MS)
+        assert "1 analysed" in page.locator("#scan-status").inner_text()
+        page.wait_for_selector("#map circle.pt", state="attached")
+        assert page.locator("#map circle.pt").count() == 1 and page.locator("#library-empty").is_hidden()
+        # the server goes away: the page says so instead of failing silently
+        server.stop()
+        page.locator("#map circle.pt").first.click(force=True)
+        page.wait_for_selector("#message.error:not([hidden])")
+        assert "cannot reach the moodscope server" in page.locator("#message").inner_text()
+    finally:
+        server.stop()
+        context.close()
+
+
+def test_phone_width_has_no_sideways_scrolling(browser, site):
+    context = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    try:
+        open_page(page, site["url"])
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 360, f"the page is {width} px wide on a 360 px screen"
+        box = page.locator("#map").bounding_box()
+        assert box["width"] <= 360 and box["height"] > 250
+        page.locator("#map circle.pt").nth(0).tap(force=True)
+        page.wait_for_selector("#track-panel:not([hidden]) #track-timeline svg")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    finally:
+        context.close()
+
+
+def test_api_docs_render_offline(page, site):
+    page.goto(f"{site['url']}/docs")
+    page.wait_for_selector(".swagger-ui .opblock")
+    assert page.locator(".swagger-ui .opblock").count() >= 14
+    only_this_server(page, site["url"])
+
+
+def test_server_stops_cleanly_on_ctrl_c(site):
+    tmp = site["tmp"]
+    server = Server(tmp, site["db"], site["model"])
+    server.stop()
+    assert server.process.returncode == 0
+    assert "serving the library" in (tmp / f"server-{server.port}.log").read_text()
