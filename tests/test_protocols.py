@@ -8,7 +8,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from moodscope.errors import DatasetError
-from moodscope.training.protocols import class_weights, leakage, make_splits, oversample, stratified_folds
+from moodscope.training.protocols import (
+    class_weights,
+    leakage,
+    make_splits,
+    oversample,
+    stratified_folds,
+    stratified_group_folds,
+)
 
 
 @st.composite
@@ -93,6 +100,40 @@ def test_stratified_folds_balance_sizes():
     folds = stratified_folds(np.repeat([0, 1, 2], [7, 5, 9]), 4, rng)
     sizes = np.bincount(folds, minlength=4)
     assert sizes.max() - sizes.min() <= 1
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), k=st.integers(2, 6))
+def test_stratified_group_folds_keep_groups_whole_and_balance_labels(seed, k):
+    rng = np.random.default_rng(seed)
+    groups = rng.integers(0, 60, 300).astype(str)
+    glabel = {g: int(rng.integers(4)) for g in np.unique(groups)}
+    labels = np.array([glabel[g] for g in groups])
+    fold = stratified_group_folds(labels, groups, k, np.random.default_rng(seed))
+    assert set(fold.tolist()) <= set(range(k))
+    for g in np.unique(groups):
+        assert len(set(fold[groups == g].tolist())) == 1, "a group was split across folds"
+    for c in range(4):  # groups of each label dealt evenly: fold counts differ by at most one
+        per_fold = [len({g for g in np.unique(groups[(fold == f) & (labels == c)])}) for f in range(k)]
+        assert max(per_fold) - min(per_fold) <= 1
+
+
+def test_accurate_cross_validation_uses_the_same_splitter(monkeypatch):
+    """One splitter: the accurate model's CV folds are those of stratified_group_folds."""
+    from moodscope.analysis import accurate
+    from moodscope.training import protocols
+
+    calls = []
+    real = protocols.stratified_group_folds
+    monkeypatch.setattr(protocols, "stratified_group_folds", lambda *a: calls.append(a) or real(*a))
+    rng = np.random.default_rng(0)
+    songs = np.array([f"s{i}" for i in range(40)])
+    y = np.arange(40) % 4
+    x = np.eye(4)[y].repeat(2, axis=0) + rng.normal(0, 0.1, (80, 4))
+    sb = accurate.SegmentBlocks({"paper": x}, songs.repeat(2))
+    groups = np.array([f"a{i // 2}" for i in range(40)])
+    accurate.cross_validate(sb, songs, y, groups, accurate.AccurateConfig(heads=(("paper",),), folds=4, seed=5))
+    assert len(calls) == 1 and calls[0][2] == 4
 
 
 def test_errors_and_class_weights():

@@ -14,7 +14,14 @@ from moodscope.features.cache import atomic_write_npz, track_file
 from moodscope.features.extract import SegmentFeatures
 from moodscope.models import build_model, model_inputs
 from moodscope.models.checkpoint import load_checkpoint, predict_proba
-from moodscope.training.evaluate import aggregate_songs, classification_metrics, evaluate_probs, summarize
+from moodscope.training.evaluate import (
+    SONG_AGGREGATION,
+    aggregate_songs,
+    classification_metrics,
+    evaluate_probs,
+    song_probabilities,
+    summarize,
+)
 from moodscope.training.loop import TrainConfig, fit, run_experiment
 from moodscope.training.report import paper_table3_russell, table3_markdown
 from moodscope.training.reproduce import reproduce
@@ -119,12 +126,25 @@ def test_song_aggregation():
     songs, agg = aggregate_songs(probs, np.array(["a", "a", "a", "b"]))
     assert songs.tolist() == ["a", "b"] and np.allclose(agg.sum(axis=1), 1)
     assert agg[0].argmax() == 1 and agg[1].argmax() == 3
-    _, mean = aggregate_songs(probs, np.array(["a", "a", "a", "b"]), "mean-prob")
-    assert np.allclose(mean[0], probs[:3].mean(axis=0))
+    assert np.allclose(agg[0], probs[:3].mean(axis=0))  # the arithmetic mean of the segments
+    assert np.allclose(agg[0], song_probabilities(probs[:3]))
     res = evaluate_probs(probs, np.array([1, 1, 1, 3]), np.array(["a", "a", "a", "b"]), song_labels={"a": 1})
     assert res["song"]["accuracy"] == 1.0 and res["segment"]["accuracy"] == 0.75
+    assert res["song"]["aggregation"] == SONG_AGGREGATION == "mean-prob"
     s = summarize([res, res])
     assert s["song"]["accuracy"] == {"mean": 1.0, "std": 0.0, "values": [1.0, 1.0]}
+
+
+def test_analyze_summary_and_song_metrics_share_one_aggregation_rule():
+    """A quiet intro the model finds unlikely for Q1 must not veto Q1 (it would under a geometric mean)."""
+    from moodscope.analysis.analyzer import summarize as summarize_track
+
+    probs = np.array([[0.01, 0.60, 0.20, 0.19], *[[0.60, 0.30, 0.05, 0.05]] * 4])
+    va = np.zeros((len(probs), 2))
+    summary = summarize_track(probs, va)
+    _, song = aggregate_songs(probs, np.array(["s"] * len(probs)))
+    assert summary.quadrant == "Q1" and song[0].argmax() == 0
+    assert [summary.probabilities[q] for q in ("Q1", "Q2", "Q3", "Q4")] == pytest.approx(song[0], abs=1e-4)
 
 
 def test_run_experiment_kfold_checkpoints_and_resume(tiny_store, tmp_path):

@@ -273,27 +273,31 @@ def fit_heads(song_blocks: dict[str, np.ndarray], y: np.ndarray, config: Accurat
 
 
 def song_probabilities(heads: list[Head], sb: SegmentBlocks, songs: np.ndarray) -> np.ndarray:
-    """Song-level probabilities [shape=(len(songs), 4)]: the mean of each song's segment probabilities."""
-    probs = ensemble_proba(heads, sb.blocks)
-    index = {s: i for i, s in enumerate(songs)}
-    rows = np.array([index[t] for t in sb.track_ids])
-    total = np.zeros((len(songs), 4))
-    np.add.at(total, rows, probs)
-    return total / np.bincount(rows, minlength=len(songs))[:, None]
+    """Song-level probabilities [shape=(len(songs), 4)] by the project's one song-aggregation rule
+    (:func:`moodscope.training.evaluate.aggregate_songs`)."""
+    from moodscope.training.evaluate import aggregate_songs
+
+    ids, probs = aggregate_songs(ensemble_proba(heads, sb.blocks), sb.track_ids)
+    index = {s: i for i, s in enumerate(ids)}
+    return probs[[index[s] for s in songs]]
 
 
 def cross_validate(
     sb: SegmentBlocks, songs: np.ndarray, y: np.ndarray, groups: np.ndarray, config: AccurateConfig
 ) -> dict:
-    """Song-level, group-disjoint (artist), stratified k-fold CV: pooled and per-fold metrics."""
-    from sklearn.model_selection import StratifiedGroupKFold
+    """Song-level, group-disjoint (artist), stratified k-fold CV: pooled and per-fold metrics.
 
+    Folds come from the project's one stratified group splitter
+    (:func:`moodscope.training.protocols.stratified_group_folds`, seeded with ``config.seed``).
+    """
     from moodscope.training.evaluate import classification_metrics
+    from moodscope.training.protocols import stratified_group_folds
 
     pred = np.zeros((len(songs), 4))
     per_fold = []
-    splitter = StratifiedGroupKFold(n_splits=config.folds, shuffle=True, random_state=config.seed)
-    for train, test in splitter.split(songs, y, groups):
+    fold_of = stratified_group_folds(y, groups, config.folds, np.random.default_rng(config.seed))
+    for fold in range(config.folds):
+        train, test = np.flatnonzero(fold_of != fold), np.flatnonzero(fold_of == fold)
         heads = fit_heads({k: v[train] for k, v in song_means(sb, songs).items()}, y[train], config)
         rows = np.isin(sb.track_ids, songs[test])
         pred[test] = song_probabilities(heads, sb.select(rows), songs[test])

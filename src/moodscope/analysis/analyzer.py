@@ -140,7 +140,14 @@ def provenance_metadata(analyses: list[Analysis]) -> dict:
 
 
 def summarize(probs: np.ndarray, va: np.ndarray) -> Summary:
-    song = probs.mean(axis=0)
+    """A track's summary from its segments' probabilities [shape=(n, 4)] and valence/arousal [shape=(n, 2)].
+
+    The song-level probabilities are :func:`moodscope.training.evaluate.song_probabilities` of the
+    segments', the rule the song-level training metrics use.
+    """
+    from moodscope.training.evaluate import song_probabilities
+
+    song = song_probabilities(probs)
     top = int(song.argmax())
     share = np.bincount(probs.argmax(axis=1), minlength=4) / len(probs)
     return Summary(

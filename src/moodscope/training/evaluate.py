@@ -1,11 +1,9 @@
-"""Metrics at segment and song level.
+"""Metrics at segment and song level, and the one rule that turns segment predictions into a song's.
 
-Segment level scores every 5-s segment on its own. Song level first aggregates the segment
-probabilities of each song — by default the mean of the segment log-probabilities (the geometric
-mean of the probabilities, renormalised: each segment is treated as independent evidence, and one
-confident segment cannot outvote the rest as easily as with a plain mean) — then takes the arg-max.
-``method="mean-prob"`` averages probabilities instead. A song's true label is its dataset label
-where given (``song_labels``), else the majority quadrant of its segments.
+Segment level scores every 5-s segment on its own. Song level first aggregates each song's segment
+probabilities with :func:`song_probabilities` — the rule ``analyze`` uses for a track's summary
+too, so that song-level figures describe what users get — then takes the arg-max. A song's true
+label is its dataset label where given (``song_labels``), else the majority quadrant of its segments.
 """
 
 from __future__ import annotations
@@ -14,7 +12,17 @@ import numpy as np
 
 from moodscope.constants import QUADRANTS
 
-AGGREGATIONS = ("mean-log-prob", "mean-prob")
+SONG_AGGREGATION = "mean-prob"
+"""The song-aggregation rule, recorded in song-level metrics: the arithmetic mean of the segments'
+probabilities. It is the probability that a segment drawn at random from the song is in each
+quadrant, it lies between the segments' own values, and one segment the model finds very unlikely
+for a quadrant (a quiet intro, a break) lowers that quadrant by its share of the song only; a
+geometric mean (mean log-probability) lets such a segment veto the song's true quadrant."""
+
+
+def song_probabilities(probs: np.ndarray) -> np.ndarray:
+    """A song's quadrant probabilities [shape=(4,)] from its segments' [shape=(n, 4)]: their mean."""
+    return np.asarray(probs, dtype=np.float64).mean(axis=0)
 
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
@@ -38,21 +46,12 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
     }
 
 
-def aggregate_songs(
-    probs: np.ndarray, track_ids: np.ndarray, method: str = "mean-log-prob"
-) -> tuple[np.ndarray, np.ndarray]:
-    """Song ids (sorted) and their aggregated probabilities [shape=(n_songs, 4)]."""
-    if method not in AGGREGATIONS:
-        raise ValueError(f"method must be one of {AGGREGATIONS}")
+def aggregate_songs(probs: np.ndarray, track_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Song ids (sorted) and their probabilities [shape=(n_songs, 4)] by :func:`song_probabilities`."""
     songs, inverse = np.unique(np.asarray(track_ids), return_inverse=True)
-    values = np.log(np.clip(probs, 1e-12, 1.0)) if method == "mean-log-prob" else np.asarray(probs, float)
     sums = np.zeros((len(songs), probs.shape[1]))
-    np.add.at(sums, inverse, values)
-    mean = sums / np.bincount(inverse, minlength=len(songs))[:, None]
-    if method == "mean-log-prob":
-        mean = np.exp(mean - mean.max(axis=1, keepdims=True))
-        mean /= mean.sum(axis=1, keepdims=True)
-    return songs, mean
+    np.add.at(sums, inverse, np.asarray(probs, np.float64))
+    return songs, sums / np.bincount(inverse, minlength=len(songs))[:, None]
 
 
 def majority_labels(labels: np.ndarray, track_ids: np.ndarray) -> dict[str, int]:
@@ -69,15 +68,14 @@ def evaluate_probs(
     track_ids: np.ndarray,
     *,
     song_labels: dict[str, int] | None = None,
-    method: str = "mean-log-prob",
 ) -> dict:
     """``{"segment": metrics, "song": metrics}`` of segment probabilities against their labels."""
     labels, track_ids = np.asarray(labels), np.asarray(track_ids)
     segment = classification_metrics(labels, probs.argmax(axis=1))
-    songs, song_probs = aggregate_songs(probs, track_ids, method)
+    songs, song_probs = aggregate_songs(probs, track_ids)
     truth = majority_labels(labels, track_ids) | (song_labels or {})
     song = classification_metrics(np.array([truth[str(s)] for s in songs]), song_probs.argmax(axis=1))
-    song["aggregation"] = method
+    song["aggregation"] = SONG_AGGREGATION
     return {"segment": segment, "song": song}
 
 

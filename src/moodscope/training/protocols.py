@@ -78,12 +78,21 @@ def _group_labels(groups: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, n
     return uniq, counts.argmax(axis=1), inverse
 
 
+def stratified_group_folds(labels: np.ndarray, groups: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Assign each row a fold 0..k-1 with every group (artist or song) whole in one fold.
+
+    The project's one stratified group splitter (training splits, the ``accurate`` model's
+    cross-validation): each group takes its majority label and the groups are dealt to folds by
+    :func:`stratified_folds`, so every fold gets about the same number of groups of each label.
+    """
+    _, glabels, inverse = _group_labels(np.asarray(groups), np.asarray(labels))
+    return stratified_folds(glabels, k, rng)[inverse]
+
+
 def _holdout_groups(rows: np.ndarray, groups: np.ndarray, labels: np.ndarray, fraction: float, rng) -> np.ndarray:
     """A boolean mask over ``rows``: a stratified group-level holdout of about ``fraction`` of them."""
-    uniq, glabels, inverse = _group_labels(groups[rows], labels[rows])
-    k = max(2, min(len(uniq), round(1 / fraction)))
-    gfold = stratified_folds(glabels, k, rng)
-    return gfold[inverse] == 0
+    k = max(2, min(len(np.unique(groups[rows])), round(1 / fraction)))
+    return stratified_group_folds(labels[rows], groups[rows], k, rng) == 0
 
 
 def _check_groups(groups: np.ndarray, need: int) -> None:
@@ -110,9 +119,8 @@ def song_splits(
     _check_groups(groups, 3)
     rng = np.random.default_rng(seed)
     rows = np.arange(len(labels))
-    uniq, glabels, inverse = _group_labels(groups, labels)
-    k = folds if folds > 1 else max(2, min(len(uniq), round(1 / test_fraction)))
-    gfold = stratified_folds(glabels, k, rng)[inverse]
+    k = folds if folds > 1 else max(2, min(len(np.unique(groups)), round(1 / test_fraction)))
+    gfold = stratified_group_folds(labels, groups, k, rng)
     out = []
     for fold in range(folds):
         test = rows[gfold == fold]
