@@ -36,6 +36,10 @@ NEAR_AXIS_THRESHOLD = 0.025
 DYNAMIC_RATE_HZ = 2.0
 """DEAM, emoMusic and PMEmo continuous annotations are sampled at 2 Hz."""
 
+MIN_DYNAMIC_COVERAGE = 0.5
+"""A segment gets a dynamic valence/arousal target (``train --task va --targets dynamic``) when at least
+this fraction of its DYNAMIC_RATE_HZ * SEGMENT_SECONDS annotation samples is present."""
+
 QUADRANTS = ("Q1", "Q2", "Q3", "Q4")
 """Russell's quadrants, standard numbering (the 4Q dataset's and most of the field's):
 Q1 = +valence +arousal, Q2 = -valence +arousal, Q3 = -valence -arousal, Q4 = +valence -arousal.

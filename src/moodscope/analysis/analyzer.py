@@ -37,6 +37,13 @@ BATCH_SEGMENTS = 24
 _CENTRES = np.array([QUADRANT_CENTRES[q] for q in QUADRANTS])  # (4, 2)
 
 
+VA_FROM_PROBABILITIES = (
+    "valence/arousal derived from the quadrant probabilities: the probability-weighted mean of the quadrant "
+    "centres (±0.5, ±0.5), in [-1, 1]"
+)
+"""What ``valence``/``arousal`` mean for a model that gives only quadrant probabilities."""
+
+
 def va_from_probabilities(probs: np.ndarray) -> np.ndarray:
     """A valence/arousal estimate [shape=(n, 2)] from quadrant probabilities [shape=(n, 4)].
 
@@ -69,6 +76,7 @@ class Analysis:
     va: np.ndarray  # (n, 2) valence, arousal estimates in [-1, 1]
     model_hash: str = ""  # SHA-256 of the model's content (checkpoint and weights files); "" if unknown
     moodscope_version: str = __version__
+    va_meaning: str = VA_FROM_PROBABILITIES  # what the valence/arousal numbers are (the model's va_meaning)
     summary: Summary = field(init=False)
 
     def __post_init__(self) -> None:
@@ -114,6 +122,7 @@ class Analysis:
             "track": self.source,
             "duration": round(float(self.duration), 3),
             **self.provenance,
+            "va_meaning": self.va_meaning,
             "summary": asdict(self.summary),
             "segments": [
                 {
@@ -135,8 +144,13 @@ class Analysis:
 
 def provenance_metadata(analyses: list[Analysis]) -> dict:
     """File-level provenance of a set of analyses, for the metadata of a file holding them:
-    ``{"moodscope_version": ..., "models": {model name: model hash}}``."""
-    return {"moodscope_version": __version__, "models": {a.model: a.model_hash for a in analyses}}
+    ``{"moodscope_version": ..., "models": {model name: model hash}, "va_meaning": {model name: what its
+    valence/arousal are}}``."""
+    return {
+        "moodscope_version": __version__,
+        "models": {a.model: a.model_hash for a in analyses},
+        "va_meaning": {a.model: a.va_meaning for a in analyses},
+    }
 
 
 def summarize(probs: np.ndarray, va: np.ndarray) -> Summary:
@@ -226,4 +240,5 @@ def analyze(
         probabilities=p,
         va=np.concatenate(vas),
         model_hash=getattr(mood_model, "content_hash", ""),
+        va_meaning=getattr(mood_model, "va_meaning", VA_FROM_PROBABILITIES),
     )

@@ -34,8 +34,18 @@ class MoodModel(Protocol):
         ...
 
 
+REGRESSED_VA = (
+    "regressed valence/arousal: the model's estimate of the listeners' mean rating, trained on {dataset} "
+    "({targets} targets); the dataset's rating scale mapped linearly onto {low:g}..{high:g} (its neutral "
+    "midpoint, e.g. 5 on DEAM's 1-9 scale, at {mid:g}); quadrant probabilities assume an error of the "
+    "validation RMSE around each estimate"
+)
+"""What ``valence``/``arousal`` mean in the output of a ``va`` checkpoint (``Analysis.va_meaning``)."""
+
+
 class FeatureModel:
-    """One of the paper's architectures (``cnn``, ``cnn-lstm``, ``hybrid``) on the Table 2 features."""
+    """One of the paper's architectures (``cnn``, ``cnn-lstm``, ``hybrid``) on the Table 2 features: a
+    quadrant classifier, or a valence/arousal regressor (a checkpoint of ``train --task va``)."""
 
     def __init__(self, payload: dict, name: str):
         """``payload``: a checkpoint read by :func:`moodscope.models.checkpoint.read_checkpoint`."""
@@ -45,12 +55,32 @@ class FeatureModel:
         self.module = module_from_checkpoint(payload, name)
         self.name = name
         self.content_hash = ""  # set by the loader, which knows the files
+        self.task = self.meta.get("task", "quadrants")
+        if self.task == "va":
+            from moodscope.constants import VA_RANGE
 
-    def predict_segments(self, segments: np.ndarray) -> tuple[np.ndarray, None]:
+            run = self.meta.get("run", {})
+            low, high = VA_RANGE
+            self.va_meaning = REGRESSED_VA.format(
+                dataset=run.get("dataset") or "an unnamed dataset",
+                targets=run.get("va_targets", "static"),
+                low=low,
+                high=high,
+                mid=(low + high) / 2,
+            )
+
+    def predict_segments(self, segments: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         from moodscope.features.extract import extract_features
-        from moodscope.models.checkpoint import predict_proba
+        from moodscope.models.checkpoint import predict_outputs, predict_proba
 
-        return predict_proba(self.module, self.meta, extract_features(segments)), None
+        features = extract_features(segments)
+        if self.task != "va":
+            return predict_proba(self.module, self.meta, features), None
+        from moodscope.datasets.labels import quadrant_probabilities_from_va, to_reported_va
+
+        va = predict_outputs(self.module, self.meta, features).astype(np.float64)
+        probs = quadrant_probabilities_from_va(va, self.meta.get("va_val_rmse", (0.5, 0.5)))
+        return probs, to_reported_va(va)
 
 
 def model_content_hash(path: Path, *also: Path) -> str:

@@ -109,6 +109,8 @@ def format_table(analyses, *, timeline: bool) -> str:
                     f"  {row.start:7.1f} {row.end:6.1f}  {row.quadrant}    {row.mood:<15} {probs}  "
                     f"{row.valence:+7.2f} {row.arousal:+7.2f}"
                 )
+    for meaning in dict.fromkeys(a.va_meaning for a in analyses):
+        lines.append(f"({meaning})")
     return "\n".join(lines)
 
 

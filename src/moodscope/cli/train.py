@@ -1,4 +1,4 @@
-"""``moodscope train`` / ``evaluate`` / ``reproduce``: the paper's models on a labelled dataset."""
+"""``moodscope train`` / ``evaluate`` / ``reproduce``: models trained, measured and compared on labelled datasets."""
 
 from __future__ import annotations
 
@@ -39,8 +39,8 @@ def _training(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--balance",
         choices=("oversample", "class-weights", "none"),
-        default=d.balance,
-        help="class balancing of the training part under the song protocol (%(default)s)",
+        default=None,
+        help=f"class balancing of the training part under the song protocol (default: {d.balance}; none for --task va)",
     )
     p.add_argument(
         "--config",
@@ -53,6 +53,7 @@ def _training(p: argparse.ArgumentParser) -> None:
 
 def register(sub: argparse._SubParsersAction) -> None:
     from moodscope.constants import MODEL_NAMES
+    from moodscope.training.config import TASKS
     from moodscope.training.protocols import PROTOCOLS
 
     p = sub.add_parser(
@@ -63,22 +64,44 @@ def register(sub: argparse._SubParsersAction) -> None:
         "fold, metrics.json, report.md and PNG plots to --out. Re-running resumes.",
     )
     p.add_argument("--model", required=True, choices=list(MODEL_NAMES))
+    p.add_argument(
+        "--task",
+        choices=TASKS,
+        default=TASKS[0],
+        help="quadrants: 4-way classification (default); va: valence/arousal regression (the same architecture "
+        "with a 2-output head, mean squared error; reports R², Pearson r and CCC; deam, mturk, pmemo or folder)",
+    )
+    p.add_argument(
+        "--targets",
+        choices=("static", "dynamic"),
+        default="static",
+        help="--task va labels: static = the song's static rating on every segment (default); dynamic = the "
+        "mean of the 2-Hz annotations inside each 5-s segment (segments before 15 s are not annotated)",
+    )
     p.add_argument("--protocol", choices=PROTOCOLS, default="song", help="(default: %(default)s)")
-    p.add_argument("--out", type=Path, default=None, help="output folder (default: runs/<dataset>-<model>-<protocol>)")
+    p.add_argument(
+        "--out", type=Path, default=None, help="output folder (default: runs/<dataset>-<model>-<protocol|va-TARGETS>)"
+    )
     _common(p)
     _training(p)
     p.set_defaults(func=run_train)
 
     p = sub.add_parser(
         "evaluate",
-        help="evaluate a checkpoint on a dataset",
-        description="Segment- and song-level metrics of CHECKPOINT on DATASET. When the checkpoint "
-        "was trained on the same dataset only its test songs are scored (use --all for all).",
+        help="evaluate a model (accurate, fast or a checkpoint) on a labelled dataset",
+        description="Analyse every track of DATASET with MODEL, exactly as `moodscope analyze` does, and "
+        "compare with the labels: quadrants (song and segment level: accuracy, macro-F1, per-quadrant F1, "
+        "confusion matrix) for every model, and R², Pearson r and CCC for valence/arousal regressors "
+        "(`train --task va` checkpoints). Songs a checkpoint was trained on are left out when it records them "
+        "(--all keeps them); figures of a model trained on the whole dataset are marked as training-set figures.",
     )
-    p.add_argument("checkpoint", type=Path)
+    p.add_argument("model", help="'accurate', 'fast' or the path of a checkpoint written by `moodscope train`")
+    p.add_argument("--dataset", required=True, help="dataset name (4q, deam, mturk, pmemo, folder)")
+    p.add_argument("--root", type=Path, required=True, help="dataset root folder (the official layout)")
     p.add_argument("--out", type=Path, default=None, help="folder for metrics.json, report.md and plots")
     p.add_argument("--all", action="store_true", help="score every track, even ones the model was trained on")
-    _common(p)
+    p.add_argument("--limit", type=_positive_int, default=None, help="score at most N tracks, in turn per quadrant")
+    p.add_argument("--workers", type=_positive_int, default=None, help="parallel processes (default: all cores)")
     p.set_defaults(func=run_evaluate)
 
     p = sub.add_parser(
@@ -116,6 +139,8 @@ def _prepare(args: argparse.Namespace):
 def _train_config(args: argparse.Namespace):
     from moodscope.training.config import TrainConfig
 
+    task = getattr(args, "task", "quadrants")
+    balance = args.balance or ("none" if task == "va" else TrainConfig.balance)
     return TrainConfig(
         learning_rate=args.lr,
         batch_size=args.batch_size,
@@ -123,7 +148,8 @@ def _train_config(args: argparse.Namespace):
         patience=args.patience,
         seed=args.seed,
         threads=args.threads,
-        balance=args.balance,
+        balance=balance,
+        task=task,
     )
 
 
@@ -150,19 +176,34 @@ class _ProgressBar:
                 disable=None,
             )
         elif event == "batch" and self.bar is not None:
-            self.bar.set_postfix(loss=f"{info['loss']:.3f}", acc=f"{info['acc']:.3f}", refresh=False)
+            self.bar.set_postfix({k: f"{v:.3f}" for k, v in info.items()}, refresh=False)
             self.bar.update()
         elif event == "epoch-end":
             if self.bar is not None:
                 self.bar.close()
+            score = "ccc" if "train_ccc" in info else "acc"
             print(
-                f"{self.label} epoch {info['epoch'] + 1}: loss {info['train_loss']:.3f} acc {info['train_acc']:.3f}"
-                f" | val loss {info['val_loss']:.3f} acc {info['val_acc']:.3f} ({info['seconds']:.1f} s)",
+                f"{self.label} epoch {info['epoch'] + 1}: loss {info['train_loss']:.3f} {score} "
+                f"{info[f'train_{score}']:.3f} | val loss {info['val_loss']:.3f} {score} {info[f'val_{score}']:.3f} "
+                f"({info['seconds']:.1f} s)",
                 file=sys.stderr,
             )
 
 
+def _va_summary_line(result: dict) -> str:
+    pooled = len(result["folds"]) > 1
+    song = result["pooled"]["song"] if pooled else result["folds"][0]["metrics"]["song"]
+    parts = []
+    for dim in ("valence", "arousal"):
+        measures = (("r2", "R²"), ("pearson_r", "r"), ("ccc", "CCC"))
+        parts.append(f"{dim} " + ", ".join(f"{name} {song[dim][key]:.3f}" for key, name in measures))
+    scope = f"pooled over {len(result['folds'])} test folds" if pooled else "test songs"
+    return f"{result['model']} / va regression, song level ({scope}, n = {song['n']}): " + "; ".join(parts)
+
+
 def _summary_line(result: dict) -> str:
+    if result.get("task") == "va":
+        return _va_summary_line(result)
     s = result["summary"]
     parts = []
     for level in ("segment", "song"):
@@ -179,13 +220,18 @@ def _summary_line(result: dict) -> str:
 def run_train(args: argparse.Namespace) -> int:
     from moodscope.training.loop import run_experiment
     from moodscope.training.report import write_run_report
-    from moodscope.training.reproduce import protocol_table, song_labels
+    from moodscope.training.reproduce import protocol_table, song_labels, song_va
 
+    regression = args.task == "va"
+    config = _train_config(args)
     dataset, store = _prepare(args)
-    out = args.out or Path("runs") / f"{dataset.name}-{args.model}-{args.protocol}"
-    table = protocol_table(dataset, store, args.protocol)
-    progress = _ProgressBar(f"{args.model}/{args.protocol}")
-    print(f"{dataset.name}: {len(table)} segments {table.quadrant_counts()}", file=sys.stderr)
+    kind = f"va-{args.targets}" if regression else args.protocol
+    out = args.out or Path("runs") / f"{dataset.name}-{args.model}-{kind}"
+    table = protocol_table(dataset, store, args.protocol, task=args.task, va_targets=args.targets)
+    progress = _ProgressBar(f"{args.model}/{kind}")
+    songs = len(set(table.track_ids.tolist()))
+    counts = f"valence/arousal ({args.targets} targets)" if regression else str(table.quadrant_counts())
+    print(f"{dataset.name}: {len(table)} segments of {songs} songs, {counts}", file=sys.stderr)
     started = time.perf_counter()
     result = run_experiment(
         table,
@@ -193,61 +239,68 @@ def run_train(args: argparse.Namespace) -> int:
         args.protocol,
         folds=args.folds,
         model_overrides=args.config,
-        train_config=_train_config(args),
+        train_config=config,
         out_dir=out,
         song_labels=song_labels(dataset),
+        song_va=song_va(dataset),
         dataset_name=dataset.name,
+        run_extra={"va_targets": args.targets} if regression else None,
         progress=progress,
     )
     result["wall_seconds"] = time.perf_counter() - started
-    report = write_run_report(result, out)
+    result["dataset"] = dataset.name
+    title = f"{args.model} / valence-arousal regression ({args.targets} targets), {dataset.name}" if regression else ""
+    report = write_run_report(result, out, title)
     print(_summary_line(result))
     print(f"checkpoints: {out}/fold*/best.pt; report: {report} ({result['wall_seconds']:.0f} s)")
     return 0
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
-    import numpy as np
-    import torch
+    from tqdm import tqdm
 
-    from moodscope.models.checkpoint import load_checkpoint, predict_proba
-    from moodscope.training.evaluate import evaluate_probs
-    from moodscope.training.report import metrics_markdown, plot_confusion, write_json
-    from moodscope.training.reproduce import protocol_table, song_labels
+    from moodscope.analysis.evaluation import evaluate_model, write_evaluation_report
+    from moodscope.cli.analyze import load_model_once
+    from moodscope.datasets import load_dataset
 
-    torch.set_num_threads(args.threads)
-    model, meta = load_checkpoint(args.checkpoint)
-    dataset, store = _prepare(args)
-    run = meta.get("run", {})
-    table = protocol_table(dataset, store, run.get("protocol", "song"))
-    rows = np.arange(len(table))
-    scope = "all tracks"
-    test_songs = meta.get("split", {}).get("test_songs")
-    if run.get("dataset") == dataset.name and test_songs and not args.all:
-        rows = np.flatnonzero(np.isin(table.track_ids, test_songs))
-        scope = f"the checkpoint's {len(test_songs)} test songs"
-        if run.get("protocol") == "paper":
-            scope += " (paper protocol: other segments of these songs were in its training set)"
-    if not len(rows):
-        from moodscope.errors import DatasetError
+    load_model_once(args.model)
+    dataset = load_dataset(args.dataset, args.root)
+    with tqdm(unit="file", desc="evaluate", disable=None) as bar:
 
-        raise DatasetError(f"no segments of {dataset.name} to evaluate; check --root and --cache")
-    sub = table.select(rows)
-    metrics = evaluate_probs(
-        predict_proba(model, meta, sub.features), sub.quadrant, sub.track_ids, song_labels=song_labels(dataset)
-    )
-    for level in ("segment", "song"):
-        m = metrics[level]
-        print(f"{level}: accuracy {100 * m['accuracy']:.1f} %, macro-F1 {100 * m['macro_f1']:.1f} % (n = {m['n']})")
-    print(f"({meta['arch']} on {dataset.name}, {scope})")
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        result = evaluate_model(
+            args.model, dataset, all_tracks=args.all, limit=args.limit, workers=args.workers, progress=progress
+        )
+    print(f"{result['model']} (sha256:{result['model_hash'][:12]}) on {dataset.name}: {result['scope']}")
+    for level in ("song", "segment"):
+        m = result["quadrants"][level]
+        f1 = "  ".join(f"{q} {m['per_quadrant'][q]['f1']:.3f}" for q in m["per_quadrant"])
+        print(
+            f"  quadrants, {level}: accuracy {100 * m['accuracy']:.1f} %, macro-F1 {m['macro_f1']:.3f} "
+            f"(n = {m['n']}); F1 {f1}"
+        )
+    if "va" in result:
+        for level in ("song", "segment"):
+            m = result["va"][level]
+            cells = [
+                f"{dim} R² {m[dim]['r2']:.3f} r {m[dim]['pearson_r']:.3f} CCC {m[dim]['ccc']:.3f}"
+                for dim in ("valence", "arousal")
+            ]
+            print(f"  valence/arousal, {level} (n = {m['n']}): " + "; ".join(cells))
+    for path, reason in result["failed"].items():
+        print(f"  skipped {reason if path in reason else f'{path}: {reason}'}", file=sys.stderr)
     if args.out:
-        write_json({"checkpoint": str(args.checkpoint), "scope": scope, "metrics": metrics}, args.out / "metrics.json")
-        text = [f"# {meta['arch']} on {dataset.name} ({scope})", ""]
-        for level in ("segment", "song"):
-            plot_confusion(metrics[level]["confusion"], args.out / f"confusion-{level}.png", f"{meta['arch']} {level}")
-            text.append(metrics_markdown(metrics[level], f"{level} level"))
-        (args.out / "report.md").write_text("\n".join(text))
-        print(f"report: {args.out / 'report.md'}")
+        print(f"report: {write_evaluation_report(result, args.out)}")
     return 0
 
 

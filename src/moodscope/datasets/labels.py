@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from moodscope.constants import NEAR_AXIS_THRESHOLD, QUADRANTS, SEGMENT_SECONDS
+from moodscope.constants import NEAR_AXIS_THRESHOLD, QUADRANTS, SEGMENT_SECONDS, VA_RANGE
 
 PAPER_TO_RUSSELL = {"Q1": "Q1", "Q2": "Q4", "Q3": "Q3", "Q4": "Q2"}
 """The paper's quadrant names -> the standard ones (the mapping is its own inverse)."""
@@ -47,25 +47,67 @@ def near_axis(valence: np.ndarray, arousal: np.ndarray, threshold: float = NEAR_
     return (np.abs(np.asarray(valence)) < threshold) | (np.abs(np.asarray(arousal)) < threshold)
 
 
+def segment_dynamic_va(
+    n_segments: int, dynamic: tuple[np.ndarray, np.ndarray, np.ndarray], *, min_samples: int = 1
+) -> np.ndarray:
+    """Mean of the dynamic annotations inside each segment [shape=(n_segments, 2)], in [-1, 1]; NaN rows
+    for segments with fewer than ``min_samples`` annotated samples.
+
+    Segment ``i`` is the window ``[i * SEGMENT_SECONDS, (i + 1) * SEGMENT_SECONDS)``. ``dynamic`` is
+    ``(times, valence, arousal)``: annotation times in seconds of the audio file and their values (NaN
+    where missing).
+    """
+    out = np.full((n_segments, 2), np.nan)
+    times, valence, arousal = (np.asarray(x, dtype=float) for x in dynamic)
+    index = np.floor(times / SEGMENT_SECONDS).astype(int)
+    ok = ~(np.isnan(valence) | np.isnan(arousal)) & (index >= 0) & (index < n_segments)
+    counts = np.bincount(index[ok], minlength=n_segments)
+    for i in np.flatnonzero(counts >= max(min_samples, 1)):
+        inside = ok & (index == i)
+        out[i] = (valence[inside].mean(), arousal[inside].mean())
+    return out
+
+
 def segment_va(
     n_segments: int,
     static_va: tuple[float, float],
     dynamic: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """Valence/arousal of each segment [shape=(n_segments, 2)], in [-1, 1].
-
-    A segment takes the mean of the dynamic annotations that fall inside its time window
-    ``[i * SEGMENT_SECONDS, (i + 1) * SEGMENT_SECONDS)`` where there are any, otherwise the song's
-    static label. ``dynamic`` is ``(times, valence, arousal)``: annotation times in seconds of the
-    audio file and their values (NaN where missing).
+    """Valence/arousal of each segment [shape=(n_segments, 2)], in [-1, 1]: the mean of the dynamic
+    annotations inside it where there are any (:func:`segment_dynamic_va`), otherwise the song's static label.
     """
     out = np.tile(np.asarray(static_va, dtype=float), (n_segments, 1))
     if dynamic is None:
         return out
-    times, valence, arousal = (np.asarray(x, dtype=float) for x in dynamic)
-    index = np.floor(times / SEGMENT_SECONDS).astype(int)
-    ok = ~(np.isnan(valence) | np.isnan(arousal)) & (index >= 0) & (index < n_segments)
-    for i in np.unique(index[ok]):
-        inside = ok & (index == i)
-        out[i] = (valence[inside].mean(), arousal[inside].mean())
+    dyn = segment_dynamic_va(n_segments, dynamic)
+    annotated = ~np.isnan(dyn[:, 0])
+    out[annotated] = dyn[annotated]
     return out
+
+
+def to_reported_va(x: np.ndarray | float) -> np.ndarray | float:
+    """Map valence/arousal from the annotation scale [-1, 1] (every dataset's labels are mapped to it:
+    :func:`scale_1_9`, :func:`scale_0_1`) linearly onto the reported range ``VA_RANGE``; the neutral
+    point 0 goes to its midpoint, where the quadrant boundaries are. Inverse: :func:`from_reported_va`."""
+    low, high = VA_RANGE
+    return low + (np.asarray(x, dtype=float) + 1.0) * (high - low) / 2.0
+
+
+def from_reported_va(x: np.ndarray | float) -> np.ndarray | float:
+    """Map reported valence/arousal (``VA_RANGE``) back to the annotation scale [-1, 1]."""
+    low, high = VA_RANGE
+    return (np.asarray(x, dtype=float) - low) * 2.0 / (high - low) - 1.0
+
+
+def quadrant_probabilities_from_va(va: np.ndarray, std: np.ndarray | tuple[float, float]) -> np.ndarray:
+    """Probabilities of the four quadrants [shape=(n, 4)] (Q1..Q4) of regressed valence/arousal
+    [shape=(n, 2)] on [-1, 1], taking the truth as Gaussian around each estimate with standard deviation
+    ``std`` per dimension (a regressor's residual error, measured on held-out songs) and the two errors
+    as independent: P(valence > 0) = Φ(v / σ_v), and so on.
+    """
+    from scipy.special import ndtr
+
+    va = np.atleast_2d(np.asarray(va, dtype=float))
+    sigma = np.maximum(np.asarray(std, dtype=float), 1e-6)
+    pos_v, pos_a = ndtr(va[:, 0] / sigma[0]), ndtr(va[:, 1] / sigma[1])
+    return np.stack([pos_v * pos_a, (1 - pos_v) * pos_a, (1 - pos_v) * (1 - pos_a), pos_v * (1 - pos_a)], axis=1)

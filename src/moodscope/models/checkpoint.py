@@ -5,8 +5,11 @@ so it loads with ``torch.load(path, weights_only=True)`` (this module never load
 
     {"format": "moodscope-checkpoint", "format_version": 1,
      "state_dict": {name: tensor},
-     "meta": {"arch", "config", "feature_params", "labels", "label_numbering", "metrics",
-              "moodscope_version", "weights_sha256", ...}}
+     "meta": {"arch", "config", "feature_params", "task", "labels", "label_numbering" or "va_scale",
+              "metrics", "moodscope_version", "weights_sha256", ...}}
+
+``task`` is ``quadrants`` (outputs: quadrant logits; absent in checkpoints written before it existed)
+or ``va`` (outputs: valence and arousal on the [-1, 1] annotation scale, see :data:`VA_SCALE`).
 
 ``meta["arch"]`` names the architecture and ``meta["config"]`` is everything needed to rebuild it:
 the paper's networks (``cnn``, ``cnn-lstm``, ``hybrid``, with the feature ``normalization`` in
@@ -58,19 +61,31 @@ def weights_sha256(state_dict: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
-def base_meta(arch: str, config: dict, **extra: Any) -> dict:
-    """The metadata every checkpoint carries: architecture and config, feature parameters, labels,
-    version; ``extra`` adds e.g. normalization, metrics, train_config, split."""
+VA_LABELS = ("valence", "arousal")
+VA_SCALE = (
+    "annotation scale [-1, 1]: the dataset's ratings mapped linearly (DEAM and MTurk 1-9: (x - 5) / 4; "
+    "PMEmo 0-1: 2x - 1); analyze reports them mapped linearly onto moodscope.constants.VA_RANGE"
+)
+"""What the outputs of a ``va`` checkpoint are (stored in its metadata as ``va_scale``)."""
+
+
+def base_meta(arch: str, config: dict, *, task: str = "quadrants", **extra: Any) -> dict:
+    """The metadata every checkpoint carries: architecture and config, feature parameters, task and
+    labels, version; ``extra`` adds e.g. normalization, metrics, train_config, split."""
     from moodscope.version import __version__
 
     meta = {
         "arch": arch,
         "config": config,
         "feature_params": json.loads(json.dumps(FEATURE_PARAMS)),
-        "labels": list(QUADRANTS),
-        "label_numbering": "russell",
+        "task": task,
+        "labels": list(VA_LABELS if task == "va" else QUADRANTS),
         "moodscope_version": __version__,
     }
+    if task == "va":
+        meta["va_scale"] = VA_SCALE
+    else:
+        meta["label_numbering"] = "russell"
     meta.update(extra)
     return meta
 
@@ -207,11 +222,9 @@ def load_checkpoint(path: str | Path) -> tuple[MoodModel, dict]:
 
 
 @torch.no_grad()
-def predict_proba(model: MoodModel, meta: dict, features: SegmentFeatures, batch_size: int = 256) -> np.ndarray:
-    """Quadrant probabilities [shape=(n, 4)] (Q1..Q4, Russell) of raw (unnormalised) ``features``.
-
-    Applies the normalisation stored in ``meta`` and a softmax over the model's logits.
-    """
+def predict_outputs(model: MoodModel, meta: dict, features: SegmentFeatures, batch_size: int = 256) -> np.ndarray:
+    """The model's raw outputs [shape=(n, n_outputs)] on raw (unnormalised) ``features``, after the
+    normalisation stored in ``meta``: quadrant logits, or valence/arousal for a ``va`` checkpoint."""
     was_training = model.training
     model.eval()
     norm = Normalization.from_dict(meta["normalization"])
@@ -219,23 +232,38 @@ def predict_proba(model: MoodModel, meta: dict, features: SegmentFeatures, batch
     for start in range(0, len(features), batch_size):
         part = norm.apply(features.select(slice(start, start + batch_size)))
         inputs = {k: torch.from_numpy(v) for k, v in model_inputs(model, part).items()}
-        out.append(torch.softmax(model(**inputs), dim=1).numpy())
+        out.append(model(**inputs).numpy())
     model.train(was_training)
     if not out:
-        return np.zeros((0, len(QUADRANTS)), np.float32)
+        return np.zeros((0, len(meta.get("labels", QUADRANTS))), np.float32)
     return np.concatenate(out).astype(np.float32)
 
 
-def save_random_checkpoint(path: str | Path, arch: str = "hybrid", seed: int = 0, **config) -> Path:
+def predict_proba(model: MoodModel, meta: dict, features: SegmentFeatures, batch_size: int = 256) -> np.ndarray:
+    """Quadrant probabilities [shape=(n, 4)] (Q1..Q4, Russell) of raw (unnormalised) ``features``: a
+    softmax over the logits of a ``quadrants`` checkpoint."""
+    if meta.get("task", "quadrants") != "quadrants":
+        raise ModelError("this checkpoint regresses valence/arousal; use predict_outputs (or analyze) instead")
+    logits = torch.from_numpy(predict_outputs(model, meta, features, batch_size))
+    return torch.softmax(logits, dim=1).numpy().astype(np.float32)
+
+
+def save_random_checkpoint(
+    path: str | Path, arch: str = "hybrid", seed: int = 0, *, task: str = "quadrants", **config
+) -> Path:
     """A tiny randomly initialised model (small config unless ``config`` overrides) with identity
-    normalisation scaled to typical feature magnitudes, for CLI and server smoke tests."""
+    normalisation scaled to typical feature magnitudes, for CLI and server smoke tests. ``task="va"``
+    makes a valence/arousal regressor (2 outputs, a validation RMSE of 0.3 per dimension)."""
     torch.manual_seed(seed)
     small = dict(SMALL_CONFIG) | ({} if arch == "cnn" else SMALL_RECURRENT) | config
+    if task == "va":
+        small["n_classes"] = len(VA_LABELS)
     model = build_model(arch, **small)
     norm = Normalization.identity()
     norm.std["mfcc"][:] = 50.0  # MFCCs of music span tens of dB
     norm.std["delta"][:] = norm.std["delta2"][:] = 5.0
     norm.std["series"][:] = [0.3, 0.1, 0.1, 2000.0, 2000.0]
     norm.std["static"][:] = [0.3, 0.1, 0.1, 0.05, 0.1, 0.05, 2000.0, 1000.0, 2000.0, 500.0]
-    meta = build_meta(model, norm, random=True, seed=seed, metrics={})
+    extra = {"va_val_rmse": [0.3, 0.3]} if task == "va" else {}
+    meta = build_meta(model, norm, task=task, random=True, seed=seed, metrics={}, **extra)
     return save_checkpoint(path, model, meta)

@@ -6,6 +6,10 @@ from dataclasses import dataclass
 
 from moodscope.constants import SEED
 
+TASKS = ("quadrants", "va")
+"""What a model learns: ``quadrants`` (4-way classification, cross-entropy) or ``va`` (valence and
+arousal regression on the [-1, 1] annotation scale, mean squared error)."""
+
 
 @dataclass
 class TrainConfig:
@@ -17,3 +21,4 @@ class TrainConfig:
     seed: int = SEED
     threads: int = 2
     balance: str = "oversample"  # training part only: 'oversample', 'class-weights' or 'none'
+    task: str = "quadrants"  # one of TASKS

@@ -100,3 +100,94 @@ def summarize(runs: list[dict]) -> dict:
             for k, v in table.items()
         }
     return out
+
+
+# --- valence/arousal regression ------------------------------------------------------------------
+
+VA_DIMENSIONS = ("valence", "arousal")
+REGRESSION_MEASURES = ("r2", "pearson_r", "ccc", "rmse", "mae")
+"""Per dimension: coefficient of determination R², Pearson's r, Lin's concordance correlation
+coefficient (CCC), root mean squared and mean absolute error (the last two on the [-1, 1] scale)."""
+
+
+def concordance(pred: np.ndarray, target: np.ndarray) -> float:
+    """Lin's concordance correlation coefficient 2·cov / (var_p + var_t + (mean_p − mean_t)²), population
+    moments: 1 for perfect agreement, 0 for a constant prediction; it penalises bias and scale, unlike r."""
+    pred, target = np.asarray(pred, float), np.asarray(target, float)
+    if len(pred) < 2:
+        return float("nan")
+    mp, mt = pred.mean(), target.mean()
+    cov = ((pred - mp) * (target - mt)).mean()
+    denominator = pred.var() + target.var() + (mp - mt) ** 2
+    return float(2 * cov / denominator) if denominator > 0 else float("nan")
+
+
+def regression_metrics(pred: np.ndarray, target: np.ndarray) -> dict:
+    """:data:`REGRESSION_MEASURES` per dimension of ``pred`` and ``target`` [shape=(n, 2)] (valence,
+    arousal), and ``n``, as plain JSON-ready types. R² is 1 − SS_res / SS_tot (negative when the
+    prediction is worse than the targets' mean); r and R² are NaN when either side is constant."""
+    pred, target = np.asarray(pred, float), np.asarray(target, float)
+    out: dict = {"n": len(pred)}
+    for d, name in enumerate(VA_DIMENSIONS):
+        p, t = pred[:, d], target[:, d]
+        err = p - t
+        ss_tot = ((t - t.mean()) ** 2).sum() if len(t) else 0.0
+        r = float(np.corrcoef(p, t)[0, 1]) if len(p) > 1 and p.std() > 0 and t.std() > 0 else float("nan")
+        out[name] = {
+            "r2": float(1 - (err**2).sum() / ss_tot) if ss_tot > 0 else float("nan"),
+            "pearson_r": r,
+            "ccc": concordance(p, t),
+            "rmse": float(np.sqrt((err**2).mean())) if len(err) else float("nan"),
+            "mae": float(np.abs(err).mean()) if len(err) else float("nan"),
+        }
+    return out
+
+
+def song_means(values: np.ndarray, track_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Song ids (sorted) and the mean of each song's rows of ``values`` [shape=(n_songs, d)]."""
+    songs, inverse = np.unique(np.asarray(track_ids), return_inverse=True)
+    sums = np.zeros((len(songs), values.shape[1]))
+    np.add.at(sums, inverse, values)
+    return songs, sums / np.bincount(inverse, minlength=len(songs))[:, None]
+
+
+def evaluate_va(
+    pred: np.ndarray,
+    target: np.ndarray,
+    track_ids: np.ndarray,
+    *,
+    song_targets: dict[str, tuple[float, float]] | None = None,
+) -> dict:
+    """``{"segment": metrics, "song": metrics}`` of regressed valence/arousal [shape=(n, 2)].
+
+    Segment level compares every segment with its own label. Song level compares the mean of a song's
+    segment estimates with the song's label: its static annotation where given (``song_targets``, the
+    per-song figure Music2Emo and MARBLE report), else the mean of its segment labels.
+    """
+    pred, target = np.asarray(pred, float), np.asarray(target, float)
+    songs, song_pred = song_means(pred, track_ids)
+    _, song_mean_target = song_means(target, track_ids)
+    truth = song_targets or {}
+    song_target = np.array([truth.get(str(s), tuple(m)) for s, m in zip(songs, song_mean_target)], float)
+    song = regression_metrics(song_pred, song_target)
+    song["target"] = "static" if song_targets else "segment-mean"
+    return {"segment": regression_metrics(pred, target), "song": song}
+
+
+def summarize_va(runs: list[dict]) -> dict:
+    """Mean and standard deviation over folds of every regression measure, per level and dimension.
+
+    ``runs`` are :func:`evaluate_va` results. Returns ``{level: {f"{dim}_{measure}": {"mean", "std", "values"}}}``.
+    """
+    out: dict = {}
+    for level in ("segment", "song"):
+        table = {
+            f"{dim}_{m}": [run[level][dim][m] for run in runs] for dim in VA_DIMENSIONS for m in REGRESSION_MEASURES
+        }
+        out[level] = {
+            k: {"mean": float(np.nanmean(v)), "std": float(np.nanstd(v)), "values": [float(x) for x in v]}
+            if np.isfinite(v).any()
+            else {"mean": float("nan"), "std": float("nan"), "values": [float(x) for x in v]}
+            for k, v in table.items()
+        }
+    return out

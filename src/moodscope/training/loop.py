@@ -34,13 +34,51 @@ from moodscope.training.config import TrainConfig
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, dict], None]
-"""``progress(event, info)``: events 'epoch' (epoch, batches), 'batch' (loss, acc: running means),
-'epoch-end' (the history row) and 'fold' (fold, folds)."""
+"""``progress(event, info)``: events 'epoch' (epoch, batches), 'batch' (loss and the task's score,
+'acc' or 'ccc', over the epoch so far), 'epoch-end' (the history row) and 'fold' (fold, folds)."""
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What :func:`fit` minimises for a task, and the score it reports beside the loss."""
+
+    metric: str  # the score's name in history rows and progress: 'acc' or 'ccc'
+    target_dtype: np.dtype
+    loss: Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]  # (outputs, y, class weights)
+    score: Callable[[torch.Tensor, torch.Tensor], float]
+
+
+def _accuracy(outputs: torch.Tensor, y: torch.Tensor) -> float:
+    return (outputs.argmax(1) == y).float().mean().item() if len(y) else float("nan")
+
+
+def _mean_ccc(outputs: torch.Tensor, y: torch.Tensor) -> float:
+    from moodscope.training.evaluate import concordance
+
+    return float(np.mean([concordance(outputs[:, d].numpy(), y[:, d].numpy()) for d in range(y.shape[1])]))
+
+
+OBJECTIVES = {
+    "quadrants": Objective(
+        "acc", np.dtype(np.int64), lambda out, y, w: torch.nn.functional.cross_entropy(out, y, weight=w), _accuracy
+    ),
+    "va": Objective("ccc", np.dtype(np.float32), lambda out, y, w: torch.nn.functional.mse_loss(out, y), _mean_ccc),
+}
+"""Per task (:data:`~moodscope.training.config.TASKS`): cross-entropy and accuracy over the quadrants;
+mean squared error and the mean concordance (CCC) of valence and arousal."""
+
+
+def objective(task: str) -> Objective:
+    if task not in OBJECTIVES:
+        from moodscope.errors import ModelError
+
+        raise ModelError(f"unknown task {task!r}; choose one of {', '.join(OBJECTIVES)}")
+    return OBJECTIVES[task]
 
 
 @dataclass
 class TrainResult:
-    history: list[dict] = field(default_factory=list)  # per epoch: train/val loss and accuracy, seconds
+    history: list[dict] = field(default_factory=list)  # per epoch: train/val loss and score, seconds
     best_epoch: int = -1
     best_val_loss: float = float("inf")
     stopped_early: bool = False
@@ -55,12 +93,19 @@ def _batches(n: int, batch_size: int, generator: torch.Generator | None = None):
 
 
 @torch.no_grad()
-def evaluate_loss(model: MoodModel, inputs: dict[str, torch.Tensor], y: torch.Tensor, batch_size: int = 256):
-    """Mean cross-entropy, accuracy and logits of ``model`` (in eval mode) on a whole set."""
+def evaluate_loss(
+    model: MoodModel,
+    inputs: dict[str, torch.Tensor],
+    y: torch.Tensor,
+    batch_size: int = 256,
+    task: str = "quadrants",
+):
+    """The task's mean loss and score, and the outputs, of ``model`` (in eval mode) on a whole set."""
+    goal = objective(task)
     model.eval()
-    logits = torch.cat([model(**{k: v[idx] for k, v in inputs.items()}) for idx in _batches(len(y), batch_size)])
-    loss = torch.nn.functional.cross_entropy(logits, y).item() if len(y) else float("nan")
-    return loss, (logits.argmax(1) == y).float().mean().item() if len(y) else float("nan"), logits
+    outputs = torch.cat([model(**{k: v[idx] for k, v in inputs.items()}) for idx in _batches(len(y), batch_size)])
+    loss = goal.loss(outputs, y, None).item() if len(y) else float("nan")
+    return loss, goal.score(outputs, y), outputs
 
 
 def fit(
@@ -74,17 +119,20 @@ def fit(
     class_weights: np.ndarray | None = None,
     progress: Progress | None = None,
 ) -> TrainResult:
-    """Train ``model`` in place on ``train`` = (inputs, labels) with early stopping on ``val``;
-    the model ends with its best weights. ``meta`` describes the run in ``workdir/last.pt``."""
+    """Train ``model`` in place on ``train`` = (inputs, targets) with early stopping on ``val``; the
+    model ends with its best weights. Targets are quadrant indices [shape=(n,)] for the ``quadrants``
+    task, valence/arousal [shape=(n, 2)] for ``va`` (``config.task``). ``meta`` describes the run in
+    ``workdir/last.pt``."""
     from moodscope.models.checkpoint import read_checkpoint, save_checkpoint
 
+    goal = objective(config.task)
     threads_before = torch.get_num_threads()
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     x_train = {k: torch.from_numpy(v) for k, v in train[0].items()}
-    y_train = torch.from_numpy(np.asarray(train[1], np.int64))
+    y_train = torch.from_numpy(np.asarray(train[1], goal.target_dtype))
     x_val = {k: torch.from_numpy(v) for k, v in val[0].items()}
-    y_val = torch.from_numpy(np.asarray(val[1], np.int64))
+    y_val = torch.from_numpy(np.asarray(val[1], goal.target_dtype))
     weight = torch.as_tensor(class_weights, dtype=torch.float32) if class_weights is not None else None
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     result = TrainResult()
@@ -119,25 +167,29 @@ def fit(
         if progress:
             progress("epoch", {"epoch": epoch, "batches": n_batches})
         model.train()
-        started, loss_sum, correct, seen = time.perf_counter(), 0.0, 0, 0
+        started, loss_sum, seen = time.perf_counter(), 0.0, 0
+        outputs, targets = [], []
         for idx in _batches(len(y_train), config.batch_size, generator):
-            logits = model(**{k: v[idx] for k, v in x_train.items()})
-            loss = torch.nn.functional.cross_entropy(logits, y_train[idx], weight=weight)
+            out = model(**{k: v[idx] for k, v in x_train.items()})
+            loss = goal.loss(out, y_train[idx], weight)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             loss_sum += loss.item() * len(idx)
-            correct += int((logits.argmax(1) == y_train[idx]).sum())
             seen += len(idx)
+            outputs.append(out.detach())
+            targets.append(y_train[idx])
             if progress:
-                progress("batch", {"loss": loss_sum / seen, "acc": correct / seen})
-        val_loss, val_acc, _ = evaluate_loss(model, x_val, y_val)
+                progress(
+                    "batch", {"loss": loss_sum / seen, goal.metric: goal.score(torch.cat(outputs), torch.cat(targets))}
+                )
+        val_loss, val_score, _ = evaluate_loss(model, x_val, y_val, task=config.task)
         row = {
             "epoch": epoch,
             "train_loss": loss_sum / max(seen, 1),
-            "train_acc": correct / max(seen, 1),
+            f"train_{goal.metric}": goal.score(torch.cat(outputs), torch.cat(targets)) if outputs else float("nan"),
             "val_loss": val_loss,
-            "val_acc": val_acc,
+            f"val_{goal.metric}": val_score,
             "seconds": time.perf_counter() - started,
         }
         result.history.append(row)
@@ -185,24 +237,36 @@ def run_experiment(
     train_config: TrainConfig | None = None,
     out_dir: Path | None = None,
     song_labels: dict[str, int] | None = None,
+    song_va: dict[str, tuple[float, float]] | None = None,
     dataset_name: str = "",
+    run_extra: dict | None = None,
     progress: Progress | None = None,
 ) -> dict:
     """Train and test ``model_name`` on a :class:`~moodscope.datasets.segments.SegmentTable` under ``protocol``.
 
-    Returns ``{"model", "protocol", "folds": [per-fold result], "summary": mean ± std}``; each fold
-    result holds its test metrics (segment and song level), history, timing and leakage figures.
+    ``train_config.task`` says what is learnt: ``quadrants`` (the table's quadrant of each segment;
+    ``song_labels`` give songs' own quadrants for song-level metrics) or ``va`` (the table's
+    valence/arousal, a 2-output regression head on the same architecture; ``song_va`` gives songs'
+    static labels for song-level metrics; song protocol only).
+
+    Returns ``{"model", "protocol", "task", "folds": [per-fold result], "summary": mean ± std}``; each
+    fold result holds its test metrics (segment and song level), history, timing and leakage figures.
     With ``out_dir``, each fold writes ``fold<i>/best.pt`` (+ ``last.pt`` while training), and a fold
-    whose ``best.pt`` is complete is not trained again.
+    whose ``best.pt`` is complete is not trained again. ``run_extra`` is stored in each checkpoint's
+    ``run`` record (e.g. the valence/arousal targets).
     """
     from moodscope.features.normalization import Normalization
     from moodscope.models.checkpoint import build_meta, read_checkpoint, save_checkpoint
-    from moodscope.training.evaluate import evaluate_probs, summarize
+    from moodscope.training.evaluate import summarize, summarize_va
     from moodscope.training.protocols import class_weights, leakage, make_splits
 
     config = train_config or TrainConfig()
-    overrides = model_overrides or {}
+    regression = config.task == "va"
+    overrides = dict(model_overrides or {}) | ({"n_classes": table.va.shape[1]} if regression else {})
+    if regression:
+        _check_va_setup(table, protocol, config)
     splits = make_splits(table.quadrant, table.artists, protocol, folds=folds, seed=config.seed, balance=config.balance)
+    targets = table.va.astype(np.float32) if regression else table.quadrant
     results = []
     for split in splits:
         if progress:
@@ -213,7 +277,8 @@ def run_experiment(
             same_model = meta.get("arch") == model_name and meta.get("config") == model_config(
                 build_model(model_name, **overrides)
             )
-            if meta.get("complete") and same_model and meta.get("run", {}).get("train_config") == asdict(config):
+            stored = {"task": "quadrants"} | meta.get("run", {}).get("train_config", {})
+            if meta.get("complete") and same_model and stored == asdict(config):
                 results.append(meta["result"])
                 continue
         train_rows = np.unique(split.train)
@@ -224,7 +289,7 @@ def run_experiment(
         del normed
 
         def part(rows: np.ndarray, inputs=inputs) -> tuple[dict[str, np.ndarray], np.ndarray]:
-            return {k: v[rows] for k, v in inputs.items()}, table.quadrant[rows]
+            return {k: v[rows] for k, v in inputs.items()}, targets[rows]
 
         run_info = {
             "dataset": dataset_name,
@@ -235,8 +300,8 @@ def run_experiment(
             "n_train": len(split.train),
             "n_val": len(split.val),
             "n_test": len(split.test),
-        }
-        meta = build_meta(model, norm, run=run_info)
+        } | (run_extra or {})
+        meta = build_meta(model, norm, task=config.task, run=run_info)
         weights = class_weights(table.quadrant[split.train]) if config.balance == "class-weights" else None
         fitted = fit(
             model,
@@ -248,12 +313,10 @@ def run_experiment(
             class_weights=weights,
             progress=progress,
         )
-        from moodscope.models.checkpoint import predict_proba
-
-        probs = predict_proba(model, meta, table.features.select(split.test))
-        metrics = evaluate_probs(
-            probs, table.quadrant[split.test], table.track_ids[split.test], song_labels=song_labels
-        )
+        if regression:
+            meta["va_val_rmse"] = _residual_rmse(model, meta, table, split.val if len(split.val) else train_rows)
+        test = table.select(split.test)
+        metrics = _test_metrics(model, meta, test, song_labels=song_labels, song_va=song_va)
         result = {
             "fold": split.fold,
             "metrics": metrics,
@@ -265,6 +328,8 @@ def run_experiment(
             "split_sizes": {"train": len(split.train), "val": len(split.val), "test": len(split.test)},
             "test_songs": sorted(set(table.track_ids[split.test].tolist())),
         }
+        if regression:
+            result["test_predictions"] = _va_predictions(model, meta, test)
         results.append(result)
         if workdir:
             split_info = {
@@ -274,10 +339,74 @@ def run_experiment(
             meta = dict(meta, metrics=metrics, result=result, split=split_info, complete=True)
             save_checkpoint(workdir / "best.pt", model, meta)
             (workdir / "last.pt").unlink(missing_ok=True)
-    return {
+    out = {
         "model": model_name,
         "protocol": protocol,
+        "task": config.task,
         "folds": results,
-        "summary": summarize([r["metrics"] for r in results]),
+        "summary": (summarize_va if regression else summarize)([r["metrics"] for r in results]),
         "train_seconds": float(sum(r["train_seconds"] for r in results)),
     }
+    if regression:
+        out["pooled"] = _pooled_va(results, song_va)
+    return out
+
+
+def _va_predictions(model: MoodModel, meta: dict, test) -> dict:
+    """A fold's test estimates and labels, per segment (kept to pool the folds and to plot them)."""
+    from moodscope.models.checkpoint import predict_outputs
+
+    pred = predict_outputs(model, meta, test.features)
+    return {
+        "track_ids": test.track_ids.tolist(),
+        "pred": np.round(pred, 5).tolist(),
+        "target": np.round(test.va, 5).tolist(),
+    }
+
+
+def _pooled_va(results: list[dict], song_va: dict | None) -> dict:
+    """Regression metrics of every fold's test estimates together: with k folds each song is tested once,
+    so on a small dataset this is the more stable figure (the per-fold mean ± std is in ``summary``)."""
+    from moodscope.training.evaluate import evaluate_va
+
+    parts = [r["test_predictions"] for r in results]
+    ids = np.concatenate([np.asarray(p["track_ids"], dtype=str) for p in parts])
+    pred = np.concatenate([np.asarray(p["pred"], float).reshape(-1, 2) for p in parts])
+    target = np.concatenate([np.asarray(p["target"], float).reshape(-1, 2) for p in parts])
+    return evaluate_va(pred, target, ids, song_targets=song_va)
+
+
+def _check_va_setup(table, protocol: str, config: TrainConfig) -> None:
+    from moodscope.errors import DatasetError, ModelError
+
+    if protocol != "song":
+        raise ModelError("valence/arousal regression trains under the song protocol only (--protocol song)")
+    if config.balance == "class-weights":
+        raise ModelError(
+            "class weights are for quadrant classification; use --balance none or oversample with --task va"
+        )
+    if not len(table) or np.isnan(table.va).any():
+        raise DatasetError(
+            "valence/arousal regression needs a label on every segment; build the table with require_va=True"
+        )
+
+
+def _residual_rmse(model: MoodModel, meta: dict, table, rows: np.ndarray) -> list[float]:
+    """Root mean squared error per dimension on ``rows`` (the validation part): how far the truth typically
+    lies from an estimate, used to turn estimates into quadrant probabilities."""
+    from moodscope.models.checkpoint import predict_outputs
+
+    error = predict_outputs(model, meta, table.features.select(rows)) - table.va[rows]
+    return [float(x) for x in np.sqrt((error**2).mean(axis=0))]
+
+
+def _test_metrics(model: MoodModel, meta: dict, test, *, song_labels=None, song_va=None) -> dict:
+    """Segment- and song-level metrics of a trained model on the test part of a segment table."""
+    from moodscope.models.checkpoint import predict_outputs, predict_proba
+    from moodscope.training.evaluate import evaluate_probs, evaluate_va
+
+    if meta.get("task") == "va":
+        pred = predict_outputs(model, meta, test.features)
+        return evaluate_va(pred, test.va, test.track_ids, song_targets=song_va)
+    probs = predict_proba(model, meta, test.features)
+    return evaluate_probs(probs, test.quadrant, test.track_ids, song_labels=song_labels)

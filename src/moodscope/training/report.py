@@ -67,17 +67,19 @@ def plot_confusion(confusion: list[list[int]], path: Path, title: str = "") -> P
 
 
 def plot_curves(history: list[dict], path: Path, title: str = "", best_epoch: int | None = None) -> Path:
-    """Training and validation loss and accuracy per epoch."""
+    """Training and validation loss and score (accuracy, or CCC for valence/arousal) per epoch."""
     plt = _pyplot()
     epochs = [r["epoch"] + 1 for r in history]
+    score = "ccc" if history and "train_ccc" in history[0] else "acc"  # the task's score (training.loop.OBJECTIVES)
+    names = {"acc": ("cross-entropy", "accuracy"), "ccc": ("mean squared error", "CCC (mean of valence, arousal)")}
     fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3.2))
-    for ax, key in ((left, "loss"), (right, "acc")):
+    for ax, key, label in ((left, "loss", names[score][0]), (right, score, names[score][1])):
         ax.plot(epochs, [r[f"train_{key}"] for r in history], label="train")
         ax.plot(epochs, [r[f"val_{key}"] for r in history], label="validation")
         if best_epoch is not None and best_epoch >= 0:
             ax.axvline(best_epoch + 1, color="grey", ls=":", lw=1, label="best")
         ax.set_xlabel("epoch")
-        ax.set_ylabel({"loss": "cross-entropy", "acc": "accuracy"}[key])
+        ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     left.legend(fontsize=8)
     fig.suptitle(title, fontsize=9)
@@ -88,10 +90,44 @@ def plot_curves(history: list[dict], path: Path, title: str = "", best_epoch: in
     return path
 
 
-def write_json(obj, path: Path) -> Path:
+def plot_va_scatter(predictions: dict, path: Path) -> Path:
+    """Estimated against annotated valence and arousal of test segments (one panel each, identity line)."""
+    plt = _pyplot()
+    pred = np.asarray(predictions["pred"], float).reshape(-1, 2)
+    target = np.asarray(predictions["target"], float).reshape(-1, 2)
+    fig, axes = plt.subplots(1, 2, figsize=(7, 3.4))
+    for d, (ax, name) in enumerate(zip(axes, ("valence", "arousal"))):
+        ax.scatter(target[:, d], pred[:, d], s=6, alpha=0.5)
+        ax.plot([-1, 1], [-1, 1], color="grey", lw=0.8, ls=":")
+        ax.set_xlim(-1, 1)
+        ax.set_ylim(-1, 1)
+        ax.set_xlabel(f"annotated {name} [-1, 1]")
+        ax.set_ylabel(f"estimated {name}")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=1, default=_json_default))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
     return path
+
+
+def write_json(obj, path: Path) -> Path:
+    """``obj`` as JSON (NaN, which JSON cannot hold, written as null), atomically."""
+    from moodscope.fileio import atomic_write
+
+    with atomic_write(path, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(_finite(obj), indent=1, default=_json_default, allow_nan=False))
+    return path
+
+
+def _finite(x):
+    if isinstance(x, float | np.floating):
+        return float(x) if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_finite(v) for v in x]
+    return x
 
 
 def _json_default(x):
@@ -133,6 +169,48 @@ def metrics_markdown(metrics: dict, title: str = "") -> str:
     return "\n".join(lines)
 
 
+def va_markdown(metrics: dict, title: str = "") -> str:
+    """One level's regression metrics (from :func:`moodscope.training.evaluate.regression_metrics`) as Markdown."""
+    from moodscope.training.evaluate import VA_DIMENSIONS
+
+    lines = [f"#### {title}" if title else "", "", f"n = {metrics['n']}", ""]
+    lines += ["| dimension | R² | Pearson r | CCC | RMSE | MAE |", "|---|---|---|---|---|---|"]
+    for dim in VA_DIMENSIONS:
+        m = metrics[dim]
+        lines.append(f"| {dim} | " + " | ".join(_num(m[k]) for k in ("r2", "pearson_r", "ccc", "rmse", "mae")) + " |")
+    return "\n".join([*lines, ""])
+
+
+def _num(x: float | None, digits: int = 3) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def va_summary_markdown(summary: dict) -> list[str]:
+    """Mean ± std over folds of R², r, CCC and RMSE per level and dimension, as Markdown table lines."""
+    from moodscope.training.evaluate import VA_DIMENSIONS
+
+    lines = ["| level | dimension | R² | Pearson r | CCC | RMSE |", "|---|---|---|---|---|---|"]
+    for level in ("segment", "song"):
+        for dim in VA_DIMENSIONS:
+            cells = [_mean_std_num(summary[level][f"{dim}_{m}"]) for m in ("r2", "pearson_r", "ccc", "rmse")]
+            lines.append(f"| {level} | {dim} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _mean_std_num(m: dict) -> str:
+    if len(m["values"]) > 1:
+        return f"{_num(m['mean'])} ± {_num(m['std'])}"
+    return _num(m["mean"])
+
+
+VA_REPORT_NOTE = (
+    "Valence/arousal regression. Segment level: every test segment against its own label; song level: the "
+    "mean of a song's segment estimates against the song's static annotation. R² = 1 − SS_res/SS_tot, Pearson "
+    "r, Lin's concordance correlation coefficient (CCC), RMSE on the [-1, 1] annotation scale (DEAM and MTurk "
+    "1–9 ratings x ↦ (x − 5)/4, PMEmo 0–1 ratings x ↦ 2x − 1); mean ± std over the test folds."
+)
+
+
 def write_run_report(result: dict, out_dir: Path, title: str = "") -> Path:
     """``result`` of :func:`moodscope.training.loop.run_experiment` → ``metrics.json``, ``report.md`` and, per
     fold, ``confusion-segment.png``, ``confusion-song.png`` and ``curves.png`` under ``out_dir``."""
@@ -142,23 +220,34 @@ def write_run_report(result: dict, out_dir: Path, title: str = "") -> Path:
     lines = [f"# {name}", ""]
     s = result["summary"]
     k = len(result["folds"])
+    regression = result.get("task") == "va"
     lines.append(f"{k} fold(s); training time {result['train_seconds']:.0f} s in all.")
-    lines += [
-        "",
-        "| level | accuracy % | macro-F1 % | F1 Q1 | F1 Q2 | F1 Q3 | F1 Q4 |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for level in ("segment", "song"):
-        cells = [_mean_std(s[level], "accuracy"), _mean_std(s[level], "macro_f1")]
-        cells += [_mean_std(s[level], f"f1_{q}", 1, 2) for q in QUADRANTS]
-        lines.append(f"| {level} | " + " | ".join(cells) + " |")
+    lines.append("")
+    if regression:
+        lines += [VA_REPORT_NOTE, "", "Mean ± std over the test folds:", "", *va_summary_markdown(s), ""]
+        if k > 1:
+            lines += [f"Pooled over the {k} test folds (every song tested once):", ""]
+            lines += [va_markdown(result["pooled"][level], f"{level} level, pooled") for level in ("segment", "song")]
+        for fold in result["folds"]:
+            if "test_predictions" in fold:
+                plot_va_scatter(fold["test_predictions"], out_dir / f"fold{fold['fold']}" / "scatter.png")
+    else:
+        lines += [
+            "| level | accuracy % | macro-F1 % | F1 Q1 | F1 Q2 | F1 Q3 | F1 Q4 |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for level in ("segment", "song"):
+            cells = [_mean_std(s[level], "accuracy"), _mean_std(s[level], "macro_f1")]
+            cells += [_mean_std(s[level], f"f1_{q}", 1, 2) for q in QUADRANTS]
+            lines.append(f"| {level} | " + " | ".join(cells) + " |")
     lines.append("")
     for fold in result["folds"]:
         d = out_dir / f"fold{fold['fold']}"
         tag = f"{result['model']} {result['protocol']} fold {fold['fold']}"
         plot_curves(fold["history"], d / "curves.png", tag, fold.get("best_epoch"))
-        for level in ("segment", "song"):
-            plot_confusion(fold["metrics"][level]["confusion"], d / f"confusion-{level}.png", f"{tag} ({level})")
+        if not regression:
+            for level in ("segment", "song"):
+                plot_confusion(fold["metrics"][level]["confusion"], d / f"confusion-{level}.png", f"{tag} ({level})")
         lines.append(f"## Fold {fold['fold']}")
         lines.append("")
         lines.append(
@@ -166,10 +255,15 @@ def write_run_report(result: dict, out_dir: Path, title: str = "") -> Path:
             f"split sizes {fold['split_sizes']}; leakage {fold['leakage']}"
         )
         lines.append("")
-        lines.append(f"![curves](fold{fold['fold']}/curves.png) ![confusion](fold{fold['fold']}/confusion-song.png)")
-        lines.append("")
+        images = f"![curves](fold{fold['fold']}/curves.png)"
+        if regression:
+            images += f" ![estimates](fold{fold['fold']}/scatter.png)"
+        else:
+            images += f" ![confusion](fold{fold['fold']}/confusion-song.png)"
+        lines += [images, ""]
         for level in ("segment", "song"):
-            lines.append(metrics_markdown(fold["metrics"][level], f"{level} level"))
+            markdown = va_markdown if regression else metrics_markdown
+            lines.append(markdown(fold["metrics"][level], f"{level} level"))
     path = out_dir / "report.md"
     path.write_text("\n".join(lines))
     return path

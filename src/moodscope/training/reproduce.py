@@ -18,10 +18,20 @@ from moodscope.training.loop import Progress, TrainConfig, run_experiment
 from moodscope.training.protocols import PROTOCOLS
 
 
-def protocol_table(dataset: Dataset, store: Path, protocol: str):
-    """The segment table a protocol trains on (near-axis filter only under ``paper``)."""
+def protocol_table(
+    dataset: Dataset, store: Path, protocol: str, *, task: str = "quadrants", va_targets: str = "static"
+):
+    """The segment table a protocol trains on.
+
+    Quadrants: the dataset's clip policy, the near-axis filter under ``paper`` only. Valence/arousal
+    regression (``task="va"``): every whole segment of each file (DEAM's 2015 songs are whole songs,
+    annotated throughout), labelled by ``va_targets`` (``static`` or ``dynamic``, see
+    :func:`~moodscope.datasets.segments.track_segment_va`), unlabelled segments left out.
+    """
     from moodscope.datasets.segments import build_segment_table
 
+    if task == "va":
+        return build_segment_table(dataset, store, va_targets=va_targets, require_va=True)
     clip = dataset.clip_seconds
     return build_segment_table(
         dataset, store, clip_seconds=clip, drop_last=clip is not None, near_axis_filter=protocol == "paper"
@@ -33,6 +43,15 @@ def song_labels(dataset: Dataset) -> dict[str, int]:
     from moodscope.constants import QUADRANTS
 
     return {t.track_id: QUADRANTS.index(t.quadrant) for t in dataset.tracks().values() if t.quadrant is not None}
+
+
+def song_va(dataset: Dataset) -> dict[str, tuple[float, float]]:
+    """Each track's static valence/arousal on [-1, 1], for song-level regression metrics."""
+    return {
+        t.track_id: (t.valence, t.arousal)
+        for t in dataset.tracks().values()
+        if t.valence is not None and t.arousal is not None
+    }
 
 
 def reproduce(
