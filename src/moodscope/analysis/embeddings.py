@@ -1,0 +1,212 @@
+"""Per-segment embeddings for researchers: the descriptors the ``accurate`` model reads, written to Parquet.
+
+Every whole 5-s segment of every file becomes one row (the segmentation of ``moodscope analyze``).
+The vectors are the descriptor blocks of :mod:`moodscope.analysis.accurate` (:data:`BLOCK_INFO`):
+musicnn's outputs (MSD- and MagnaTagATune-trained taggers) averaged over the two 2.992-s patches
+aligned to the segment's start and end, and the ``paper`` block (the paper's 10 Table 2 static
+features and the mean and standard deviation of its 13 MFCC).
+
+Parquet schema (one row per segment, in file order then time order)::
+
+    track               string      the audio file's path, as given
+    segment             int32       index of the segment in the track (0, 1, ...)
+    start, end          float64     seconds
+    <block> ...         fixed_size_list<float32>[dim]   one column per requested block
+    moodscope_version   string      provenance (the same on every row)
+    model               string      the networks and features used, e.g. "musicnn_msd+musicnn_mtt"
+    model_hash          string      SHA-256 of the weights files used (``sha256sum``-compatible for one file)
+
+The schema metadata key ``moodscope`` holds JSON: ``{"moodscope_version", "model", "model_hash",
+"segment_seconds", "sample_rate", "blocks": {name: {"dim", "description", "names"}}}``, where
+``names`` labels the vector's entries where they have names (tag names, feature names). In pandas,
+``numpy.stack(frame["msd_penultimate"])`` gives an (n_segments, 200) matrix.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from moodscope.analysis.accurate import BLOCKS, segment_blocks
+from moodscope.constants import N_MFCC, SAMPLE_RATE, SEGMENT_SECONDS, STATIC_NAMES
+from moodscope.errors import AudioError, ModelError, MoodscopeError
+
+log = logging.getLogger(__name__)
+
+OUTPUT_DESCRIPTIONS = {
+    "taggram": "the 50 tag probabilities",
+    "penultimate": "the 200-unit penultimate layer",
+    "mean_pool": "the 753 mid-end channels, mean over time",
+    "max_pool": "the 753 mid-end channels, max over time",
+}
+NETWORKS = {"msd": "musicnn trained on the Million Song Dataset", "mtt": "musicnn trained on MagnaTagATune"}
+PAPER_NAMES = (
+    *STATIC_NAMES,
+    *(f"mfcc{i}_mean" for i in range(N_MFCC)),
+    *(f"mfcc{i}_std" for i in range(N_MFCC)),
+)
+
+
+def block_info(name: str) -> dict:
+    """``{"dim", "description", "names"}`` of a descriptor block (``names``: None when the entries are unnamed)."""
+    from moodscope.models.musicnn import OUTPUT_DIMS, musicnn_tags
+
+    if name == "paper":
+        return {
+            "dim": len(PAPER_NAMES),
+            "description": "the paper's 10 static features (Table 2) and the mean and std over frames of 13 MFCC",
+            "names": list(PAPER_NAMES),
+        }
+    net, _, output = name.partition("_")
+    return {
+        "dim": OUTPUT_DIMS[output],
+        "description": f"{NETWORKS[net]}: {OUTPUT_DESCRIPTIONS[output]}, mean of the segment's two patches",
+        "names": list(musicnn_tags(net)) if output == "taggram" else None,
+    }
+
+
+def default_blocks() -> tuple[str, ...]:
+    """The blocks the shipped ``accurate`` model reads."""
+    from moodscope.analysis.pretrained import load_model
+
+    return tuple(load_model("accurate").blocks)
+
+
+def check_blocks(blocks: tuple[str, ...]) -> tuple[str, ...]:
+    unknown = [b for b in blocks if b not in BLOCKS]
+    if unknown or not blocks:
+        named = ", ".join(unknown) or "(none)"
+        raise ModelError(f"unknown descriptor block(s) {named}; choose from {', '.join(BLOCKS)} or all")
+    return tuple(dict.fromkeys(blocks))
+
+
+def embedder_provenance(blocks: tuple[str, ...]) -> dict[str, str]:
+    """``model`` (the networks and features used) and ``model_hash`` (SHA-256 of the weights files used)."""
+    from moodscope.fileio import sha256_files
+    from moodscope.models.musicnn import weights_path
+    from moodscope.version import __version__
+
+    nets = [net for net in ("msd", "mtt") if any(b.startswith(f"{net}_") for b in blocks)]
+    parts = [f"musicnn_{net}" for net in nets] + (["paper_features"] if "paper" in blocks else [])
+    return {
+        "moodscope_version": __version__,
+        "model": "+".join(parts),
+        "model_hash": sha256_files(*(weights_path(net) for net in nets)) if nets else "",
+    }
+
+
+def track_embeddings(path: str | os.PathLike, blocks: tuple[str, ...]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Segment start times [shape=(n,)] and descriptor blocks {name: [shape=(n, dim)]} of one file.
+
+    The file is decoded in bounded-memory batches of segments. Raises :class:`AudioError` naming the
+    file when it cannot be decoded or is shorter than one segment.
+    """
+    from moodscope.analysis.analyzer import BATCH_SEGMENTS, _segment_batches
+    from moodscope.audio import stream_audio
+
+    parts: dict[str, list[np.ndarray]] = {b: [] for b in blocks}
+    for segments in _segment_batches(stream_audio(path), BATCH_SEGMENTS):
+        for name, value in segment_blocks(segments, blocks).items():
+            parts[name].append(value.astype(np.float32))
+    if not parts[blocks[0]]:
+        raise AudioError(f"{path}: too short; an embedding needs at least {SEGMENT_SECONDS:g} s of audio")
+    arrays = {name: np.concatenate(v) for name, v in parts.items()}
+    return np.arange(len(arrays[blocks[0]])) * SEGMENT_SECONDS, arrays
+
+
+@dataclass
+class EmbedResult:
+    out: Path | None  # None when nothing was written (every file failed)
+    tracks: int = 0
+    segments: int = 0
+    failed: dict[str, str] = field(default_factory=dict)  # path -> reason
+
+
+def _schema(blocks: tuple[str, ...], metadata: dict):
+    import json
+
+    import pyarrow as pa
+
+    fields = [
+        pa.field("track", pa.string()),
+        pa.field("segment", pa.int32()),
+        pa.field("start", pa.float64()),
+        pa.field("end", pa.float64()),
+        *(pa.field(b, pa.list_(pa.float32(), metadata["blocks"][b]["dim"])) for b in blocks),
+        pa.field("moodscope_version", pa.string()),
+        pa.field("model", pa.string()),
+        pa.field("model_hash", pa.string()),
+    ]
+    return pa.schema(fields, metadata={"moodscope": json.dumps(metadata)})
+
+
+def _table(schema, track: str, starts: np.ndarray, arrays: dict[str, np.ndarray], provenance: dict):
+    import pyarrow as pa
+
+    n = len(starts)
+    columns = [
+        pa.array([track] * n, pa.string()),
+        pa.array(np.arange(n, dtype=np.int32)),
+        pa.array(starts.astype(np.float64)),
+        pa.array((starts + SEGMENT_SECONDS).astype(np.float64)),
+    ]
+    for x in arrays.values():
+        columns.append(pa.FixedSizeListArray.from_arrays(pa.array(x.reshape(-1)), x.shape[1]))
+    columns += [pa.array([provenance[k]] * n, pa.string()) for k in ("moodscope_version", "model", "model_hash")]
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def embed_files(
+    paths: list[Path],
+    out: str | os.PathLike,
+    *,
+    blocks: tuple[str, ...] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> EmbedResult:
+    """Write the per-segment embeddings of ``paths`` to the Parquet file ``out`` (schema: module docstring).
+
+    One row group per file. The file appears only when complete (written beside it, then renamed), and
+    only if at least one file could be embedded; failures are collected with their reasons.
+    """
+    import pyarrow.parquet as pq
+
+    from moodscope.fileio import atomic_write
+
+    blocks = check_blocks(tuple(blocks) if blocks else default_blocks())
+    provenance = embedder_provenance(blocks)
+    metadata = provenance | {
+        "segment_seconds": SEGMENT_SECONDS,
+        "sample_rate": SAMPLE_RATE,
+        "blocks": {b: block_info(b) for b in blocks},
+    }
+    schema = _schema(blocks, metadata)
+    result = EmbedResult(out=None)
+
+    def embedded() -> Iterator:
+        for i, path in enumerate(paths):
+            try:
+                yield _table(schema, str(path), *track_embeddings(path, blocks), provenance)
+            except MoodscopeError as exc:
+                result.failed[str(path)] = str(exc)
+            except Exception as exc:  # one bad file never stops a batch
+                result.failed[str(path)] = f"{path}: {type(exc).__name__}: {exc}"
+            if progress:
+                progress(i + 1, len(paths))
+
+    tables = embedded()
+    first = next(tables, None)  # None: the generator ran to its end, every file failed
+    if first is None:
+        return result
+    with atomic_write(out, "wb") as fh, pq.ParquetWriter(fh, schema) as writer:
+        for table in itertools.chain([first], tables):
+            writer.write_table(table)
+            result.tracks += 1
+            result.segments += table.num_rows
+    result.out = Path(out)
+    return result
