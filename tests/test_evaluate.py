@@ -41,7 +41,7 @@ def folder(tmp_path_factory):
 
 @pytest.mark.parametrize("name", ["accurate", "fast"])
 def test_evaluate_runs_on_the_shipped_models(folder, name):
-    result = evaluate_model(name, load_dataset("folder", folder), workers=1)
+    result = evaluate_model(name, load_dataset("folder", folder))
     assert result["model"] == name and result["n_tracks"] == 8 and not result["failed"]
     assert result["model_hash"] == load_model(name).content_hash and result["moodscope_version"] == __version__
     song, segment = result["quadrants"]["song"], result["quadrants"]["segment"]
@@ -54,7 +54,7 @@ def test_evaluate_runs_on_the_shipped_models(folder, name):
 
 def test_evaluate_regressor_gives_regression_measures(folder, tmp_path):
     path = save_random_checkpoint(tmp_path / "va.pt", task="va")
-    result = evaluate_model(path, load_dataset("folder", folder), workers=1)
+    result = evaluate_model(path, load_dataset("folder", folder))
     va = result["va"]
     assert va["song"]["n"] == 8 and va["segment"]["n"] == 12 and va["targets"] == "static"
     for level in ("song", "segment"):

@@ -1,8 +1,9 @@
 """Evaluate any mood model — a shipped one or a ``train`` checkpoint — on a labelled dataset, as users meet it.
 
-Every track is analysed by :func:`~moodscope.analysis.analyzer.analyze_files`, the code path of
-``moodscope analyze`` (decoding, whole 5-s segments, the model, the track summary), and compared
-with the dataset's labels:
+Every track is analysed by :func:`~moodscope.analysis.analyzer.analyze`, the code path of ``moodscope
+analyze`` (decoding, whole 5-s segments, the model, the track summary) — in this process, or by any
+runner given (the command line passes the engine's ``analyze_files``, which spreads the files over
+processes or a cluster) — and compared with the dataset's labels:
 
 - quadrants, for every model: segment level (each segment's top quadrant against its label: the
   dataset's quadrant, or the quadrant of the segment's valence/arousal where the dataset has them)
@@ -29,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from moodscope.analysis.analyzer import Analysis
 from moodscope.constants import QUADRANTS
 from moodscope.datasets.base import Dataset, Track
 from moodscope.errors import DatasetError
@@ -104,37 +106,53 @@ def _round_robin(tracks: list[Track], limit: int) -> list[Track]:
     return out
 
 
+Runner = Callable[[list[Path]], tuple[list[Analysis], dict[str, str]]]
+"""Analyses files: returns the analyses of those that worked and ``{path: reason}`` for the others."""
+
+
+def in_process(model, progress: Callable[[int, int], None] | None = None) -> Runner:
+    """A :data:`Runner` analysing the files one after the other in this process."""
+    from moodscope.analysis.analyzer import analyze
+    from moodscope.errors import MoodscopeError
+
+    def run(paths: list[Path]) -> tuple[list[Analysis], dict[str, str]]:
+        analyses, failed = [], {}
+        for i, path in enumerate(paths):
+            try:
+                analyses.append(analyze(path, model=model))
+            except MoodscopeError as exc:
+                failed[str(path)] = str(exc)
+            if progress:
+                progress(i + 1, len(paths))
+        return analyses, failed
+
+    return run
+
+
 def evaluate_model(
     model_spec,
     dataset: Dataset,
     *,
     all_tracks: bool = False,
     limit: int | None = None,
-    workers: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    run: Runner | None = None,
 ) -> dict:
     """Metrics of a model on a labelled dataset (see the module docstring), as a JSON-ready dict.
 
-    ``model_spec``: 'accurate', 'fast', a checkpoint path or a loaded model (then analysed in this
-    process). Tracks that fail to decode are listed under ``failed`` and left out.
+    ``model_spec``: 'accurate', 'fast', a checkpoint path or a loaded model. ``run`` analyses the
+    tracks' files with that same model (default: :func:`in_process`). Tracks that fail to decode are
+    listed under ``failed`` and left out.
     """
-    from moodscope.analysis.analyzer import analyze_files
     from moodscope.analysis.pretrained import load_model
 
     model = load_model(model_spec)
     scope = select_scope(model, dataset, all_tracks=all_tracks, limit=limit)
     by_path = {str(t.audio_path): t for t in scope.tracks}
-    spec = model_spec if isinstance(model_spec, (str, Path)) else model
-    batch = analyze_files(
-        [t.audio_path for t in scope.tracks],
-        model=spec,
-        workers=workers if isinstance(spec, (str, Path)) else 1,
-        progress=progress,
-    )
-    if not batch.analyses:
-        raise DatasetError(f"{dataset.name}: no track could be analysed ({len(batch.failed)} failed)")
-    pairs = [(by_path[a.source], a) for a in batch.analyses]
-    first = batch.analyses[0]
+    analyses, failed = (run or in_process(model))([t.audio_path for t in scope.tracks])
+    if not analyses:
+        raise DatasetError(f"{dataset.name}: no track could be analysed ({len(failed)} failed)")
+    pairs = [(by_path[a.source], a) for a in analyses]
+    first = analyses[0]
     result = {
         "model": first.model,
         "model_hash": first.model_hash,
@@ -144,7 +162,7 @@ def evaluate_model(
         "scope": scope.description,
         "trained_on": scope.trained_on,
         "n_tracks": len(pairs),
-        "failed": dict(batch.failed),
+        "failed": dict(failed),
         "quadrants": _quadrant_metrics(pairs),
     }
     if getattr(model, "task", "quadrants") == "va":

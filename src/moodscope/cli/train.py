@@ -52,6 +52,7 @@ def _training(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from moodscope.cli.options import add_engine_options
     from moodscope.constants import MODEL_NAMES
     from moodscope.training.config import TASKS
     from moodscope.training.protocols import PROTOCOLS
@@ -101,7 +102,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=None, help="folder for metrics.json, report.md and plots")
     p.add_argument("--all", action="store_true", help="score every track, even ones the model was trained on")
     p.add_argument("--limit", type=_positive_int, default=None, help="score at most N tracks, in turn per quadrant")
-    p.add_argument("--workers", type=_positive_int, default=None, help="parallel processes (default: all cores)")
+    add_engine_options(p)
     p.set_defaults(func=run_evaluate)
 
     p = sub.add_parser(
@@ -268,7 +269,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     from moodscope.analysis.evaluation import evaluate_model, write_evaluation_report
     from moodscope.cli.analyze import load_model_once
+    from moodscope.cli.options import engine_kwargs
     from moodscope.datasets import load_dataset
+    from moodscope.engine.analysis import analyze_files
 
     load_model_once(args.model)
     dataset = load_dataset(args.dataset, args.root)
@@ -278,9 +281,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
             bar.total = total
             bar.update(done - bar.n)
 
-        result = evaluate_model(
-            args.model, dataset, all_tracks=args.all, limit=args.limit, workers=args.workers, progress=progress
-        )
+        def run(paths):
+            batch = analyze_files(paths, model=args.model, progress=progress, **engine_kwargs(args))
+            return batch.analyses, batch.failed
+
+        result = evaluate_model(args.model, dataset, all_tracks=args.all, limit=args.limit, run=run)
     print(f"{result['model']} (sha256:{result['model_hash'][:12]}) on {dataset.name}: {result['scope']}")
     for level in ("song", "segment"):
         m = result["quadrants"][level]
