@@ -229,3 +229,34 @@ def test_train_va_end_to_end_on_the_real_clips(tmp_path, capsys, name, folder, a
     assert metrics["pooled"]["song"]["n"] == len(
         list((root / {"deam": "MEMD_audio", "mturk": "clips_45seconds", "pmemo": "chorus"}[name]).glob("*.mp3"))
     )
+
+
+@pytest.mark.slow
+def test_train_va_on_a_full_deam_layout_grouped_by_artist(tmp_path, capsys):
+    """The real DEAM annotation and metadata files (all 1802 songs) with generated audio for 30 songs of
+    different campaigns, as a full download has: the loader, the artist grouping and the training run at once."""
+    root = shared_data("deam")
+    layout = tmp_path / "deam"
+    layout.mkdir()
+    for name in ("annotations", "metadata"):
+        (layout / name).symlink_to(root / name)
+    audio = layout / "MEMD_audio"
+    audio.mkdir()
+    from moodscope.datasets import load_dataset
+
+    annotated = sorted(map(int, load_dataset("deam", layout).tracks()))
+    ids = [s for s in annotated if s < 1000][:12] + [s for s in annotated if 1000 < s < 2000][:10]
+    ids += [s for s in annotated if s > 2000][:8]  # songs of the 2013, 2014 and 2015 campaigns
+    for i, song in enumerate(ids):
+        write_audio(audio / f"{song}.mp3", 11.0, sr=22_050, seed=i, format="MP3")
+    out = tmp_path / "run"
+    argv = ["train", "--task", "va", "--model", "cnn", "--dataset", "deam", "--root", str(layout), "--folds", "3"]
+    argv += ["--cache", str(tmp_path / "cache"), "--threads", "1", "--epochs", "2", "--out", str(out)]
+    assert main([*argv, "--config", json.dumps(TINY), "--workers", "2"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["pooled"]["song"]["n"] == len(ids)
+    artist = {t.track_id: t.artist for t in load_dataset("deam", layout).tracks().values()}
+    folds = [set(f["test_songs"]) for f in metrics["folds"]]
+    assert set().union(*folds) == {str(s) for s in ids}
+    for a, b in ((0, 1), (0, 2), (1, 2)):  # no artist in two test folds (each fold trains on the others)
+        assert not {artist[s] or s for s in folds[a]} & {artist[s] or s for s in folds[b]}
