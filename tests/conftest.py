@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,21 @@ def shared_data(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"real data not available: {path} is absent (clone the project beside ../shared)")
     return path
+
+
+def without_root_override() -> list[str]:
+    """A command prefix under which read-only files and folders are read-only to the command.
+
+    Root ignores file permissions: as root, ``setpriv`` drops that override (CAP_DAC_OVERRIDE and
+    CAP_DAC_READ_SEARCH) for the command; as another user nothing is needed. Skips the test when
+    running as root without ``setpriv``.
+    """
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: a read-only file cannot be made read-only to the test")
+    drop = "-dac_override,-dac_read_search"
+    return ["setpriv", f"--bounding-set={drop}", f"--inh-caps={drop}"]
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from moodscope.errors import AudioError, DatasetError, LibraryError, ModelError, MoodscopeError
+from moodscope.errors import AudioError, DatasetError, LibraryError, ModelError, MoodscopeError, OutputError
 from moodscope.version import __version__
 
 if TYPE_CHECKING:
@@ -29,6 +29,7 @@ __all__ = [
     "ModelError",
     "MoodLibrary",
     "MoodscopeError",
+    "OutputError",
     "__version__",
     "analyze",
     "load_model",

@@ -21,3 +21,7 @@ class ModelError(MoodscopeError):
 
 class LibraryError(MoodscopeError):
     """The music library database cannot be used as asked."""
+
+
+class OutputError(MoodscopeError):
+    """An output file cannot be written where it was asked for."""

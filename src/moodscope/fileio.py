@@ -1,34 +1,245 @@
-"""Files: writing them so that nobody ever sees a half-written one, and hashing their content."""
+"""Files: writing them so that nobody ever sees a half-written one and nothing else at the path is
+harmed, and hashing their content.
+
+:func:`atomic_write` is the one way moodscope writes a file that a user named (``--out``, ``--plot``,
+``--m3u``, maps, exports) or that it keeps for itself (caches, checkpoints). What happens depends on
+what is at the path:
+
+=========================== ==========================================================================
+``-``                       standard output (binary modes write to ``sys.stdout.buffer``)
+nothing, or a regular file  a temporary file beside it is written, flushed to disk, then renamed onto
+                            it in one step: readers see the old content or the new, never a mix; a
+                            failed write leaves the old file as it was
+a symlink                   followed: the file it points to is replaced as above and the link stays
+a character device or FIFO  written straight through (``/dev/null``, ``/dev/stdout``, a named pipe)
+a folder, block device,     refused with :class:`~moodscope.errors.OutputError`
+socket
+=========================== ==========================================================================
+
+Permissions: a new file gets ``0666`` minus the umask, as files made by other programs do; a
+replaced file keeps its permission bits (and, when run as root, its owner). Missing parent folders
+are created.
+
+Temporary files are named ``.<name>.tmp`` and locked (``flock``) while written. A write killed
+before its rename (``kill -9``, a power cut) leaves that file behind; the next write of the same
+path finds it unlocked and reuses it, so it never accumulates. (Two processes writing the same path
+at once: the second writes a uniquely named temporary file; the last rename wins.)
+
+:func:`check_writable` answers, before any work is done, whether a path could be written, and
+why not in one line naming it.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
+import stat
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from moodscope.errors import OutputError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no locks; temporary files get unique names and are not reused
+    fcntl = None
+
+STDOUT = "-"
+"""The output path that means standard output."""
+
+TEMP_SUFFIX = ".tmp"
+
+_DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS}
+
+
+def _real(path: str | os.PathLike) -> Path:
+    """``path`` with every symlink followed (the file a write through the link must replace)."""
+    return Path(os.path.realpath(os.fspath(path)))
+
+
+def _umask() -> int:
+    """The process umask, read without changing it (which would race with other threads)."""
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _kind(st: os.stat_result) -> str | None:
+    """Why a path cannot be written as an output file (None when it can)."""
+    if stat.S_ISDIR(st.st_mode):
+        return "is a folder; give a file name"
+    if stat.S_ISBLK(st.st_mode):
+        return "is a block device (a disk); give a file name"
+    if stat.S_ISSOCK(st.st_mode):
+        return "is a socket; give a file name"
+    return None
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Raise :class:`OutputError` (one line naming ``path``) when :func:`atomic_write` could not write it.
+
+    Nothing is created or changed: the folder that would hold the file is probed with a temporary
+    file that is removed at once.
+    """
+    if os.fspath(path) == STDOUT:
+        return
+    real = _real(path)
+    try:
+        st = real.stat()
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot be written ({_reason(exc)})") from exc
+    if st is not None:
+        problem = _kind(st)
+        if problem:
+            raise OutputError(f"{path}: {problem}")
+        if not stat.S_ISREG(st.st_mode):  # a device or a FIFO: written in place
+            if not os.access(real, os.W_OK):
+                raise OutputError(f"{path}: cannot be written (permission denied)")
+            return
+        if not os.access(real, os.W_OK):
+            raise OutputError(f"{path}: the file is read-only; give another path or make it writable")
+    folder = real.parent
+    while not folder.exists():  # missing folders are created on writing: the nearest existing one decides
+        folder = folder.parent
+    if not folder.is_dir():
+        raise OutputError(f"{path}: cannot be written ({folder} is not a folder)")
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".moodscope-probe-")
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot be written in {folder} ({_reason(exc)})") from exc
+    os.close(fd)
+    os.unlink(probe)
+
+
+def _lock(fd: int) -> bool:
+    if fcntl is None:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            return False
+        raise
+    return True
+
+
+def _open_temp(target: Path, mode_bits: int) -> tuple[int, Path]:
+    """A locked, empty temporary file beside ``target`` -> (fd, path)."""
+    tmp = target.with_name(f".{target.name}{TEMP_SUFFIX}")
+    if fcntl is not None:
+        for _ in range(5):
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+            except PermissionError:  # left by another user: write beside it
+                break
+            if not _lock(fd):  # another process is writing this output right now
+                os.close(fd)
+                break
+            try:
+                same = os.stat(tmp).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:  # ours: whatever it holds is left from a killed write
+                os.ftruncate(fd, 0)
+                os.fchmod(fd, mode_bits)
+                return fd, tmp
+            os.close(fd)  # renamed into place by the writer that held it: try again
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=TEMP_SUFFIX)
+    _lock(fd)
+    os.fchmod(fd, mode_bits)
+    return fd, Path(name)
+
+
+def _fsync_folder(folder: Path) -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
 
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", **kw) -> Iterator[IO]:
-    """Open a temporary file beside ``path``; on success it is fsynced and renamed onto ``path``.
+    """Open ``path`` for writing (``mode`` ``'w'`` or ``'wb'``; ``kw`` as for :func:`open`); see the module docstring.
 
-    On any error the temporary file is removed and ``path`` is left as it was.
+    Regular files are replaced atomically when the ``with`` block ends without an exception; on
+    any exception the temporary file is removed and ``path`` is left as it was. Raises
+    :class:`OutputError` naming the path when it cannot be written.
     """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    if "w" not in mode:
+        raise ValueError(f"atomic_write writes a whole file: mode must be 'w' or 'wb', not {mode!r}")
+    if os.fspath(path) == STDOUT:
+        if "b" in mode:
+            sys.stdout.flush()
+            yield sys.stdout.buffer
+            sys.stdout.buffer.flush()
+        else:
+            yield sys.stdout
+            sys.stdout.flush()
+        return
+    real = _real(path)
     try:
-        with os.fdopen(fd, mode, **kw) as fh:
+        st = real.stat()
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot be written ({_reason(exc)})") from exc
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        problem = _kind(st)
+        if problem:
+            raise OutputError(f"{path}: {problem}")
+        try:  # a character device or a FIFO: straight through
+            fh = open(real, mode, **kw)  # noqa: SIM115 (closed below)
+        except OSError as exc:
+            raise OutputError(f"{path}: cannot be written ({_reason(exc)})") from exc
+        with fh:
             yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
+        return
+    try:
+        real.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = _open_temp(real, stat.S_IMODE(st.st_mode) if st else 0o666 & ~_umask())
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot be written in {real.parent} ({_reason(exc)})") from exc
+    try:
+        if st is not None and hasattr(os, "geteuid") and os.geteuid() == 0:
+            with contextlib.suppress(OSError):
+                os.fchown(fd, st.st_uid, st.st_gid)
+        try:
+            with os.fdopen(fd, mode, closefd=False, **kw) as fh:
+                yield fh
+                fh.flush()
+        except OSError as exc:
+            if exc.errno in _DISK_ERRORS:
+                raise OutputError(f"{path}: cannot be written ({_reason(exc)}); the old content is kept") from exc
+            raise
+        try:
+            os.fsync(fd)
+            os.replace(tmp, real)
+        except OSError as exc:
+            raise OutputError(f"{path}: cannot be written ({_reason(exc)}); the old content is kept") from exc
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
         raise
+    finally:
+        os.close(fd)  # after the rename: the lock is held until the file is in place
+    _fsync_folder(real.parent)
 
 
 def sha256_files(*paths: str | os.PathLike, chunk: int = 1 << 20) -> str:

@@ -29,7 +29,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="output format (default: from the suffix of --out (.json, .csv, .parquet), otherwise table)",
     )
-    p.add_argument("--out", type=Path, help="write the output to this file instead of the terminal")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="write the output to this file (replaced atomically; '-' is standard output) instead of the terminal",
+    )
     p.add_argument("--plot", type=Path, metavar="PATH.png", help="plot valence/arousal over time")
     p.add_argument("--timeline", action="store_true", help="with --format table, show every segment of every track")
     add_engine_options(p)
@@ -55,12 +59,43 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+SUFFIX_FORMATS = {".json": "json", ".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".txt": "table"}
+"""What an --out suffix means when --format is not given; no suffix (or ``-``, stdout) means a table."""
+
+
 def output_format(fmt: str | None, out: Path | None) -> str:
-    """The --format given, else the one the suffix of --out names, else ``table``."""
+    """The --format given, else the one the suffix of --out names, else ``table``.
+
+    An --out suffix that names no format moodscope writes (``out.xlsx``) is an error listing them.
+    """
+    from moodscope.errors import OutputError
+
     if fmt is not None:
         return fmt
-    suffix = out.suffix.lower().lstrip(".") if out is not None else ""
-    return {"pq": "parquet"}.get(suffix, suffix) if suffix in (*FORMATS, "pq") else "table"
+    suffix = out.suffix.lower() if out is not None else ""
+    if not suffix:
+        return "table"
+    if suffix not in SUFFIX_FORMATS:
+        known = ", ".join(SUFFIX_FORMATS)
+        raise OutputError(
+            f"{out}: moodscope does not write {suffix} files; give --out with one of {known} (a table), "
+            f"or choose with --format {{{','.join(FORMATS)}}}"
+        )
+    return SUFFIX_FORMATS[suffix]
+
+
+def check_plot_path(path: Path) -> None:
+    """A --plot path must be writable and name an image format matplotlib writes (PNG when no suffix)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    from moodscope.errors import OutputError
+    from moodscope.fileio import STDOUT, check_writable
+
+    suffix = path.suffix.lower().lstrip(".")
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if str(path) != STDOUT and suffix and suffix not in formats:
+        raise OutputError(f"{path}: cannot plot to .{suffix} files; give a name ending in {', '.join(sorted(formats))}")
+    check_writable(path)
 
 
 def load_model_once(spec: str | None):
@@ -115,30 +150,33 @@ def format_table(analyses, *, timeline: bool) -> str:
 
 
 def write_output(analyses, fmt: str, out: Path | None) -> None:
-    """Write analyses as json (tracks with summaries and segments), csv or parquet (one row per segment)."""
+    """Write analyses as json (tracks with summaries and segments), csv or parquet (one row per segment).
+
+    ``out`` None (or ``-``) is standard output; files are written by :func:`moodscope.fileio.atomic_write`.
+    """
     import json
 
     import pandas as pd
 
     from moodscope.analysis.analyzer import provenance_metadata
     from moodscope.errors import MoodscopeError
-    from moodscope.fileio import write_parquet
+    from moodscope.fileio import STDOUT, write_parquet
 
     if fmt == "json":
-        text = json.dumps([a.to_dict() for a in analyses], indent=1)
+        text = json.dumps([a.to_dict() for a in analyses], indent=1, allow_nan=False)
     else:
         frame = pd.concat([a.to_dataframe() for a in analyses], ignore_index=True) if analyses else pd.DataFrame()
         if fmt == "parquet":
             if out is None:
-                raise MoodscopeError("--format parquet needs --out FILE.parquet")
+                raise MoodscopeError("--format parquet needs --out FILE.parquet (or --out - for standard output)")
             write_parquet(frame, out, metadata={"moodscope": provenance_metadata(analyses)})
             return
         text = frame.to_csv(index=False)
-    write_text(text, out)
+    write_text(text, out or Path(STDOUT))
 
 
 def write_text(text: str, out: Path | None) -> None:
-    """Print ``text``, or write it to ``out`` atomically."""
+    """Print ``text``, or write it to ``out`` (``-``: standard output) with :func:`moodscope.fileio.atomic_write`."""
     from moodscope.fileio import atomic_write
 
     text = text if text.endswith("\n") else text + "\n"
@@ -155,41 +193,53 @@ def run_analyze(args: argparse.Namespace) -> int:
     from moodscope.audio import find_audio_files
     from moodscope.engine.analysis import analyze_files
     from moodscope.errors import MoodscopeError
+    from moodscope.fileio import check_writable
 
     fmt = output_format(args.format, args.out)
+    if fmt == "parquet" and args.out is None:
+        raise MoodscopeError("--format parquet needs --out FILE.parquet (or --out - for standard output)")
+    # every output is checked before anything is analysed: a bad path costs a second, not the whole run
+    if args.out is not None:
+        check_writable(args.out)
+    if args.plot is not None:
+        check_plot_path(args.plot)
     paths = find_audio_files(args.paths)
     if not paths:
         raise MoodscopeError(f"no audio files found in {', '.join(map(str, args.paths))}")
-    if fmt == "parquet" and args.out is None:
-        raise MoodscopeError("--format parquet needs --out FILE.parquet")
     load_model_once(args.model)
     with tqdm(total=len(paths), unit="file", desc="analyze", disable=None if len(paths) > 1 else True) as bar:
         result = analyze_files(
             paths, model=args.model, progress=lambda done, total: bar.update(done - bar.n), **engine_kwargs(args)
         )
-    if fmt == "table":
-        if result.analyses:
-            table = format_table(result.analyses, timeline=args.timeline or len(paths) == 1)
-            write_text(table, args.out)
-    else:
-        write_output(result.analyses, fmt, args.out)
-    if args.plot and result.analyses:
-        from moodscope.analysis.timeline import plot_timeline
-
-        plot_timeline(result.analyses, args.plot)
-        print(f"plot written to {args.plot}", file=sys.stderr)
     if result.failed:
         print(f"{len(result.failed)} of {len(paths)} files failed:", file=sys.stderr)
         for path, reason in result.failed.items():
             print(f"  {reason if path in reason else f'{path}: {reason}'}", file=sys.stderr)
+    if not result.analyses:
+        named = [p for p in (args.out, args.plot) if p is not None and str(p) != "-"]
+        if named:
+            kept = " and ".join(f"{p} left as it was" if p.exists() else f"{p} not written" for p in named)
+            print(f"moodscope: every file failed: {kept}", file=sys.stderr)
         return 1
-    return 0
+    if fmt == "table":
+        table = format_table(result.analyses, timeline=args.timeline or len(paths) == 1)
+        write_text(table, args.out)
+    else:
+        write_output(result.analyses, fmt, args.out)
+    if args.plot:
+        from moodscope.analysis.timeline import plot_timeline
+
+        plot_timeline(result.analyses, args.plot)
+        if str(args.plot) != "-":
+            print(f"plot written to {args.plot}", file=sys.stderr)
+    return 1 if result.failed else 0
 
 
 def run_demo(args: argparse.Namespace) -> int:
     from moodscope.analysis.analyzer import analyze
     from moodscope.analysis.timeline import plot_timeline
 
+    check_plot_path(args.plot)
     analysis = analyze(DEMO_CLIP, model=load_model_once(args.model))
     print(format_table([analysis], timeline=True))
     print("\n'March Thee to Dis' by Max McCracken (Endgame: Singularity), CC BY-SA 3.0")

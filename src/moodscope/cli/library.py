@@ -59,8 +59,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _open(args: argparse.Namespace, *, create: bool = False):
+    """The library of ``--db``, once the files the command will write (``--m3u``, ``--out``) are known writable."""
+    from moodscope.fileio import check_writable
     from moodscope.library import MoodLibrary
 
+    for name in ("m3u", "out"):
+        if getattr(args, name, None) is not None:
+            check_writable(getattr(args, name))
     return MoodLibrary(args.db, create=create)
 
 
@@ -391,6 +396,9 @@ def add_map(cmds: argparse._SubParsersAction, shared: SharedOptions) -> None:
 
 
 def run_map(args: argparse.Namespace) -> int:
+    from moodscope.library.mapplot import check_map_path
+
+    check_map_path(args.out)
     with _open(args) as lib:
         path = lib.map(args.out)
         print(f"wrote {path} ({len(lib)} tracks)")

@@ -134,7 +134,7 @@ def tracks_dict(tracks: Sequence[Track], **meta) -> dict:
 
 def tracks_json(tracks: Sequence[Track], **meta) -> str:
     """:func:`tracks_dict` as indented JSON."""
-    return json.dumps(tracks_dict(tracks, **meta), indent=2, ensure_ascii=False)
+    return json.dumps(tracks_dict(tracks, **meta), indent=2, ensure_ascii=False, allow_nan=False)
 
 
 def tracks_csv(tracks: Sequence[Track]) -> str:
@@ -195,4 +195,4 @@ def clusters_csv(clusters: Sequence[Cluster]) -> str:
 
 def clusters_json(clusters: Sequence[Cluster]) -> str:
     """JSON: a list of :meth:`Cluster.to_dict` objects, largest cluster first."""
-    return json.dumps([c.to_dict() for c in clusters], indent=2, ensure_ascii=False)
+    return json.dumps([c.to_dict() for c in clusters], indent=2, ensure_ascii=False, allow_nan=False)

@@ -158,14 +158,21 @@ def map_html(tracks: Sequence[Track], *, title: str = "Music library by mood", s
     )
 
 
+def check_map_path(path: str | os.PathLike) -> str:
+    """The map's format ('png' or 'html') from the suffix of ``path``; :class:`LibraryError` for any other."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".png":
+        return "png"
+    if suffix in (".html", ".htm"):
+        return "html"
+    raise LibraryError(f"{path}: the map is written as .png or .html; give --out map.png or --out map.html")
+
+
 def write_map(tracks: Sequence[Track], path: str | os.PathLike, *, title: str = "Music library by mood") -> Path:
     """Write the map as PNG or HTML, chosen by the file extension."""
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".png":
+    if check_map_path(path) == "png":
         return plot_map_png(tracks, path, title=title)
-    if suffix in (".html", ".htm"):
-        with atomic_write(path, "w", encoding="utf-8") as fh:
-            fh.write(map_html(tracks, title=title))
-        return path
-    raise LibraryError(f"{path}: the map is written as .png or .html; give --out map.png or --out map.html")
+    with atomic_write(path, "w", encoding="utf-8") as fh:
+        fh.write(map_html(tracks, title=title))
+    return path
