@@ -235,7 +235,121 @@ def test_parquet_needs_out(tmp_path, capsys, tiny_model):
     path = write_audio(tmp_path / "song.wav", 6.0)
     code, _, err = run(capsys, "analyze", str(path), "--model", tiny_model, "--format", "parquet")
     assert code == 1
-    assert err.strip() == "moodscope: error: --format parquet needs --out FILE.parquet"
+    assert err.strip() == "moodscope: error: --format parquet needs --out FILE.parquet (or --out - for standard output)"
+
+
+# --- output paths: checked before analysing, kept when there is nothing to write -----------------
+
+
+def strict_json(text: str):
+    """json.loads that refuses NaN and Infinity (which are not JSON)."""
+
+    def refuse(name):
+        raise ValueError(f"{name} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.mark.parametrize("fill", [np.nan, np.inf, 1e20])
+def test_damaged_audio_is_a_failure_naming_the_file_and_never_a_result(fill, tmp_path, capsys, tiny_model):
+    good = write_audio(tmp_path / "good.wav", 6.0)
+    y = music_like(8.0, 44_100, channels=2)
+    y[3 * 44_100 : 3 * 44_100 + 4410] = fill
+    bad = tmp_path / "bad.wav"
+    sf.write(bad, y, 44_100, subtype="FLOAT")
+    out = tmp_path / "out.json"
+    code, _, err = run(
+        capsys, "analyze", str(good), str(bad), "--model", tiny_model, "--out", str(out), "--workers", "1"
+    )
+    assert code == 1
+    assert [t["track"] for t in strict_json(out.read_text())] == [str(good)]
+    [line] = [line for line in err.splitlines() if "bad.wav" in line]
+    assert "the audio is damaged" in line and "3.00 s" in line
+    code, stdout, _ = run(capsys, "analyze", str(bad), "--model", tiny_model, "--format", "csv")
+    assert code == 1 and stdout == ""
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv", "parquet", "txt"])
+def test_a_run_where_every_file_fails_keeps_the_existing_output(fmt, tmp_path, capsys, tiny_model):
+    out = tmp_path / f"out.{fmt}"
+    code, _, err = run(capsys, "analyze", str(write_audio(tmp_path / "a.wav", 6.0)), "--model", tiny_model,
+                       "--out", str(out))  # fmt: skip
+    assert code == 0, err
+    before = out.read_bytes()
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    code, _, err = run(capsys, "analyze", str(empty), "--model", tiny_model, "--out", str(out))
+    assert code == 1
+    assert out.read_bytes() == before
+    assert f"{out} left as it was" in err
+
+
+def test_out_dash_is_standard_output(tmp_path, capsys, tiny_model):
+    path = write_audio(tmp_path / "song.wav", 6.0)
+    code, stdout, err = run(capsys, "analyze", str(path), "--model", tiny_model, "--format", "json", "--out", "-")
+    assert code == 0, err
+    assert strict_json(stdout)[0]["track"] == str(path)
+    assert not (tmp_path / "-").exists() and not __import__("pathlib").Path("-").exists()
+
+
+def test_unknown_out_suffix_is_an_error_listing_the_formats(tmp_path, capsys, tiny_model):
+    out = tmp_path / "out.xlsx"
+    code, stdout, err = run(capsys, "analyze", str(write_audio(tmp_path / "a.wav", 6.0)), "--model", tiny_model,
+                            "--out", str(out))  # fmt: skip
+    assert code == 1 and stdout == "" and not out.exists()
+    assert err.startswith(f"moodscope: error: {out}: moodscope does not write .xlsx files")
+    assert all(s in err for s in (".json", ".csv", ".parquet", "--format"))
+    code, _, err = run(capsys, "analyze", str(tmp_path / "a.wav"), "--model", tiny_model, "--plot",
+                       str(tmp_path / "plot.xyz"))  # fmt: skip
+    assert code == 1 and "cannot plot to .xyz files" in err and "png" in err
+
+
+@pytest.mark.parametrize("where", ["folder", "proc", "plot-folder"])
+def test_unwritable_outputs_fail_in_one_line_before_anything_is_analysed(where, tmp_path, capsys, monkeypatch):
+    import moodscope.analysis.analyzer
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("analysed before checking the output")
+
+    monkeypatch.setattr(moodscope.analysis.analyzer, "analyze_files", must_not_run)
+    (tmp_path / "existing").mkdir()
+    option, path = {
+        "folder": ("--out", tmp_path / "existing"),
+        "proc": ("--out", "/proc/moodscope-x.json"),
+        "plot-folder": ("--plot", tmp_path / "existing"),
+    }[where]
+    song = write_audio(tmp_path / "song.wav", 6.0)
+    code, stdout, err = run(capsys, "analyze", str(song), "--model", "fast", option, str(path))
+    assert code == 1 and stdout == ""
+    assert err.startswith(f"moodscope: error: {path}: ") and err.count("\n") == 1
+
+
+def test_a_read_only_folder_fails_before_analysing(tmp_path):
+    """As another user would see it (root's permission override dropped): one line, nothing analysed."""
+    import subprocess
+    import sys
+
+    from conftest import without_root_override
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    empty = tmp_path / "empty.wav"  # analysing it would fail and list it: it must not get that far
+    empty.write_bytes(b"")
+    prefix = without_root_override()
+    try:
+        for option in ("--out", "--plot"):
+            target = ro / ("out.json" if option == "--out" else "plot.png")
+            proc = subprocess.run(
+                [*prefix, sys.executable, "-m", "moodscope", "analyze", str(empty), "--model", "fast", option,
+                 str(target)],
+                capture_output=True, text=True,
+            )  # fmt: skip
+            assert proc.returncode == 1
+            assert proc.stderr.startswith(f"moodscope: error: {target}: cannot be written in {ro}"), proc.stderr
+            assert proc.stderr.count("\n") == 1 and "empty.wav" not in proc.stderr
+    finally:
+        ro.chmod(0o755)
 
 
 # --- plots, models, demo, help --------------------------------------------------------------------

@@ -8,8 +8,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from moodscope.audio import find_audio_files, load_audio, resample, segment_audio, stream_audio
-from moodscope.constants import PAPER_CLIP_SECONDS, SAMPLE_RATE, SEGMENT_SAMPLES
+from moodscope.audio import (
+    audio_from_array,
+    find_audio_files,
+    load_audio,
+    resample,
+    segment_audio,
+    stream_audio,
+)
+from moodscope.constants import MAX_SAMPLE_MAGNITUDE, PAPER_CLIP_SECONDS, SAMPLE_RATE, SEGMENT_SAMPLES
 from moodscope.errors import AudioError
 
 FREQ = 440.0
@@ -153,12 +160,6 @@ def test_drop_last_keeps_a_single_segment():
     assert len(segment_audio(np.zeros(SEGMENT_SAMPLES + 5, np.float32), drop_last=True)) == 1
 
 
-def test_segment_audio_replaces_nan():
-    y = np.zeros(SEGMENT_SAMPLES, np.float32)
-    y[10] = np.nan
-    assert np.isfinite(segment_audio(y)).all()
-
-
 def test_too_short_names_the_source():
     with pytest.raises(AudioError, match=r"song\.wav: too short \(4\.99 s\)"):
         segment_audio(np.zeros(SEGMENT_SAMPLES - 100, np.float32), source="song.wav")
@@ -267,3 +268,158 @@ def test_real_4q_clip_decodes_like_librosa():
         assert len(ours) == len(theirs)
         assert np.abs(ours - theirs).max() < 5e-3 * np.abs(theirs).max()
         assert segment_audio(ours, source=str(clip)).shape[0] == len(theirs) // SEGMENT_SAMPLES
+
+
+# --- damaged samples: an error naming the file, never a result (policy in moodscope.audio) ----------
+
+DAMAGE = {"nan": (np.nan, r"not numbers \(NaN\)"), "inf": (np.inf, "infinite"), "1e20": (1e20, r"1e\+20")}
+
+
+def damaged(kind: str, seconds: float = 8.0, sr: int = 44_100) -> np.ndarray:
+    """Stereo float audio [shape=(n, 2)] with 0.1 s of damage starting at 3 s."""
+    y = tone(seconds, sr, channels=2)
+    y[3 * sr : 3 * sr + sr // 10] = DAMAGE[kind][0]
+    return y
+
+
+@pytest.mark.parametrize("kind", list(DAMAGE))
+def test_damaged_samples_in_a_file_are_an_error_naming_it(tmp_path, kind):
+    path = tmp_path / f"{kind}.wav"
+    sf.write(path, damaged(kind), 44_100, subtype="FLOAT")
+    with pytest.raises(AudioError, match=rf"{kind}\.wav: the audio is damaged: .*{DAMAGE[kind][1]}.* from 3\.00 s"):
+        load_audio(path)
+
+
+@pytest.mark.parametrize("kind", list(DAMAGE))
+def test_damaged_samples_in_an_array_get_the_same_error(kind):
+    with pytest.raises(AudioError, match=rf"audio array: the audio is damaged: .*{DAMAGE[kind][1]}.* from 3\.00 s"):
+        audio_from_array(damaged(kind), 44_100)
+
+
+def test_samples_just_inside_the_limit_are_analysed():
+    y = tone(6.0, 44_100)
+    y[100] = MAX_SAMPLE_MAGNITUDE
+    assert np.isfinite(audio_from_array(y, 44_100)).all()
+
+
+# --- arrays: what people pass ---------------------------------------------------------------------
+
+
+def test_array_layouts_and_dtypes_give_the_same_audio():
+    sr = 44_100
+    stereo = tone(6.0, sr, channels=2)  # (n, 2): what soundfile.read returns
+    expected = audio_from_array(stereo[:, 0], sr)
+    assert len(expected) == 6 * SAMPLE_RATE
+    for name, y in {
+        "(n, 2)": stereo,
+        "(2, n)": stereo.T,
+        "(n, 1)": stereo[:, :1],
+        "(1, n)": stereo[:, :1].T,
+        "float64": stereo.astype(np.float64),
+        "list": stereo[:, 0].tolist(),
+    }.items():
+        np.testing.assert_allclose(audio_from_array(y, sr), expected, atol=1e-6, err_msg=name)
+
+
+@pytest.mark.parametrize(("dtype", "full"), [(np.int16, 2**15), (np.int32, 2**31), (np.int8, 2**7)])
+def test_integer_pcm_is_scaled_by_its_full_range(dtype, full):
+    y = tone(6.0, 44_100)
+    pcm = np.round(y * (full - 1)).astype(dtype)
+    np.testing.assert_allclose(audio_from_array(pcm, 44_100), audio_from_array(y, 44_100), atol=2 / full + 1e-6)
+
+
+def test_unsigned_8_bit_pcm_is_centred():
+    y = tone(6.0, 44_100)
+    pcm = np.round(y * 127 + 128).astype(np.uint8)  # 8-bit WAV convention: silence is 128
+    np.testing.assert_allclose(audio_from_array(pcm, 44_100), audio_from_array(y, 44_100), atol=0.01)
+
+
+@pytest.mark.parametrize(
+    ("y", "sr", "words"),
+    [
+        (np.zeros(0, np.float32), 44_100, "the array is empty"),
+        (np.zeros((2, 0), np.float32), 44_100, "the array is empty"),
+        (tone(6.0, 44_100), 0, "sample rate must be positive"),
+        (tone(6.0, 44_100), -44_100, "sample rate must be positive"),
+        (tone(6.0, 44_100), float("nan"), "sample rate must be positive"),
+        (tone(6.0, 44_100), "fast", "sample rate must be a number"),
+        (np.array(["a"] * 1000), 44_100, "expected numbers"),
+        (np.array([1 + 2j] * 1000), 44_100, "expected numbers"),
+        (np.zeros((2, 3, 1000), np.float32), 44_100, r"expected \(samples,\)"),
+        (np.zeros((500, 500), np.float32), 44_100, "cannot tell samples from channels"),
+        (np.zeros(1000, np.int64), 44_100, "not PCM"),
+    ],
+)
+def test_unusable_arrays_are_an_audio_error(y, sr, words):
+    with pytest.raises(AudioError, match=f"audio array: .*{words}"):
+        audio_from_array(y, sr)
+
+
+# --- damaged files decode as far as their data goes; decoders keep quiet ---------------------------
+
+
+def cut(path: Path, fraction: float, name: str) -> Path:
+    data = path.read_bytes()
+    out = path.with_name(name)
+    out.write_bytes(data[: int(len(data) * fraction)])
+    return out
+
+
+def test_truncated_flac_decodes_what_is_there(tmp_path, capfd):
+    full = tmp_path / "full.flac"
+    sf.write(full, tone(12.0, 44_100, channels=2), 44_100)
+    half = cut(full, 0.5, "half.flac")
+    y = load_audio(half)
+    assert 4.0 < len(y) / SAMPLE_RATE < 8.0
+    inner = len(y) - SAMPLE_RATE // 10  # the resampler's end effects aside, lossless: the same samples
+    np.testing.assert_allclose(y[:inner], load_audio(full)[:inner], atol=1e-5)
+    assert capfd.readouterr().err == ""
+
+
+def test_garbage_inside_an_mp3_is_skipped_quietly(tmp_path, capfd):
+    full = tmp_path / "full.mp3"
+    sf.write(full, tone(12.0, 44_100, channels=2), 44_100, format="MP3")
+    data = bytearray(full.read_bytes())
+    third = len(data) // 3
+    data[third : third + 4000] = np.random.default_rng(0).bytes(4000)
+    garbled = tmp_path / "garbled.mp3"
+    garbled.write_bytes(bytes(data))
+    y = load_audio(garbled)
+    assert len(y) / SAMPLE_RATE > 10.0  # the frames after the garbage are there too
+    assert dominant_frequency(y[-3 * SAMPLE_RATE :]) == pytest.approx(FREQ, abs=5)
+    assert capfd.readouterr().err == ""  # no "Note: Illegal Audio-MPEG-Header" on the terminal
+
+
+def test_truncated_mp3_prints_no_decoder_warnings(tmp_path, capfd):
+    full = tmp_path / "full.mp3"
+    sf.write(full, tone(12.0, 44_100, channels=2), 44_100, format="MP3")
+    load_audio(cut(full, 0.5, "half.mp3"))
+    assert capfd.readouterr().err == ""  # no "Warning: Xing stream size off by more than 1%"
+
+
+def test_an_undecodable_file_is_named_once_without_decoder_noise(tmp_path, capfd):
+    path = tmp_path / "junk.mp3"
+    path.write_bytes(np.random.default_rng(0).bytes(50_000))
+    with pytest.raises(AudioError) as info:
+        load_audio(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: cannot decode as audio")
+    assert message.count("junk.mp3") == 1
+    assert "possibly a pipe" not in message and "\n" not in message
+    assert capfd.readouterr().err == ""
+
+
+def test_other_output_on_stderr_during_decoding_is_not_lost(tmp_path, capfd):
+    """Only decoder chatter is held back: another thread's stderr line during a decode comes through."""
+    import threading
+
+    from moodscope import audio
+
+    path = tmp_path / "a.wav"
+    sf.write(path, tone(1.0, 44_100), 44_100)
+    with audio._quiet_decoder():
+        thread = threading.Thread(target=lambda: __import__("os").write(2, b"server log line\n"))
+        thread.start()
+        thread.join()
+        load_audio(path)
+    assert capfd.readouterr().err == "server log line\n"

@@ -206,3 +206,26 @@ def test_killed_scan_leaves_an_intact_database_and_the_next_scan_completes(tmp_p
         assert result.unchanged == survived and len(result.analysed) == n - survived
         assert len(lib) == n
     assert check_integrity(db) == n
+
+
+def test_damaged_audio_is_recorded_as_failed_and_the_scan_goes_on(tmp_path, random_model, capsys):
+    """NaN samples once killed every scan of the folder with an sqlite3.IntegrityError."""
+    music = tmp_path / "music"
+    write_tone(music / "a.wav", 6.0, 220.0, seed=1)
+    y = 0.3 * np.sin(2 * np.pi * 330.0 * np.arange(7 * 22_050) / 22_050)
+    y[3 * 22_050 : 3 * 22_050 + 500] = np.nan
+    sf.write(music / "b.wav", y.astype(np.float32), 22_050, subtype="FLOAT")
+    write_tone(music / "c.wav", 6.0, 440.0, seed=3)
+    db = tmp_path / "lib.db"
+    argv = ["library", "scan", str(music), "--db", str(db), "--model", str(random_model), "--workers", "1"]
+    assert main(argv) == 1
+    out, err = capsys.readouterr()
+    assert "2 analysed" in out and "1 failed" in out and "Traceback" not in err
+    [line] = [line for line in err.splitlines() if "b.wav" in line]
+    assert "the audio is damaged" in line and "NaN" in line
+    assert main(argv) == 0  # the rescan skips the failed file until it changes
+    assert "1 files failed before and are unchanged" in capsys.readouterr().out
+    with MoodLibrary(db) as lib:
+        assert sorted(Path(t.path).name for t in lib.tracks()) == ["a.wav", "c.wav"]
+        assert list(lib.failures()) == [str(music / "b.wav")]
+    assert check_integrity(db) == 2

@@ -287,3 +287,23 @@ def test_migration_from_schema_1_and_profile_snapshot(tmp_path):
         after = lib.profiles()
         assert len(after) == 3 and set(after.ids) < set(before.ids)
         assert np.array_equal(after.matrix, MoodLibrary(db).profiles().matrix)
+
+
+def test_an_analysis_holding_nan_fails_its_file_and_the_scan_goes_on(tmp_path, lib):
+    """A model that returns NaN must not stop the scan (it once died on an sqlite3.IntegrityError)."""
+    files = make_files(tmp_path / "music", 3)
+
+    def nan_for_the_second(paths):
+        for p in paths:
+            analysis = fake_analysis(p)
+            if Path(p).name == files[1].name:
+                analysis.probabilities[0, :] = np.nan
+            yield str(p), analysis, None
+
+    result = lib.scan(tmp_path / "music", analyzer=nan_for_the_second)
+    assert sorted(Path(p).name for p in result.analysed) == [files[0].name, files[2].name]
+    assert list(result.failed) == [str(files[1])] and "not finite" in result.failed[str(files[1])]
+    assert lib.failures() == result.failed
+    again = lib.scan(tmp_path / "music", analyzer=nan_for_the_second)
+    assert again.unchanged == 2 and list(again.skipped_failed) == [str(files[1])]
+    integrity(tmp_path / "lib.db")

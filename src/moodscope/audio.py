@@ -8,23 +8,47 @@ whole segments are kept (a trailing remainder is dropped). A file shorter than o
 :class:`~moodscope.errors.AudioError`. Silence is valid audio: its features are finite (zeros).
 
 Damaged files: a file that cannot be opened as audio (empty, not audio, unknown format, a folder,
-missing) is an :class:`~moodscope.errors.AudioError` naming it. A truncated file (e.g. an MP3 cut
-short by an interrupted download) is decoded as far as its data goes, as players do: the features
-describe the audio that is there, and if less than one segment remains it is "too short".
+missing) is an :class:`~moodscope.errors.AudioError` naming it. A truncated or partly damaged file
+(an MP3, FLAC, Ogg or WAV cut short by an interrupted download, a few garbled frames) is decoded as
+far as its data goes, as players do: when libsndfile stops at damaged data, FFmpeg takes over where
+it stopped and skips the packets it cannot decode. The features describe the audio that is there,
+and if less than one segment remains it is "too short". What decoders print by themselves
+(mpg123's "Note: Illegal Audio-MPEG-Header", "Warning: Xing stream size off") is kept off the
+terminal (it is logged at debug level), and error messages name the file once.
+
+Non-finite samples (NaN, infinity) and samples beyond ±``MAX_SAMPLE_MAGNITUDE`` (100, i.e. 40 dB
+over full scale) are an :class:`~moodscope.errors.AudioError` naming the file and the time of the
+first one, whether they come from a file or an array: they are damage, not music, and a result
+computed from them would be meaningless (they are not silently repaired).
+
+Arrays (:func:`audio_from_array`): 1-D, ``(samples, channels)`` (what ``soundfile.read`` returns)
+or ``(channels, samples)`` (what ``librosa.load(mono=False)`` returns; the shorter axis is taken as
+the channels), any float dtype, or integer PCM (int8/16/32, uint8), which is scaled by its full range
+to [-1, 1).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
+import re
+import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from moodscope.constants import AUDIO_EXTENSIONS, SAMPLE_RATE, SEGMENT_SAMPLES, SEGMENT_SECONDS
+from moodscope.constants import (
+    AUDIO_EXTENSIONS,
+    MAX_SAMPLE_MAGNITUDE,
+    SAMPLE_RATE,
+    SEGMENT_SAMPLES,
+    SEGMENT_SECONDS,
+)
 from moodscope.errors import AudioError
 
 log = logging.getLogger(__name__)
@@ -52,6 +76,89 @@ def _check_file(path: Path) -> None:
         raise AudioError(f"{path}: the file is empty (0 bytes)")
 
 
+def check_samples(y: np.ndarray, source: str, *, offset: float = 0.0, rate: float = SAMPLE_RATE) -> None:
+    """Raise :class:`AudioError` naming ``source`` unless every sample of ``y`` is finite and within
+    ±``MAX_SAMPLE_MAGNITUDE``.
+
+    ``y`` [shape=(n,) or (n, channels)] starts ``offset`` seconds into the audio at ``rate`` Hz (for
+    the time of the first bad sample in the message). Costs one max and one min over the samples.
+    """
+    if y.size == 0:
+        return
+    hi, lo = y.max(), y.min()
+    if hi <= MAX_SAMPLE_MAGNITUDE and lo >= -MAX_SAMPLE_MAGNITUDE:  # NaN fails both
+        return
+    bad = ~(np.abs(y) <= MAX_SAMPLE_MAGNITUDE)
+    first = int(np.argwhere(bad)[0][0])
+    value = float(np.asarray(y[first]).reshape(-1)[bad[first].reshape(-1)][0])
+    if math.isnan(value):
+        what = "samples that are not numbers (NaN)"
+    elif math.isinf(value):
+        what = "infinite samples"
+    else:
+        what = f"samples of {value:.3g}, beyond ±{MAX_SAMPLE_MAGNITUDE:g} (full scale is ±1)"
+    raise AudioError(
+        f"{source}: the audio is damaged: {what} from {offset + first / rate:.2f} s; moodscope analyses only "
+        "finite samples: re-encode or re-export it"
+    )
+
+
+# What decoders print on the terminal by themselves (mpg123 inside libsndfile): logged, not shown.
+_DECODER_NOISE = re.compile(r"^(Note: |Warning: |\[src/libmpg123/|\[.*mpg123)")
+_stderr_lock = threading.Lock()
+_stderr_users = 0
+_stderr_saved: tuple[int, object] | None = None
+
+
+@contextlib.contextmanager
+def _quiet_decoder() -> Iterator[None]:
+    """Keep what C decoders write to file descriptor 2 off the terminal while the block runs.
+
+    The descriptor is pointed at a temporary file; afterwards decoder messages are logged at debug
+    level and any other line (another thread's) is written back to the real stderr. Threads share
+    one redirection (counted), so decoding in parallel threads is not serialised.
+    """
+    global _stderr_users, _stderr_saved
+    try:
+        with _stderr_lock:
+            if _stderr_users == 0:
+                capture = tempfile.TemporaryFile(mode="w+b")  # noqa: SIM115 (closed when the last user leaves)
+                _stderr_saved = (os.dup(2), capture)
+                os.dup2(capture.fileno(), 2)
+            _stderr_users += 1
+    except OSError:  # no stderr to redirect (closed descriptor): nothing to keep quiet
+        yield
+        return
+    try:
+        yield
+    finally:
+        with _stderr_lock:
+            _stderr_users -= 1
+            if _stderr_users == 0 and _stderr_saved is not None:
+                saved, capture = _stderr_saved
+                _stderr_saved = None
+                os.dup2(saved, 2)
+                os.close(saved)
+                capture.seek(0)
+                text = capture.read().decode("utf-8", "replace")
+                capture.close()
+                for line in text.splitlines():
+                    if _DECODER_NOISE.match(line):
+                        log.debug("decoder: %s", line)
+                    elif line.strip():
+                        os.write(2, (line + "\n").encode())
+
+
+def _reason(exc: BaseException, path: Path) -> str:
+    """A decoder's error without the file name (the message names it already) or libsndfile's guesses."""
+    text = getattr(exc, "error_string", None) or getattr(exc, "strerror", None) or str(exc)
+    for name in (f"'{path}'", f'"{path}"', str(path)):
+        text = text.replace(name, "")
+    text = text.replace("(possibly a pipe?)", "").replace("Error : ", "")
+    text = " ".join(text.split()).strip(" :.;")
+    return text or type(exc).__name__
+
+
 def _to_mono(block: np.ndarray) -> np.ndarray:
     """[shape=(n,) or (n, channels)] -> [shape=(n,)] float32 mean of channels.
 
@@ -72,22 +179,40 @@ def _to_mono(block: np.ndarray) -> np.ndarray:
 
 
 def _sndfile_blocks(path: Path, block_frames: int) -> tuple[int, Iterator[np.ndarray]]:
+    """Decode with libsndfile; at damaged data, FFmpeg carries on from where libsndfile stopped."""
     import soundfile as sf
 
-    handle = sf.SoundFile(str(path))
+    with _quiet_decoder():
+        handle = sf.SoundFile(str(path))
+    rate = handle.samplerate
 
     def gen() -> Iterator[np.ndarray]:
+        done = 0  # frames yielded
         with handle:
             while True:
-                block = handle.read(block_frames, dtype="float32", always_2d=True)
+                try:
+                    with _quiet_decoder():
+                        block = handle.read(block_frames, dtype="float32", always_2d=True)
+                except sf.SoundFileError as exc:
+                    log.info("%s: libsndfile stopped at %.1f s (%s); FFmpeg decodes the rest", path, done / rate,
+                             _reason(exc, path))  # fmt: skip
+                    yield from _pyav_blocks(path, block_frames, skip=done, rate=rate)[1]
+                    return
                 if len(block) == 0:
                     return
+                done += len(block)
                 yield _to_mono(block)
 
-    return handle.samplerate, gen()
+    return rate, gen()
 
 
-def _pyav_blocks(path: Path, block_frames: int) -> tuple[int, Iterator[np.ndarray]]:
+def _pyav_blocks(
+    path: Path, block_frames: int, *, skip: int = 0, rate: int | None = None
+) -> tuple[int, Iterator[np.ndarray]]:
+    """Decode with FFmpeg (PyAV), skipping packets it cannot decode, and the first ``skip`` frames.
+
+    ``rate`` is the sample rate the caller expects (when taking over from libsndfile).
+    """
     import av
 
     container = av.open(str(path))
@@ -96,13 +221,16 @@ def _pyav_blocks(path: Path, block_frames: int) -> tuple[int, Iterator[np.ndarra
         container.close()
         raise AudioError(f"{path}: the file has no audio stream")
     stream = streams[0]
-    rate = stream.codec_context.sample_rate or stream.rate
-    if not rate:
+    native = stream.codec_context.sample_rate or stream.rate
+    if not native:
         container.close()
         raise AudioError(f"{path}: the audio stream has no sample rate")
+    if rate is not None and native != rate:
+        container.close()
+        raise AudioError(f"{path}: damaged audio data after {skip / rate:.1f} s")
     # planar float at the native rate and layout: the channels are averaged here, like the libsndfile
     # path does (FFmpeg's own mono downmix weights channels differently, e.g. (L + R) / sqrt(2))
-    resampler = av.AudioResampler(format="fltp", rate=rate)
+    resampler = av.AudioResampler(format="fltp", rate=native)
 
     def planar_mean(out: av.AudioFrame) -> np.ndarray:
         planes = out.to_ndarray()  # (channels, n)
@@ -110,21 +238,39 @@ def _pyav_blocks(path: Path, block_frames: int) -> tuple[int, Iterator[np.ndarra
 
     def gen() -> Iterator[np.ndarray]:
         pending: list[np.ndarray] = []
-        size = 0
+        size, to_skip, damaged = 0, skip, 0
+
+        def take(out: av.AudioFrame) -> None:
+            nonlocal size, to_skip
+            mono = planar_mean(out)
+            if to_skip:
+                cut = min(to_skip, len(mono))
+                mono, to_skip = mono[cut:], to_skip - cut
+            if len(mono):
+                pending.append(mono)
+                size += len(mono)
+
         with container:
-            for frame in container.decode(stream):
-                for out in resampler.resample(frame):
-                    pending.append(planar_mean(out))
-                    size += pending[-1].shape[0]
-                    if size >= block_frames:
-                        yield np.concatenate(pending)
-                        pending, size = [], 0
+            for packet in container.demux(stream):
+                try:
+                    frames = packet.decode()
+                except av.error.FFmpegError:  # a damaged packet: skipped, as players do
+                    damaged += 1
+                    continue
+                for frame in frames:
+                    for out in resampler.resample(frame):
+                        take(out)
+                if size >= block_frames:
+                    yield np.concatenate(pending)
+                    pending, size = [], 0
             for out in resampler.resample(None):
-                pending.append(planar_mean(out))
+                take(out)
+        if damaged:
+            log.info("%s: %d damaged packet(s) skipped", path, damaged)
         if pending:
             yield np.concatenate(pending)
 
-    return rate, gen()
+    return native, gen()
 
 
 def _open_blocks(path: Path, block_seconds: float) -> tuple[int, Iterator[np.ndarray]]:
@@ -135,23 +281,24 @@ def _open_blocks(path: Path, block_seconds: float) -> tuple[int, Iterator[np.nda
         try:
             import soundfile as sf
 
-            info = sf.info(str(path))
+            with _quiet_decoder():
+                info = sf.info(str(path))
             return _sndfile_blocks(path, max(1, int(info.samplerate * block_seconds)))
         except Exception as exc:  # libsndfile refused it: let FFmpeg try
-            errors.append(f"libsndfile: {exc}")
+            errors.append(f"libsndfile: {_reason(exc, path)}")
     try:
         import av
 
         try:
             return _pyav_blocks(path, max(1, int(48_000 * block_seconds)))
         except av.error.FFmpegError as exc:
-            errors.append(f"ffmpeg: {exc}")
+            errors.append(f"FFmpeg: {_reason(exc, path)}")
     except AudioError:
         raise
-    reason = "; ".join(errors) or "unknown format"
+    reason = errors[-1] if errors else "unknown format"  # FFmpeg's, the last decoder tried
     raise AudioError(
-        f"{path}: cannot decode as audio: not a format moodscope reads (MP3, Ogg Vorbis/Opus, FLAC, WAV, "
-        f"AIFF, M4A/AAC) or a corrupt file ({reason})"
+        f"{path}: cannot decode as audio ({reason}): not a format moodscope reads (MP3, Ogg Vorbis/Opus, FLAC, "
+        "WAV, AIFF, M4A/AAC) or a damaged file"
     )
 
 
@@ -168,9 +315,12 @@ def stream_audio(path: str | os.PathLike, *, block_seconds: float = BLOCK_SECOND
     resampler = (
         None if rate == SAMPLE_RATE else soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32", quality="VHQ")
     )
-    produced = 0
+    produced = 0  # samples at SAMPLE_RATE
+    native = 0  # samples at the file's rate
     try:
         for block in blocks:
+            check_samples(block, str(path), offset=native / rate, rate=rate)
+            native += len(block)
             out = block if resampler is None else resampler.resample_chunk(block)
             if len(out):
                 produced += len(out)
@@ -183,7 +333,8 @@ def stream_audio(path: str | os.PathLike, *, block_seconds: float = BLOCK_SECOND
     except AudioError:
         raise
     except Exception as exc:
-        raise AudioError(f"{path}: decoding failed after {produced / SAMPLE_RATE:.1f} s ({exc})") from exc
+        reason = _reason(exc, path)
+        raise AudioError(f"{path}: decoding failed after {produced / SAMPLE_RATE:.1f} s ({reason})") from exc
     if produced == 0:
         raise AudioError(f"{path}: no audio samples could be decoded")
 
@@ -215,6 +366,57 @@ def resample(y: np.ndarray, sr: int, *, target: int = SAMPLE_RATE, quality: str 
     return y
 
 
+MAX_CHANNELS = 64
+"""An array axis this short or shorter can be the channels of (samples, channels) audio."""
+
+
+def audio_from_array(y, sr, *, source: str = "audio array") -> np.ndarray:
+    """Audio given as an array -> mono float32 [shape=(n,)] at ``SAMPLE_RATE``; see the module docstring.
+
+    ``y`` [shape=(n,), (n, channels) or (channels, n)] is float, or integer PCM scaled by its full
+    range. Raises :class:`AudioError` naming ``source`` for a bad sample rate, an empty or
+    non-numeric array, an unknown layout and damaged samples (NaN, infinity, beyond
+    ±``MAX_SAMPLE_MAGNITUDE``).
+    """
+    try:
+        rate = float(sr)
+    except (TypeError, ValueError):
+        raise AudioError(f"{source}: the sample rate must be a number of Hz, not {sr!r}") from None
+    if not (math.isfinite(rate) and rate > 0):
+        raise AudioError(f"{source}: the sample rate must be positive (got {sr!r}); e.g. analyze(y, sr=44100)")
+    try:
+        y = np.asarray(y)
+    except (TypeError, ValueError) as exc:
+        raise AudioError(f"{source}: not an array of audio samples ({exc})") from None
+    if y.dtype.kind in "iu":
+        if y.dtype.itemsize > 4:
+            raise AudioError(
+                f"{source}: {y.dtype} samples are not PCM; give int16/int32 PCM or floats in [-1, 1] "
+                "(e.g. y.astype(np.int16) if that is what the data is)"
+            )
+        info = np.iinfo(y.dtype)
+        full = 2.0 ** (8 * y.dtype.itemsize - 1)
+        zero = 0.0 if info.min < 0 else full  # unsigned PCM (8-bit WAV) is centred on half its range
+        y = ((y.astype(np.float64) - zero) / full).astype(np.float32)
+    elif y.dtype.kind != "f":
+        raise AudioError(f"{source}: expected numbers (float or integer PCM samples), got an array of {y.dtype}")
+    if y.size == 0:
+        raise AudioError(f"{source}: the array is empty")
+    if y.ndim == 2:
+        if min(y.shape) > MAX_CHANNELS:
+            raise AudioError(
+                f"{source}: cannot tell samples from channels in shape {y.shape}; give (samples,), "
+                "(samples, channels) or (channels, samples)"
+            )
+        if y.shape[0] < y.shape[1]:  # (channels, n) -> (n, channels)
+            y = y.T
+    elif y.ndim != 1:
+        raise AudioError(f"{source}: expected (samples,), (samples, channels) or (channels, samples), got {y.shape}")
+    check_samples(y, source, rate=rate)
+    mono = _to_mono(y.astype(np.float32, copy=False))
+    return resample(mono, int(rate) if rate.is_integer() else rate)
+
+
 def segment_audio(
     y: np.ndarray,
     *,
@@ -240,8 +442,7 @@ def segment_audio(
             f"{source}: too short ({math.floor(len(y) / SAMPLE_RATE * 100) / 100:.2f} s); moodscope needs at least "
             f"{SEGMENT_SECONDS:g} s of audio for one segment"
         )
-    segments = y[: n * SEGMENT_SAMPLES].reshape(n, SEGMENT_SAMPLES)
-    return np.nan_to_num(segments, copy=False)
+    return y[: n * SEGMENT_SAMPLES].reshape(n, SEGMENT_SAMPLES)
 
 
 def find_audio_files(paths: list[str | os.PathLike] | str | os.PathLike) -> list[Path]:

@@ -5,6 +5,10 @@ from __future__ import annotations
 SAMPLE_RATE = 22_050
 """Analysis sample rate (Hz): every file is mixed to mono and resampled to it."""
 
+MAX_SAMPLE_MAGNITUDE = 100.0
+"""Largest sample magnitude moodscope analyses (full scale is ±1; this is 40 dB above it). Float audio
+beyond it, infinite or NaN is damaged (or unscaled integers stored as floats) and is refused."""
+
 SEGMENT_SECONDS = 5.0
 SEGMENT_SAMPLES = int(SAMPLE_RATE * SEGMENT_SECONDS)  # 110_250
 

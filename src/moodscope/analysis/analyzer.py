@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from moodscope.audio import resample, segment_audio, stream_audio
+from moodscope.audio import audio_from_array, segment_audio, stream_audio
 from moodscope.constants import (
     QUADRANT_CENTRES,
     QUADRANT_MOODS,
@@ -26,7 +26,7 @@ from moodscope.constants import (
     SEGMENT_SAMPLES,
     SEGMENT_SECONDS,
 )
-from moodscope.errors import AudioError, MoodscopeError
+from moodscope.errors import AudioError, ModelError, MoodscopeError
 from moodscope.version import __version__
 
 log = logging.getLogger(__name__)
@@ -139,7 +139,7 @@ class Analysis:
         }
 
     def to_json(self, **kw) -> str:
-        return json.dumps(self.to_dict(), **kw)
+        return json.dumps(self.to_dict(), **{"allow_nan": False, **kw})
 
 
 def provenance_metadata(analyses: list[Analysis]) -> dict:
@@ -196,17 +196,21 @@ def analyze(
 ) -> Analysis:
     """Analyse one file, or an array of audio samples at rate ``sr``.
 
-    ``model`` is a model name ('accurate', 'fast'), a checkpoint path, a loaded model, or None for
-    the default. Raises :class:`~moodscope.errors.AudioError` naming the file when it cannot be used.
+    An array is 1-D, ``(samples, channels)`` or ``(channels, samples)``, float or integer PCM (see
+    :func:`moodscope.audio.audio_from_array`). ``model`` is a model name ('accurate', 'fast'), a
+    checkpoint path, a loaded model, or None for the default. Raises
+    :class:`~moodscope.errors.AudioError` naming the file (or "audio array") when it cannot be used:
+    undecodable, too short, or damaged samples (NaN, infinity).
     """
     from moodscope.analysis.pretrained import load_model
 
+    is_array = not isinstance(path_or_array, (str, os.PathLike))
+    if is_array and sr is None:
+        raise AudioError("audio array: analyze(array) needs its sample rate: analyze(y, sr=44100)")
     mood_model = load_model(model)
-    if isinstance(path_or_array, np.ndarray):
-        if sr is None:
-            raise MoodscopeError("analyze(array) needs the sample rate: analyze(y, sr=44100)")
-        y = resample(path_or_array, sr)
-        source = "<array>"
+    if is_array:
+        source = "audio array"
+        y = audio_from_array(path_or_array, sr, source=source)
         batches: Iterator[np.ndarray] = iter([segment_audio(y, source=source)])
         duration = len(y) / SAMPLE_RATE
     else:
@@ -225,20 +229,25 @@ def analyze(
         p, va = mood_model.predict_segments(segments)
         probs.append(p)
         vas.append(va_from_probabilities(p) if va is None else va)
-    if not isinstance(path_or_array, np.ndarray):
+    if not is_array:
         duration = decoded / SAMPLE_RATE
     if not probs:
         raise AudioError(
             f"{source}: too short ({duration:.2f} s); moodscope needs at least {SEGMENT_SECONDS:g} s of audio"
         )
     p = np.concatenate(probs)
+    va = np.concatenate(vas)
+    if not (np.isfinite(p).all() and np.isfinite(va).all()):
+        raise ModelError(
+            f"{source}: the model {mood_model.name} gave non-finite probabilities; is its checkpoint damaged?"
+        )
     return Analysis(
         source=source,
         duration=duration,
         model=mood_model.name,
         starts=np.arange(len(p)) * SEGMENT_SECONDS,
         probabilities=p,
-        va=np.concatenate(vas),
+        va=va,
         model_hash=getattr(mood_model, "content_hash", ""),
         va_meaning=getattr(mood_model, "va_meaning", VA_FROM_PROBABILITIES),
     )

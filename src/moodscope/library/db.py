@@ -334,12 +334,16 @@ def write_analysis(
 ) -> int:
     """Insert or replace the track at ``stamp.path`` with a new analysis, in one transaction.
 
-    ``analysis`` is a :class:`~moodscope.analysis.analyzer.Analysis`. Returns the track id.
+    ``analysis`` is a :class:`~moodscope.analysis.analyzer.Analysis`. Returns the track id. Raises
+    :class:`LibraryError` naming the file, and stores nothing, when the analysis holds numbers that
+    are not finite (a library never holds NaN or infinity).
     """
     probs = np.asarray(analysis.probabilities, dtype=np.float64)
     va = np.asarray(analysis.va, dtype=np.float64)
     s = analysis.summary
     profile = profile_vector(probs, va)
+    if not (np.isfinite(probs).all() and np.isfinite(va).all() and np.isfinite(profile).all()):
+        raise LibraryError(f"{stamp.path}: the analysis holds numbers that are not finite (NaN, infinity); not stored")
     row = (
         stamp.path,
         stamp.size,

@@ -353,12 +353,17 @@ def _analyse_and_store(
             log.warning("the analyser returned a result for %s, which it was not asked for", path)
             continue
         digest, group = groups[path]
-        if analysis is None:
+        first_id = None
+        if analysis is not None:
+            try:
+                first_id = write_analysis(conn, group[0], digest, read_tags(group[0].path), analysis)
+            except LibraryError as exc:  # an analysis that cannot be stored fails its file, not the scan
+                error = str(exc)
+        if first_id is None:
             for stamp in group:
                 result.failed[stamp.path] = error or "unknown error"
                 record_failure(conn, stamp, error or "unknown error")
         else:
-            first_id = write_analysis(conn, group[0], digest, read_tags(group[0].path), analysis)
             result.analysed.append(group[0].path)
             for stamp in group[1:]:
                 copy_track(conn, first_id, stamp, read_tags(stamp.path))
