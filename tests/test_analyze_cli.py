@@ -306,12 +306,12 @@ def test_unknown_out_suffix_is_an_error_listing_the_formats(tmp_path, capsys, ti
 
 @pytest.mark.parametrize("where", ["folder", "proc", "plot-folder"])
 def test_unwritable_outputs_fail_in_one_line_before_anything_is_analysed(where, tmp_path, capsys, monkeypatch):
-    import moodscope.analysis.analyzer
+    import moodscope.engine.analysis
 
     def must_not_run(*args, **kwargs):
         raise AssertionError("analysed before checking the output")
 
-    monkeypatch.setattr(moodscope.analysis.analyzer, "analyze_files", must_not_run)
+    monkeypatch.setattr(moodscope.engine.analysis, "analyze_files", must_not_run)
     (tmp_path / "existing").mkdir()
     option, path = {
         "folder": ("--out", tmp_path / "existing"),

@@ -26,7 +26,7 @@ from moodscope.constants import (
     SEGMENT_SAMPLES,
     SEGMENT_SECONDS,
 )
-from moodscope.errors import AudioError, ModelError, MoodscopeError
+from moodscope.errors import AudioError, ModelError
 from moodscope.version import __version__
 
 log = logging.getLogger(__name__)
