@@ -165,15 +165,6 @@ def _open_temp(target: Path, mode_bits: int) -> tuple[int, Path]:
     return fd, Path(name)
 
 
-def _fsync_folder(folder: Path) -> None:
-    with contextlib.suppress(OSError, AttributeError):
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", **kw) -> Iterator[IO]:
     """Open ``path`` for writing (``mode`` ``'w'`` or ``'wb'``; ``kw`` as for :func:`open`); see the module docstring.
@@ -239,7 +230,6 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **kw) -> Iterator[IO]
         raise
     finally:
         os.close(fd)  # after the rename: the lock is held until the file is in place
-    _fsync_folder(real.parent)
 
 
 def sha256_files(*paths: str | os.PathLike, chunk: int = 1 << 20) -> str:
