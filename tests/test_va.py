@@ -181,13 +181,15 @@ def test_cli_train_va_then_analyze(va_store, tmp_path, monkeypatch, capsys):
     assert "va regression, song level (pooled over 2 test folds, n = 24): valence R²" in printed
     report = (out / "report.md").read_text()
     assert "| song | valence |" in report and "CCC" in report and (out / "fold0" / "scatter.png").exists()
-    assert json.loads((out / "metrics.json").read_text())["task"] == "va"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["task"] == "va" and metrics["moodscope_version"]
     assert main([*argv, "--protocol", "paper", "--out", str(tmp_path / "paper")]) == 1
     assert "song protocol only" in capsys.readouterr().err
 
     song = write_audio(tmp_path / "song.wav", 11.0)
     result = analyze(song, model=out / "fold0" / "best.pt")
     assert result.va_meaning.startswith("regressed valence/arousal") and "tinyva" in result.va_meaning
+    assert result.model_hash == metrics["folds"][0]["checkpoint_sha256"]  # the training report names the model
     assert np.allclose(result.probabilities.sum(axis=1), 1)
     model, meta = load_checkpoint(out / "fold0" / "best.pt")
     from moodscope.audio import load_audio, segment_audio

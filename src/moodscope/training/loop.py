@@ -30,6 +30,7 @@ import torch
 
 from moodscope.models import MoodModel, build_model, model_config, model_inputs
 from moodscope.training.config import TrainConfig
+from moodscope.version import __version__
 
 log = logging.getLogger(__name__)
 
@@ -249,13 +250,15 @@ def run_experiment(
     valence/arousal, a 2-output regression head on the same architecture; ``song_va`` gives songs'
     static labels for song-level metrics; song protocol only).
 
-    Returns ``{"model", "protocol", "task", "folds": [per-fold result], "summary": mean ± std}``; each
-    fold result holds its test metrics (segment and song level), history, timing and leakage figures.
+    Returns ``{"model", "protocol", "task", "moodscope_version", "folds": [per-fold result], "summary":
+    mean ± std}``; each fold result holds its test metrics (segment and song level), history, timing,
+    leakage figures and, with ``out_dir``, ``checkpoint_sha256`` (the model hash ``analyze`` reports).
     With ``out_dir``, each fold writes ``fold<i>/best.pt`` (+ ``last.pt`` while training), and a fold
     whose ``best.pt`` is complete is not trained again. ``run_extra`` is stored in each checkpoint's
     ``run`` record (e.g. the valence/arousal targets).
     """
     from moodscope.features.normalization import Normalization
+    from moodscope.fileio import sha256_files
     from moodscope.models.checkpoint import build_meta, read_checkpoint, save_checkpoint
     from moodscope.training.evaluate import summarize, summarize_va
     from moodscope.training.protocols import class_weights, leakage, make_splits
@@ -279,7 +282,7 @@ def run_experiment(
             )
             stored = {"task": "quadrants"} | meta.get("run", {}).get("train_config", {})
             if meta.get("complete") and same_model and stored == asdict(config):
-                results.append(meta["result"])
+                results.append(meta["result"] | {"checkpoint_sha256": sha256_files(workdir / "best.pt")})
                 continue
         train_rows = np.unique(split.train)
         norm = Normalization.fit(table.features.select(train_rows))
@@ -339,10 +342,12 @@ def run_experiment(
             meta = dict(meta, metrics=metrics, result=result, split=split_info, complete=True)
             save_checkpoint(workdir / "best.pt", model, meta)
             (workdir / "last.pt").unlink(missing_ok=True)
+            result["checkpoint_sha256"] = sha256_files(workdir / "best.pt")  # its model_hash in analyze
     out = {
         "model": model_name,
         "protocol": protocol,
         "task": config.task,
+        "moodscope_version": __version__,
         "folds": results,
         "summary": (summarize_va if regression else summarize)([r["metrics"] for r in results]),
         "train_seconds": float(sum(r["train_seconds"] for r in results)),

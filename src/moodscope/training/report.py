@@ -221,7 +221,8 @@ def write_run_report(result: dict, out_dir: Path, title: str = "") -> Path:
     s = result["summary"]
     k = len(result["folds"])
     regression = result.get("task") == "va"
-    lines.append(f"{k} fold(s); training time {result['train_seconds']:.0f} s in all.")
+    version = f" moodscope {result['moodscope_version']}." if result.get("moodscope_version") else ""
+    lines.append(f"{k} fold(s); training time {result['train_seconds']:.0f} s in all.{version}")
     lines.append("")
     if regression:
         lines += [VA_REPORT_NOTE, "", "Mean ± std over the test folds:", "", *va_summary_markdown(s), ""]
@@ -254,6 +255,8 @@ def write_run_report(result: dict, out_dir: Path, title: str = "") -> Path:
             f"{fold['epochs']} epochs (best {fold['best_epoch'] + 1}), {fold['train_seconds']:.0f} s; "
             f"split sizes {fold['split_sizes']}; leakage {fold['leakage']}"
         )
+        if fold.get("checkpoint_sha256"):
+            lines += ["", f"Checkpoint `fold{fold['fold']}/best.pt`, sha256 `{fold['checkpoint_sha256']}`."]
         lines.append("")
         images = f"![curves](fold{fold['fold']}/curves.png)"
         if regression:
