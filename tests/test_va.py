@@ -262,3 +262,15 @@ def test_train_va_on_a_full_deam_layout_grouped_by_artist(tmp_path, capsys):
     assert set().union(*folds) == {str(s) for s in ids}
     for a, b in ((0, 1), (0, 2), (1, 2)):  # no artist in two test folds (each fold trains on the others)
         assert not {artist[s] or s for s in folds[a]} & {artist[s] or s for s in folds[b]}
+
+
+def test_regression_needs_valence_arousal_labels(tmp_path):
+    from moodscope.errors import DatasetError
+    from test_train import TinyDataset
+
+    store = tmp_path / "store"
+    dataset = TinyDataset(store)
+    track = next(iter(dataset.tracks().values()))
+    atomic_write_npz(track_file(store, track.track_id), random_features(2).as_dict())
+    with pytest.raises(DatasetError, match="no segment of tiny has a valence/arousal label"):
+        build_segment_table(dataset, store, va_targets="static", require_va=True)
