@@ -72,19 +72,39 @@ def musicnn_blocks(mels: np.ndarray, net: str, n_segments: int) -> dict[str, np.
     return {f"{net}_{k}": v.reshape(n_segments, -1, v.shape[-1]).mean(axis=1) for k, v in out.items()}
 
 
-def segment_blocks(segments: np.ndarray, blocks: tuple[str, ...] = BLOCKS) -> dict[str, np.ndarray]:
-    """Compute the requested descriptor blocks of segments [shape=(n, SEGMENT_SAMPLES)]."""
+def _nets(blocks: tuple[str, ...]) -> list[str]:
+    return [net for net in ("msd", "mtt") if any(b.startswith(f"{net}_") for b in blocks)]
+
+
+def block_inputs(segments: np.ndarray, blocks: tuple[str, ...] = BLOCKS) -> dict[str, np.ndarray]:
+    """What the ``blocks`` are computed from, per segment: musicnn's log-mel patches ``mels``
+    [shape=(n, len(PATCH_POSITIONS), 187, 96)] and the ``paper`` block [shape=(n, 36)], as far as needed."""
     if segments.ndim != 2 or segments.shape[1] != SEGMENT_SAMPLES:
         raise ValueError(f"expected segments of shape (n, {SEGMENT_SAMPLES}), got {segments.shape}")
-    out: dict[str, np.ndarray] = {}
-    nets = [net for net in ("msd", "mtt") if any(b.startswith(f"{net}_") for b in blocks)]
-    if nets:
+    inputs = {}
+    if _nets(blocks):
         mels = musicnn_patch_mels(segments)
-        for net in nets:
-            out.update(musicnn_blocks(mels, net, len(segments)))
+        inputs["mels"] = mels.reshape(len(segments), -1, *mels.shape[1:])
     if "paper" in blocks:
-        out["paper"] = paper_block(segments).astype(np.float32)
+        inputs["paper"] = paper_block(segments).astype(np.float32)
+    return inputs
+
+
+def blocks_from_inputs(inputs: dict[str, np.ndarray], blocks: tuple[str, ...] = BLOCKS) -> dict[str, np.ndarray]:
+    """The descriptor ``blocks`` [shape=(n, d)] from :func:`block_inputs` (musicnn runs here)."""
+    out: dict[str, np.ndarray] = {}
+    if nets := _nets(blocks):
+        mels = inputs["mels"]
+        for net in nets:
+            out.update(musicnn_blocks(mels.reshape(-1, *mels.shape[2:]), net, len(mels)))
+    if "paper" in blocks:
+        out["paper"] = inputs["paper"]
     return {b: out[b] for b in blocks}
+
+
+def segment_blocks(segments: np.ndarray, blocks: tuple[str, ...] = BLOCKS) -> dict[str, np.ndarray]:
+    """Compute the requested descriptor blocks of segments [shape=(n, SEGMENT_SAMPLES)]."""
+    return blocks_from_inputs(block_inputs(segments, blocks), blocks)
 
 
 @dataclass
@@ -157,8 +177,16 @@ class EmbeddingModel:
         heads = [Head.from_state_dict(b, state, f"heads.{i}.") for i, b in enumerate(meta["config"]["heads"])]
         return cls(heads, meta, name)
 
+    def segment_inputs(self, segments: np.ndarray) -> dict[str, np.ndarray]:
+        """musicnn's log-mel patches and the ``paper`` block, as far as the heads use them (see
+        :func:`moodscope.analysis.pretrained.segment_inputs`)."""
+        return block_inputs(segments, self.blocks)
+
+    def predict_inputs(self, inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, None]:
+        return ensemble_proba(self.heads, blocks_from_inputs(inputs, self.blocks)), None
+
     def predict_segments(self, segments: np.ndarray) -> tuple[np.ndarray, None]:
-        return ensemble_proba(self.heads, segment_blocks(segments, self.blocks)), None
+        return self.predict_inputs(self.segment_inputs(segments))
 
 
 def save_embedding_model(path: Path, heads: list[Head], *, metrics: dict, config: dict) -> Path:

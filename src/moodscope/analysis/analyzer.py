@@ -189,6 +189,56 @@ def _segment_batches(blocks: Iterator[np.ndarray], batch: int) -> Iterator[np.nd
         yield pending[: n * SEGMENT_SAMPLES].reshape(n, SEGMENT_SAMPLES)
 
 
+class SegmentStream:
+    """The whole 5-s segments of a file, decoded block by block (bounded memory, whatever the length),
+    in batches [shape=(<=batch, SEGMENT_SAMPLES)]; :attr:`seconds` of audio decoded so far."""
+
+    def __init__(self, path: str | os.PathLike, batch: int = BATCH_SEGMENTS):
+        self.path = path
+        self.batch = batch
+        self.samples = 0
+
+    @property
+    def seconds(self) -> float:
+        return self.samples / SAMPLE_RATE
+
+    def _counted(self) -> Iterator[np.ndarray]:
+        for block in stream_audio(self.path):
+            self.samples += len(block)
+            yield block
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return _segment_batches(self._counted(), self.batch)
+
+
+def build_analysis(
+    source: str, duration: float, model, outputs: list[tuple[np.ndarray, np.ndarray | None]]
+) -> Analysis:
+    """The :class:`Analysis` of a track from the model's outputs on its segments, batch by batch in
+    order (``(probabilities, valence/arousal or None)`` as ``predict_segments`` returns them).
+
+    Raises :class:`~moodscope.errors.AudioError` when the track had no whole segment.
+    """
+    if not outputs or not sum(len(p) for p, _ in outputs):
+        raise AudioError(
+            f"{source}: too short ({duration:.2f} s); moodscope needs at least {SEGMENT_SECONDS:g} s of audio"
+        )
+    p = np.concatenate([p for p, _ in outputs])
+    va = np.concatenate([va_from_probabilities(p) if va is None else va for p, va in outputs])
+    if not (np.isfinite(p).all() and np.isfinite(va).all()):
+        raise ModelError(f"{source}: the model {model.name} gave non-finite probabilities; is its checkpoint damaged?")
+    return Analysis(
+        source=source,
+        duration=duration,
+        model=model.name,
+        starts=np.arange(len(p)) * SEGMENT_SECONDS,
+        probabilities=p,
+        va=va,
+        model_hash=getattr(model, "content_hash", ""),
+        va_meaning=getattr(model, "va_meaning", VA_FROM_PROBABILITIES),
+    )
+
+
 def analyze(
     path_or_array: str | os.PathLike | np.ndarray,
     sr: int | None = None,
@@ -211,43 +261,8 @@ def analyze(
     if is_array:
         source = "audio array"
         y = audio_from_array(path_or_array, sr, source=source)
-        batches: Iterator[np.ndarray] = iter([segment_audio(y, source=source)])
-        duration = len(y) / SAMPLE_RATE
-    else:
-        source = str(path_or_array)
-        decoded = 0
-
-        def counted() -> Iterator[np.ndarray]:
-            nonlocal decoded
-            for block in stream_audio(path_or_array):
-                decoded += len(block)
-                yield block
-
-        batches = _segment_batches(counted(), BATCH_SEGMENTS)
-    probs, vas = [], []
-    for segments in batches:
-        p, va = mood_model.predict_segments(segments)
-        probs.append(p)
-        vas.append(va_from_probabilities(p) if va is None else va)
-    if not is_array:
-        duration = decoded / SAMPLE_RATE
-    if not probs:
-        raise AudioError(
-            f"{source}: too short ({duration:.2f} s); moodscope needs at least {SEGMENT_SECONDS:g} s of audio"
-        )
-    p = np.concatenate(probs)
-    va = np.concatenate(vas)
-    if not (np.isfinite(p).all() and np.isfinite(va).all()):
-        raise ModelError(
-            f"{source}: the model {mood_model.name} gave non-finite probabilities; is its checkpoint damaged?"
-        )
-    return Analysis(
-        source=source,
-        duration=duration,
-        model=mood_model.name,
-        starts=np.arange(len(p)) * SEGMENT_SECONDS,
-        probabilities=p,
-        va=va,
-        model_hash=getattr(mood_model, "content_hash", ""),
-        va_meaning=getattr(mood_model, "va_meaning", VA_FROM_PROBABILITIES),
-    )
+        outputs = [mood_model.predict_segments(segment_audio(y, source=source))]
+        return build_analysis(source, len(y) / SAMPLE_RATE, mood_model, outputs)
+    stream = SegmentStream(path_or_array)
+    outputs = [mood_model.predict_segments(segments) for segments in stream]
+    return build_analysis(str(path_or_array), stream.seconds, mood_model, outputs)

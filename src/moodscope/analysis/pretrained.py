@@ -69,11 +69,17 @@ class FeatureModel:
                 mid=(low + high) / 2,
             )
 
-    def predict_segments(self, segments: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    def segment_inputs(self, segments: np.ndarray) -> dict[str, np.ndarray]:
+        """The Table 2 features of each segment (see :func:`segment_inputs`)."""
         from moodscope.features.extract import extract_features
+
+        return extract_features(segments).as_dict()
+
+    def predict_inputs(self, inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        from moodscope.features.extract import SegmentFeatures
         from moodscope.models.checkpoint import predict_outputs, predict_proba
 
-        features = extract_features(segments)
+        features = SegmentFeatures(**inputs)
         if self.task != "va":
             return predict_proba(self.module, self.meta, features), None
         from moodscope.datasets.labels import quadrant_probabilities_from_va, to_reported_va
@@ -81,6 +87,26 @@ class FeatureModel:
         va = predict_outputs(self.module, self.meta, features).astype(np.float64)
         probs = quadrant_probabilities_from_va(va, self.meta.get("va_val_rmse", (0.5, 0.5)))
         return probs, to_reported_va(va)
+
+    def predict_segments(self, segments: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        return self.predict_inputs(self.segment_inputs(segments))
+
+
+def segment_inputs(model: MoodModel, segments: np.ndarray) -> dict[str, np.ndarray]:
+    """What ``model`` needs from segments [shape=(n, SEGMENT_SAMPLES)] before its forward pass:
+    arrays whose first axis is the segment (the raw segments for a model that does not say).
+
+    With :func:`predict_inputs`, this splits ``model.predict_segments`` in two, so that a pipeline
+    can compute inputs where the audio is decoded and batch them across files for the model.
+    """
+    split = getattr(model, "segment_inputs", None)
+    return split(segments) if split is not None else {"segments": segments}
+
+
+def predict_inputs(model: MoodModel, inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+    """``model.predict_segments`` on what :func:`segment_inputs` computed (segments of any files)."""
+    predict = getattr(model, "predict_inputs", None)
+    return predict(inputs) if predict is not None else model.predict_segments(inputs["segments"])
 
 
 def model_content_hash(path: Path, *also: Path) -> str:
