@@ -18,7 +18,7 @@ from typing import Any, NamedTuple, Protocol
 
 from moodscope.errors import MoodscopeError
 
-ENGINES = ("local",)
+ENGINES = ("local", "ray")
 
 Item = tuple[str, str]
 """``(key, path)``: the name results are reported under (a path, a track id) and the file to read

@@ -45,9 +45,13 @@ class AnalyzeJob:
 
     def run(self, key: str, path: str) -> FileResult:
         from moodscope.analysis.analyzer import analyze
+        from moodscope.engine.sources import local_copy
 
         try:
-            return FileResult(key, analyze(path, model=self._loaded))
+            with local_copy(path) as local:
+                analysis = analyze(local, model=self._loaded)
+            analysis.source = path
+            return FileResult(key, analysis)
         except Exception as exc:  # one bad file never stops a batch
             return failure(key, path, exc)
 

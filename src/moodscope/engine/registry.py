@@ -17,6 +17,10 @@ def open_engine(name: str = "local", *, workers: int | None = None, address: str
         from moodscope.engine.local import LocalEngine
 
         return LocalEngine(workers=workers)
+    if name == "ray":
+        from moodscope.engine.ray_engine import RayEngine
+
+        return RayEngine(address=address, workers=workers)
     raise MoodscopeError(f"unknown engine {name!r}; give one of {', '.join(ENGINES)}")
 
 

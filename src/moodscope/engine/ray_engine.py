@@ -1,0 +1,312 @@
+"""The ray engine: the same jobs on a Ray cluster (``pip install 'moodscope[ray]'``).
+
+Analysis is a Ray Data pipeline (:meth:`RayEngine.analyze`):
+
+1. the inputs (local paths or fsspec URLs), largest files first, one file per block;
+2. **decode tasks** (``map_batches`` with a generator, one file per call): decode the file block by
+   block, cut whole 5-s segments and compute what the model needs of them
+   (:func:`~moodscope.analysis.pretrained.segment_inputs`: the Table 2 features for ``fast``,
+   musicnn's log-mel patches for ``accurate``), in rows of :data:`SEGMENTS_PER_ROW` segments, and a
+   last row per file with its length or its error;
+3. **model actors** (an autoscaling actor pool): each loads the model once and runs it on batches
+   of rows from any files (:data:`ROWS_PER_BATCH` rows, so segments are batched across files);
+4. the driver streams the rows back and assembles each file's :class:`~moodscope.analysis.analyzer.Analysis`
+   as soon as all its segments are in (duplicate rows of a retried task are ignored), so every
+   file is reported exactly once.
+
+Lost workers are Ray's to retry (a decode task :data:`TASK_RETRIES` times, a model actor is
+restarted); files still incomplete when the pipeline ends are run again, each on its own, and a
+file that fails then too is reported with :data:`~moodscope.engine.base.WORKER_DIED`. A file that
+cannot be decoded is a result with its error.
+
+Other jobs (:meth:`RayEngine.map`, e.g. the feature cache) run one Ray task per file, set up once
+per worker process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import itertools
+import logging
+import os
+import pickle
+import warnings
+from collections.abc import Generator, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from moodscope.engine.base import WORKER_DIED, Engine, FileResult, Item, Job, failure, largest_first
+from moodscope.errors import MoodscopeError
+
+log = logging.getLogger(__name__)
+
+SEGMENTS_PER_ROW = 8
+"""Segments per row between the decode tasks and the model actors (40 s of audio)."""
+ROWS_PER_BATCH = 4
+"""Rows per call of a model actor: up to 32 segments, from one file or several."""
+TASK_RETRIES = 2
+"""Times Ray runs a decode task or a job's task again after its worker process died."""
+ACTOR_TASK_RETRIES = 2
+"""Times a batch is given to a restarted model actor after the actor died on it."""
+TASKS_IN_FLIGHT_PER_CPU = 2
+"""Tasks of :meth:`RayEngine.map` submitted ahead, per CPU of the cluster."""
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError as exc:
+        raise MoodscopeError("the ray engine needs Ray: pip install 'moodscope[ray]'") from exc
+    return ray
+
+
+# ---- worker side -------------------------------------------------------------------------------
+
+_WORKER_JOBS: dict[bytes, tuple[Job, contextlib.ExitStack]] = {}
+
+
+def _job_in_worker(job: Job) -> Job:
+    """The job, set up once per worker process (Ray reuses its worker processes between tasks)."""
+    token = hashlib.sha256(pickle.dumps(job)).digest()
+    if token not in _WORKER_JOBS:
+        stack = contextlib.ExitStack()
+        stack.enter_context(job.running(in_worker=True))
+        _WORKER_JOBS[token] = (job, stack)
+    return _WORKER_JOBS[token][0]
+
+
+def _run_job(job: Job, key: str, path: str) -> FileResult:
+    from moodscope.engine.local import run_safely
+
+    return run_safely(_job_in_worker(job), key, path)
+
+
+_ROW_COLUMNS = ("key", "path", "start", "count", "last", "total", "seconds", "error")
+
+
+def _row(key: str, path: str, **values: Any) -> dict[str, np.ndarray]:
+    """One row (a batch of one) between the stages; ``payload`` holds pickled arrays."""
+    defaults = {"start": 0, "count": 0, "last": False, "total": 0, "seconds": 0.0, "error": "", "payload": b""}
+    row = {"key": key, "path": path, **defaults, **values}
+    return {name: np.array([value], dtype=object if name == "payload" else None) for name, value in row.items()}
+
+
+def decode_file(batch: dict[str, np.ndarray], model: Any) -> Iterator[dict[str, np.ndarray]]:
+    """Decode task: the rows of one file (see the module docstring)."""
+    from moodscope.analysis.analyzer import SegmentStream, build_analysis
+    from moodscope.analysis.pretrained import load_model, segment_inputs
+    from moodscope.engine.jobs import limit_threads_to_one
+    from moodscope.engine.sources import local_copy
+
+    limit_threads_to_one()
+    for key, path in zip(batch["key"], batch["path"]):
+        key, path = str(key), str(path)
+        try:
+            mood_model = load_model(model)
+            with local_copy(path) as local:
+                stream = SegmentStream(local, batch=SEGMENTS_PER_ROW)
+                start = 0
+                for segments in stream:
+                    payload = pickle.dumps(segment_inputs(mood_model, segments), protocol=5)
+                    yield _row(key, path, start=start, count=len(segments), payload=payload)
+                    start += len(segments)
+                if start == 0:
+                    build_analysis(path, stream.seconds, mood_model, [])  # raises "too short"
+            yield _row(key, path, last=True, total=start, seconds=stream.seconds)
+        except Exception as exc:  # the file's result is its error
+            yield _row(key, path, last=True, error=failure(key, path, exc).error)
+
+
+class ModelActor:
+    """Model actor: loads the model once, predicts rows of segments from any files."""
+
+    def __init__(self, model: Any):
+        from moodscope.analysis.pretrained import load_model
+        from moodscope.engine.jobs import limit_threads_to_one
+
+        limit_threads_to_one()
+        self.model = load_model(model)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        from moodscope.analysis.pretrained import predict_inputs
+
+        counts = batch["count"].astype(int)
+        parts = [pickle.loads(p) for p, n in zip(batch["payload"], counts) if n > 0]
+        outputs = np.empty(len(counts), dtype=object)
+        outputs[:] = [b""] * len(counts)
+        if parts:
+            inputs = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+            probs, va = predict_inputs(self.model, inputs)
+            offsets = np.cumsum([0, *counts[counts > 0]])
+            rows = np.flatnonzero(counts > 0)
+            for i, (lo, hi) in zip(rows, itertools.pairwise(offsets)):
+                outputs[i] = pickle.dumps((probs[lo:hi], None if va is None else va[lo:hi]), protocol=5)
+        return {**{name: batch[name] for name in _ROW_COLUMNS}, "output": outputs}
+
+
+# ---- driver side -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Track:
+    """The rows of one file received so far."""
+
+    path: str
+    chunks: dict[int, tuple[np.ndarray, np.ndarray | None]] = field(default_factory=dict)  # start -> outputs
+    total: int | None = None
+    seconds: float = 0.0
+
+    def complete(self) -> bool:
+        return self.total is not None and sum(len(p) for p, _ in self.chunks.values()) == self.total
+
+
+class RayEngine(Engine):
+    """A Ray cluster: the one at ``address`` ('auto', 'ray://head:10001'...), the one this process is
+    already connected to, or a Ray instance started here on ``workers`` CPUs (default: all cores)."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, workers: int | None = None):
+        ray = _import_ray()
+        self._owned = not ray.is_initialized()
+        verbose = logging.getLogger("moodscope").getEffectiveLevel() <= logging.INFO
+        if self._owned:
+            ray.init(
+                address=address,
+                num_cpus=None if address else (workers or os.cpu_count() or 1),
+                include_dashboard=False,
+                logging_level=logging.INFO if verbose else logging.WARNING,
+                log_to_driver=verbose,
+                configure_logging=True,
+            )
+        import ray.data
+
+        if not verbose:  # Ray Data's console log: errors only (it still writes its full log file)
+            for handler in logging.getLogger("ray.data").handlers:
+                if not isinstance(handler, logging.FileHandler) and "File" not in type(handler).__name__:
+                    handler.setLevel(logging.ERROR)
+        context = ray.data.DataContext.get_current()
+        context.max_errored_blocks = -1  # a lost block loses files, which are run again
+        context.enable_progress_bars = False
+        context.print_on_execution_start = False
+
+    @property
+    def cpus(self) -> int:
+        import ray
+
+        return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+    def close(self) -> None:
+        import ray
+
+        if self._owned and ray.is_initialized():
+            ray.shutdown()
+
+    # ---- any job: one task per file ---------------------------------------------------------
+
+    def map(self, job: Job, items: Sequence[Item]) -> Generator[FileResult, None, None]:
+        import ray
+
+        remote = ray.remote(max_retries=TASK_RETRIES, num_cpus=1)(_run_job)
+        queue = list(largest_first(items))[::-1]
+        running: dict[Any, Item] = {}
+        limit = TASKS_IN_FLIGHT_PER_CPU * self.cpus
+        try:
+            while queue or running:
+                while queue and len(running) < limit:
+                    key, path = queue.pop()
+                    running[remote.remote(job, key, path)] = (key, path)
+                ready, _ = ray.wait(list(running), num_returns=1)
+                key, path = running.pop(ready[0])
+                yield self._result(ready[0], key, path)
+        finally:
+            for ref in running:
+                ray.cancel(ref, force=True)
+
+    @staticmethod
+    def _result(ref: Any, key: str, path: str) -> FileResult:
+        import ray
+
+        try:
+            return ray.get(ref)
+        except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError, ray.exceptions.OutOfMemoryError):
+            return FileResult(key, None, f"{path}: {WORKER_DIED}")
+        except ray.exceptions.RayTaskError as exc:
+            return failure(key, path, exc)
+
+    # ---- analysis: the Ray Data pipeline ---------------------------------------------------------
+
+    def analyze(self, items: Sequence[Item], model: Any = None) -> Generator[FileResult, None, None]:
+        from moodscope.analysis.pretrained import load_model
+
+        mood_model = load_model(model)  # fails here, once, if the model cannot be loaded
+        items = largest_first(items)
+        finished: set[str] = set()
+        for result in self._pipeline(items, model, mood_model):
+            finished.add(result.key)
+            yield result
+        for key, path in items:  # lost with a block Ray gave up on: once more, alone
+            if key not in finished:
+                log.warning("%s was lost with a worker; analysing it again on its own", path)
+                results = list(self._pipeline([(key, path)], model, mood_model))
+                yield results[0] if results else FileResult(key, None, f"{path}: {WORKER_DIED}")
+
+    def _pipeline(self, items: list[Item], model: Any, mood_model: Any) -> Iterator[FileResult]:
+        import ray
+
+        ds = ray.data.from_items([{"key": k, "path": p} for k, p in items], override_num_blocks=len(items))
+        with warnings.catch_warnings():
+            # the retry limits can only be given as "ray_remote_args", deprecated since Ray 2.60 without a replacement
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ds = ds.map_batches(
+                decode_file,
+                fn_kwargs={"model": model},
+                batch_size=1,
+                batch_format="numpy",
+                num_cpus=1,
+                max_retries=TASK_RETRIES,
+            )
+            ds = ds.map_batches(
+                ModelActor,
+                fn_constructor_kwargs={"model": model},
+                batch_size=ROWS_PER_BATCH,
+                batch_format="numpy",
+                compute=ray.data.ActorPoolStrategy(min_size=1, max_size=self.cpus),
+                num_cpus=1,
+                max_restarts=-1,
+                max_task_retries=ACTOR_TASK_RETRIES,
+            )
+        tracks: dict[str, _Track] = {}
+        done: set[str] = set()
+        for batch in ds.iter_batches(batch_format="numpy", batch_size=None):
+            for i in range(len(batch["key"])):
+                key = str(batch["key"][i])
+                if key in done:
+                    continue  # a duplicate row of a retried task
+                track = tracks.setdefault(key, _Track(str(batch["path"][i])))
+                if batch["error"][i]:
+                    done.add(key)
+                    del tracks[key]
+                    yield FileResult(key, None, str(batch["error"][i]))
+                    continue
+                if batch["last"][i]:
+                    track.total, track.seconds = int(batch["total"][i]), float(batch["seconds"][i])
+                elif int(batch["count"][i]):
+                    track.chunks[int(batch["start"][i])] = pickle.loads(batch["output"][i])
+                if track.complete():
+                    done.add(key)
+                    del tracks[key]
+                    yield self._assemble(key, track, mood_model)
+
+    @staticmethod
+    def _assemble(key: str, track: _Track, mood_model: Any) -> FileResult:
+        from moodscope.analysis.analyzer import build_analysis
+
+        outputs = [track.chunks[start] for start in sorted(track.chunks)]
+        try:
+            return FileResult(key, build_analysis(track.path, track.seconds, mood_model, outputs))
+        except Exception as exc:
+            return failure(key, track.path, exc)
