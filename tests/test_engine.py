@@ -118,6 +118,23 @@ def children(pid: int) -> set[int]:
     return found
 
 
+def descendants(pid: int) -> set[int]:
+    """Live processes below ``pid``: its children, theirs..."""
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = set().union(*(children(p) for p in frontier)) - found
+        found |= frontier
+    return found
+
+
+def title(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
 def alive(pids: set[int], wait: float = 0.0) -> set[int]:
     """Those of ``pids`` still running (zombies count as gone) after waiting up to ``wait`` seconds."""
     deadline = time.monotonic() + wait

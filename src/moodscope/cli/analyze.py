@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from moodscope.cli.options import add_engine_options, engine_kwargs
 
 DEMO_CLIP = Path(__file__).parents[1] / "data" / "demo.ogg"
-FORMATS = ("table", "json", "csv", "parquet")
+FORMATS = ("table", "json", "csv", "parquet", "dataset")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,20 +20,25 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Analyse audio files (MP3, Ogg, Opus, FLAC, WAV, M4A/AAC...) or folders (recursively): "
         "for every 5-s segment the four quadrant probabilities and a valence/arousal estimate, and per track "
         "the dominant mood. Folders are processed in parallel; a file that fails is reported at the end and "
-        "the exit status is 1, the others are still analysed and written.",
+        "the exit status is 1, the others are still analysed and written. With --out DIR/ (a trailing slash, or "
+        "--format dataset) the results stream into a Parquet dataset, DIR/segments/ and DIR/tracks/, and a re-run "
+        "skips the tracks already there (docs/scaling.md).",
     )
-    p.add_argument("paths", nargs="+", type=Path, help="audio files or folders")
+    p.add_argument(
+        "paths", nargs="+", help="audio files or folders, or fsspec URLs (s3://bucket/prefix/, with s3fs installed)"
+    )
     _add_model_options(p)
     p.add_argument(
         "--format",
         choices=FORMATS,
         default=None,
-        help="output format (default: from the suffix of --out (.json, .csv, .parquet), otherwise table)",
+        help="output format (default: from the suffix of --out (.json, .csv, .parquet), 'dataset' for --out DIR/, "
+        "otherwise table)",
     )
     p.add_argument(
         "--out",
-        type=Path,
-        help="write the output to this file (replaced atomically; '-' is standard output) instead of the terminal",
+        help="write the output to this file (replaced atomically; '-' is standard output) instead of the terminal, "
+        "or stream it into the Parquet dataset DIR/ (a trailing slash)",
     )
     p.add_argument("--plot", type=Path, metavar="PATH.png", help="plot valence/arousal over time")
     p.add_argument("--timeline", action="store_true", help="with --format table, show every segment of every track")
@@ -63,8 +69,9 @@ SUFFIX_FORMATS = {".json": "json", ".csv": "csv", ".parquet": "parquet", ".pq": 
 """What an --out suffix means when --format is not given; no suffix (or ``-``, stdout) means a table."""
 
 
-def output_format(fmt: str | None, out: Path | None) -> str:
-    """The --format given, else the one the suffix of --out names, else ``table``.
+def output_format(fmt: str | None, out: str | None) -> str:
+    """The --format given, else ``dataset`` for an --out ending with a slash, else the one the suffix
+    of --out names, else ``table``.
 
     An --out suffix that names no format moodscope writes (``out.xlsx``) is an error listing them.
     """
@@ -72,7 +79,9 @@ def output_format(fmt: str | None, out: Path | None) -> str:
 
     if fmt is not None:
         return fmt
-    suffix = out.suffix.lower() if out is not None else ""
+    if out is not None and out.endswith(("/", os.sep)):
+        return "dataset"
+    suffix = Path(out).suffix.lower() if out is not None else ""
     if not suffix:
         return "table"
     if suffix not in SUFFIX_FORMATS:
@@ -190,23 +199,30 @@ def write_text(text: str, out: Path | None) -> None:
 def run_analyze(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from moodscope.audio import find_audio_files
     from moodscope.engine.analysis import analyze_files
+    from moodscope.engine.sources import list_audio
     from moodscope.errors import MoodscopeError
     from moodscope.fileio import check_writable
 
     fmt = output_format(args.format, args.out)
-    if fmt == "parquet" and args.out is None:
+    out = Path(args.out) if args.out is not None else None
+    if fmt == "parquet" and out is None:
         raise MoodscopeError("--format parquet needs --out FILE.parquet (or --out - for standard output)")
+    if fmt == "dataset" and (out is None or args.out == "-"):
+        raise MoodscopeError("--format dataset needs --out DIR/, the folder of the Parquet dataset")
+    if fmt == "dataset" and args.plot is not None:
+        raise MoodscopeError("--plot does not go with a dataset output (--out DIR/); plot a few files on their own")
     # every output is checked before anything is analysed: a bad path costs a second, not the whole run
-    if args.out is not None:
-        check_writable(args.out)
+    if out is not None:
+        check_writable(out / "tracks" / "part.parquet" if fmt == "dataset" else out)
     if args.plot is not None:
         check_plot_path(args.plot)
-    paths = find_audio_files(args.paths)
+    paths = list_audio(args.paths)
     if not paths:
         raise MoodscopeError(f"no audio files found in {', '.join(map(str, args.paths))}")
     load_model_once(args.model)
+    if fmt == "dataset":
+        return run_dataset(args, paths, out)
     with tqdm(total=len(paths), unit="file", desc="analyze", disable=None if len(paths) > 1 else True) as bar:
         result = analyze_files(
             paths, model=args.model, progress=lambda done, total: bar.update(done - bar.n), **engine_kwargs(args)
@@ -216,22 +232,45 @@ def run_analyze(args: argparse.Namespace) -> int:
         for path, reason in result.failed.items():
             print(f"  {reason if path in reason else f'{path}: {reason}'}", file=sys.stderr)
     if not result.analyses:
-        named = [p for p in (args.out, args.plot) if p is not None and str(p) != "-"]
+        named = [p for p in (out, args.plot) if p is not None and str(p) != "-"]
         if named:
             kept = " and ".join(f"{p} left as it was" if p.exists() else f"{p} not written" for p in named)
             print(f"moodscope: every file failed: {kept}", file=sys.stderr)
         return 1
     if fmt == "table":
         table = format_table(result.analyses, timeline=args.timeline or len(paths) == 1)
-        write_text(table, args.out)
+        write_text(table, out)
     else:
-        write_output(result.analyses, fmt, args.out)
+        write_output(result.analyses, fmt, out)
     if args.plot:
         from moodscope.analysis.timeline import plot_timeline
 
         plot_timeline(result.analyses, args.plot)
         if str(args.plot) != "-":
             print(f"plot written to {args.plot}", file=sys.stderr)
+    return 1 if result.failed else 0
+
+
+def run_dataset(args: argparse.Namespace, paths: list[str], out: Path) -> int:
+    """``analyze ... --out DIR/``: stream into the Parquet dataset, skipping tracks already there."""
+    from tqdm import tqdm
+
+    from moodscope.engine.dataset import analyze_to_dataset
+
+    with tqdm(total=0, unit="file", desc="analyze", disable=None) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        result = analyze_to_dataset(paths, out, model=args.model, progress=progress, **engine_kwargs(args))
+    print(
+        f"{out}: {len(result.analysed)} analysed, {len(result.failed)} failed, "
+        f"{len(result.skipped)} already in the dataset",
+        file=sys.stderr,
+    )
+    for path, reason in result.failed.items():
+        print(f"  {reason if path in reason else f'{path}: {reason}'}", file=sys.stderr)
     return 1 if result.failed else 0
 
 

@@ -15,8 +15,9 @@ Analysis is a Ray Data pipeline (:meth:`RayEngine.analyze`):
    file is reported exactly once.
 
 Lost workers are Ray's to retry (a decode task :data:`TASK_RETRIES` times, a model actor is
-restarted); files still incomplete when the pipeline ends are run again, each on its own, and a
-file that fails then too is reported with :data:`~moodscope.engine.base.WORKER_DIED`. A file that
+restarted and given its batch again); files still incomplete when the pipeline ends are run once
+more, each on its own, and a file that fails then too is reported with
+:data:`~moodscope.engine.base.WORKER_DIED`. A file that
 cannot be decoded is a result with its error.
 
 Other jobs (:meth:`RayEngine.map`, e.g. the feature cache) run one Ray task per file, set up once
@@ -31,6 +32,8 @@ import itertools
 import logging
 import os
 import pickle
+import signal
+import threading
 import warnings
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -47,8 +50,9 @@ SEGMENTS_PER_ROW = 8
 """Segments per row between the decode tasks and the model actors (40 s of audio)."""
 ROWS_PER_BATCH = 4
 """Rows per call of a model actor: up to 32 segments, from one file or several."""
-TASK_RETRIES = 2
-"""Times Ray runs a decode task or a job's task again after its worker process died."""
+TASK_RETRIES = 1
+"""Times Ray runs a decode task or a job's task again after its worker process died (a file lost
+even so is then run once more on its own: three attempts in all)."""
 ACTOR_TASK_RETRIES = 2
 """Times a batch is given to a restarted model actor after the actor died on it."""
 TASKS_IN_FLIGHT_PER_CPU = 2
@@ -70,7 +74,9 @@ _WORKER_JOBS: dict[bytes, tuple[Job, contextlib.ExitStack]] = {}
 
 def _job_in_worker(job: Job) -> Job:
     """The job, set up once per worker process (Ray reuses its worker processes between tasks)."""
-    token = hashlib.sha256(pickle.dumps(job)).digest()
+    from ray import cloudpickle
+
+    token = hashlib.sha256(cloudpickle.dumps(job)).digest()
     if token not in _WORKER_JOBS:
         stack = contextlib.ExitStack()
         stack.enter_context(job.running(in_worker=True))
@@ -174,6 +180,7 @@ class RayEngine(Engine):
         self._owned = not ray.is_initialized()
         verbose = logging.getLogger("moodscope").getEffectiveLevel() <= logging.INFO
         if self._owned:
+            sigterm = signal.getsignal(signal.SIGTERM)
             ray.init(
                 address=address,
                 num_cpus=None if address else (workers or os.cpu_count() or 1),
@@ -182,6 +189,10 @@ class RayEngine(Engine):
                 log_to_driver=verbose,
                 configure_logging=True,
             )
+            if sigterm is not None and threading.current_thread() is threading.main_thread():
+                # Ray installs its own SIGTERM handler (print a stack trace and abort): keep ours,
+                # which stops a command as Ctrl-C does (moodscope.cli)
+                signal.signal(signal.SIGTERM, sigterm)
         import ray.data
 
         if not verbose:  # Ray Data's console log: errors only (it still writes its full log file)
@@ -242,6 +253,8 @@ class RayEngine(Engine):
     def analyze(self, items: Sequence[Item], model: Any = None) -> Generator[FileResult, None, None]:
         from moodscope.analysis.pretrained import load_model
 
+        if not items:
+            return
         mood_model = load_model(model)  # fails here, once, if the model cannot be loaded
         items = largest_first(items)
         finished: set[str] = set()
@@ -251,10 +264,12 @@ class RayEngine(Engine):
         for key, path in items:  # lost with a block Ray gave up on: once more, alone
             if key not in finished:
                 log.warning("%s was lost with a worker; analysing it again on its own", path)
-                results = list(self._pipeline([(key, path)], model, mood_model))
+                results = list(self._pipeline([(key, path)], model, mood_model, retries=0))
                 yield results[0] if results else FileResult(key, None, f"{path}: {WORKER_DIED}")
 
-    def _pipeline(self, items: list[Item], model: Any, mood_model: Any) -> Iterator[FileResult]:
+    def _pipeline(
+        self, items: list[Item], model: Any, mood_model: Any, retries: int = TASK_RETRIES
+    ) -> Iterator[FileResult]:
         import ray
 
         ds = ray.data.from_items([{"key": k, "path": p} for k, p in items], override_num_blocks=len(items))
@@ -267,7 +282,7 @@ class RayEngine(Engine):
                 batch_size=1,
                 batch_format="numpy",
                 num_cpus=1,
-                max_retries=TASK_RETRIES,
+                max_retries=retries,
             )
             ds = ds.map_batches(
                 ModelActor,

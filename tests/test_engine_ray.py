@@ -1,0 +1,284 @@
+"""The ray engine on a local Ray cluster (``ray.init(num_cpus=2)``, one per module): the same results as
+the local engine for analyze, library scan and features; a worker killed mid-run; bad files; a
+file that keeps killing its worker; a resumed Parquet dataset."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from conftest import shared_data
+from moodscope.engine.analysis import analyze_files
+from moodscope.engine.base import WORKER_DIED, FileResult
+from moodscope.engine.features import build_cache
+from moodscope.library import MoodLibrary
+from moodscope.models.checkpoint import save_random_checkpoint
+from test_engine import alive, descendants, reap, title
+
+ray = pytest.importorskip("ray", reason="the ray engine needs Ray: pip install -e '.[ray]'")
+
+CLIPS = ("Q1", "Q2", "Q3", "Q4")
+
+
+@pytest.fixture(scope="module")
+def engine():
+    from moodscope.engine.ray_engine import RayEngine
+
+    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the test's jobs and models
+    try:
+        with RayEngine() as engine:
+            yield engine
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> str:
+    return str(save_random_checkpoint(tmp_path_factory.mktemp("model") / "tiny.pt"))
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> Path:
+    """Real 30-s clips, two per quadrant, as links in a folder of their own."""
+    root = shared_data("4q", "MER_audio_taffc_dataset")
+    folder = tmp_path_factory.mktemp("clips")
+    for q in CLIPS:
+        for clip in sorted((root / q).glob("*.mp3"))[:2]:
+            (folder / clip.name).symlink_to(clip)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def with_bad_files(clips, tmp_path_factory) -> Path:
+    """Three of the clips among an empty file, a text file and a 2-s WAV."""
+    folder = tmp_path_factory.mktemp("mixed")
+    for clip in sorted(clips.iterdir())[:3]:
+        (folder / clip.name).symlink_to(clip.resolve())
+    (folder / "empty.mp3").write_bytes(b"")
+    (folder / "lyrics.mp3").write_text("la la la\n" * 100)
+    sf.write(folder / "short.wav", np.zeros(2 * 22_050, np.float32), 22_050)
+    return folder
+
+
+def files(folder: Path) -> list[str]:
+    return sorted(str(p) for p in folder.iterdir())
+
+
+def assert_same_analyses(local, remote) -> None:
+    assert [a.source for a in remote] == [a.source for a in local]
+    for a, b in zip(local, remote):
+        assert b.quadrants == a.quadrants and b.duration == pytest.approx(a.duration)
+        np.testing.assert_allclose(b.probabilities, a.probabilities, atol=1e-5)
+        np.testing.assert_allclose(b.va, a.va, atol=1e-5)
+        assert (b.model, b.model_hash) == (a.model, a.model_hash)
+
+
+# ---- analyze ---------------------------------------------------------------------------------------
+
+
+def test_dataset_of_good_and_bad_files_matches_the_local_engine_and_resumes(
+    engine, with_bad_files, tiny_model, tmp_path, monkeypatch
+):
+    """The same dataset from the local engine in one go and from the ray engine interrupted and resumed."""
+    import moodscope.engine.dataset as dataset
+    from moodscope.engine.dataset import analyze_to_dataset
+
+    paths = files(with_bad_files)
+    whole = analyze_to_dataset(paths, tmp_path / "whole", model=tiny_model, workers=2)
+    assert len(whole.analysed) == 3 and len(whole.failed) == 3
+    tracks = pd.read_parquet(tmp_path / "whole" / "tracks").sort_values("track", ignore_index=True)
+    assert list(tracks["track"]) == paths  # every file once, the bad ones as rows with their error
+    errors = tracks.set_index("track")["error"].dropna()
+    assert errors.to_dict() == whole.failed
+    assert tracks.set_index("track").loc[list(errors.index), "quadrant"].isna().all()
+    segments = pd.read_parquet(tmp_path / "whole" / "segments")
+    assert len(segments) == tracks["n_segments"].sum() > 0
+
+    # on ray: interrupted after two tracks (one part per track), with a half-written part left behind
+    monkeypatch.setattr(dataset, "TRACKS_PER_PART", 1)
+    out = tmp_path / "resumed"
+
+    def stop_after_two(done: int, total: int) -> None:
+        if done == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        analyze_to_dataset(paths, out, model=tiny_model, engine=engine, progress=stop_after_two)
+    assert len(pd.read_parquet(out / "tracks")) == 2
+    (out / "segments" / "part-killed-00000.parquet").write_bytes(b"PAR1 half written")
+    (out / "tracks" / ".part-killed-00000.parquet.x.tmp").write_bytes(b"")
+
+    again = analyze_to_dataset(paths, out, model=tiny_model, engine=engine)
+    assert len(again.skipped) == 2 and len(again.analysed) + len(again.failed) == len(paths) - 2
+    assert {**again.failed} == {k: v for k, v in whole.failed.items() if k not in again.skipped}
+    for table, keys in (("tracks", ["track"]), ("segments", ["track", "start"])):
+        resumed = pd.read_parquet(out / table).sort_values(keys, ignore_index=True)
+        uninterrupted = pd.read_parquet(tmp_path / "whole" / table).sort_values(keys, ignore_index=True)
+        pd.testing.assert_frame_equal(resumed, uninterrupted, rtol=0, atol=1e-5)
+    assert not list(out.rglob("*.tmp")) and not (out / "segments" / "part-killed-00000.parquet").exists()
+
+
+def ray_workers(name: str, parent: int | None = None) -> list[int]:
+    """Live Ray worker processes started by this process (or ``parent``) whose title contains ``name``."""
+    return [p for p in descendants(parent or os.getpid()) if title(p).startswith("ray::") and name in title(p)]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds Ray's worker processes in /proc")
+def test_a_worker_killed_mid_run_still_gives_every_file_once(engine, clips, tiny_model):
+    paths = files(clips)
+    local = analyze_files(paths, model=tiny_model, workers=2)
+    results = engine.analyze([(p, p) for p in paths], tiny_model)
+    got = [next(results)]
+    killed = ray_workers("ModelActor")[:1] + ray_workers("decode_file")[:1]
+    assert killed, "no Ray worker to kill: the pipeline finished too early"
+    for pid in killed:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    got += list(results)
+    assert sorted(r.key for r in got) == paths  # complete, and each file exactly once
+    assert all(r.error is None for r in got), [r.error for r in got]
+    assert_same_analyses(local.analyses, sorted((r.value for r in got), key=lambda a: a.source))
+
+
+class CrashOnLoudModel:
+    """Kills the process computing its inputs whenever a segment is loud: a decoder that crashes
+    its worker on one file, every time."""
+
+    name = "crash-on-loud"
+
+    def segment_inputs(self, segments: np.ndarray) -> dict[str, np.ndarray]:
+        if np.abs(segments).max() > 0.5:
+            os._exit(7)
+        return {"rms": np.sqrt((segments**2).mean(axis=1))}
+
+    def predict_inputs(self, inputs):
+        loud = np.clip(inputs["rms"] * 10, 0, 1)
+        return np.stack([loud, 0 * loud, 1 - loud, 0 * loud], axis=1), None
+
+    def predict_segments(self, segments):
+        return self.predict_inputs(self.segment_inputs(segments))
+
+
+def test_a_file_that_keeps_killing_its_worker_fails_alone(engine, tmp_path):
+    t = np.arange(11 * 22_050) / 22_050
+    for name, level in (("quiet1", 0.1), ("loud", 0.9), ("quiet2", 0.2)):
+        sf.write(tmp_path / f"{name}.wav", (level * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 22_050)
+    result = analyze_files(files(tmp_path), model=CrashOnLoudModel(), engine=engine)
+    assert result.failed == {str(tmp_path / "loud.wav"): f"{tmp_path / 'loud.wav'}: {WORKER_DIED}"}
+    assert [Path(a.source).name for a in result.analyses] == ["quiet1.wav", "quiet2.wav"]
+    assert all(len(a.starts) == 2 for a in result.analyses)
+
+
+# ---- library scan and features -------------------------------------------------------------------
+
+
+def library_rows(db: Path) -> tuple[list, list]:
+    conn = sqlite3.connect(db)
+    try:
+        tracks = conn.execute(
+            "SELECT path, n_segments, quadrant, p_q1, p_q2, p_q3, p_q4, valence, arousal, model "
+            "FROM tracks ORDER BY path"
+        ).fetchall()
+        segments = conn.execute(
+            "SELECT t.path, s.idx, s.p_q1, s.p_q2, s.p_q3, s.p_q4 FROM segments s JOIN tracks t ON t.id = s.track_id "
+            "ORDER BY t.path, s.idx"
+        ).fetchall()
+    finally:
+        conn.close()
+    return tracks, segments
+
+
+def test_library_scan_on_ray_stores_what_the_local_engine_stores(engine, with_bad_files, tiny_model, tmp_path):
+    results = {}
+    for name, options in (("local", {"workers": 2}), ("ray", {"engine": engine})):
+        with MoodLibrary(tmp_path / f"{name}.db") as lib:
+            results[name] = lib.scan(with_bad_files, model=tiny_model, **options)
+    assert sorted(results["ray"].analysed) == sorted(results["local"].analysed) and len(results["ray"].analysed) == 3
+    assert results["ray"].failed == results["local"].failed and len(results["ray"].failed) == 3
+    (local_tracks, local_segments), (ray_tracks, ray_segments) = (
+        library_rows(tmp_path / "local.db"),
+        library_rows(tmp_path / "ray.db"),
+    )
+    assert [r[:3] + r[-1:] for r in ray_tracks] == [r[:3] + r[-1:] for r in local_tracks]
+    np.testing.assert_allclose([r[3:9] for r in ray_tracks], [r[3:9] for r in local_tracks], atol=1e-5)
+    assert [r[:2] for r in ray_segments] == [r[:2] for r in local_segments]
+    np.testing.assert_allclose([r[2:] for r in ray_segments], [r[2:] for r in local_segments], atol=1e-5)
+
+
+def test_features_on_ray_are_the_local_engine_features(engine, with_bad_files, tmp_path):
+    from moodscope.features.cache import load_track_features
+
+    items = [(Path(p).name, Path(p)) for p in files(with_bad_files)]
+    local = build_cache(items, tmp_path / "local", workers=2)
+    remote = build_cache(items, tmp_path / "ray", engine=engine)
+    assert sorted(remote.extracted) == sorted(local.extracted) and len(local.extracted) == 3
+    assert remote.failed == local.failed and len(local.failed) == 3
+    for track_id in local.extracted:
+        a, b = load_track_features(tmp_path / "local", track_id), load_track_features(tmp_path / "ray", track_id)
+        for name, value in a.as_dict().items():
+            np.testing.assert_allclose(getattr(b, name), value, rtol=1e-6, atol=1e-6)
+
+
+class CrashJob:
+    """Kills its process on items named 'crash*'."""
+
+    @contextlib.contextmanager
+    def running(self, *, in_worker: bool):
+        yield
+
+    def run(self, key: str, path: str) -> FileResult:
+        if key.startswith("crash"):
+            os._exit(3)
+        return FileResult(key, os.getpid())
+
+
+def test_map_a_job_that_kills_its_worker_on_one_file(engine):
+    results = {r.key: r for r in engine.map(CrashJob(), [(k, f"/nowhere/{k}") for k in ("a", "crash", "b", "c")])}
+    assert sorted(results) == ["a", "b", "c", "crash"]
+    assert results["crash"].error == f"/nowhere/crash: {WORKER_DIED}"
+    assert all(results[k].error is None and results[k].value != os.getpid() for k in "abc")
+
+
+# ---- no orphans: the CLI killed from outside -------------------------------------------------------
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads processes from /proc (Linux)")
+@pytest.mark.parametrize("how", ["terminate", "kill"])
+def test_no_ray_process_outlives_a_killed_command(how, clips, tiny_model, tmp_path):
+    """The Ray instance a command starts goes with it: its workers, raylet and GCS at once (Ray's own
+    agents, which are no workers, exit by themselves within a minute, once their report to the dead
+    GCS times out); on SIGTERM the command stops as on Ctrl-C."""
+    cmd = [sys.executable, "-m", "moodscope", "analyze", str(clips), "--model", tiny_model, "--engine", "ray"]
+    cmd += ["--workers", "2", "--out", f"{tmp_path / 'dataset'}/"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    started = time.monotonic()
+    while not ray_workers("decode_file", proc.pid) and proc.poll() is None and time.monotonic() - started < 120:
+        time.sleep(0.1)
+    processes = descendants(proc.pid)
+    assert proc.poll() is None and processes, "the command ended before its Ray workers could be seen"
+    agents = {p for p in processes if title(p).startswith(("ray::DashboardAgent", "ray::RuntimeEnvAgent"))}
+    getattr(proc, how)()
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        survivors = reap(alive(processes - agents, wait=15))
+        if how == "terminate":
+            survivors |= reap(alive(agents, wait=15))
+        reap(alive(agents))  # after a SIGKILL they would go within a minute; not left to the next tests
+    assert not survivors, f"outlived the command: {[title(p) for p in survivors]}"
+    if how == "terminate":
+        assert proc.returncode == 128 + signal.SIGTERM
+        assert err.strip().splitlines()[-1] == "moodscope: terminated"
