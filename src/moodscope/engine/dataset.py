@@ -59,6 +59,7 @@ def track_schema():
             ("moodscope_version", pa.string()),
             ("model", pa.string()),
             ("model_hash", pa.string()),
+            ("va_meaning", pa.string()),
         ]
     )
 
@@ -83,6 +84,7 @@ def track_row(result: FileResult) -> dict[str, Any]:
         **{f"p_{q}": s.probabilities[q] for q in QUADRANTS},
         **{f"share_{q}": s.quadrant_share[q] for q in QUADRANTS},
         **a.provenance,
+        va_meaning=a.va_meaning,
     )
     return row
 
