@@ -50,3 +50,45 @@ def make_wav(tmp_path):
         return path
 
     return make
+
+
+TAG_CONTAINERS = (".mp3", ".flac", ".ogg", ".opus", ".m4a", ".wav", ".aiff")
+"""Containers moodscope writes its tags into; :func:`write_audio` makes a file of each."""
+
+
+def write_audio(path: Path, seconds: float = 2.0, *, freq: float = 440.0, seed: int = 0) -> Path:
+    """A short stereo tone with noise in the container of ``path``'s suffix: .mp3 (MPEG layer III),
+    .flac, .ogg (Vorbis), .opus, .wav, .aiff (libsndfile) or .m4a (AAC in MP4, PyAV)."""
+    sr = 48_000 if path.suffix == ".opus" else 44_100
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    y = 0.3 * np.sin(2 * np.pi * freq * t) + 0.01 * rng.standard_normal(len(t))
+    data = np.stack([y, 0.8 * y], axis=1).astype(np.float32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".m4a":
+        import av
+
+        with av.open(str(path), "w", format="mp4") as container:
+            stream = container.add_stream("aac", rate=sr, layout="stereo")
+            for start in range(0, len(data), 1024):
+                frame = av.AudioFrame.from_ndarray(
+                    np.ascontiguousarray(data[start : start + 1024].T), format="fltp", layout="stereo"
+                )
+                frame.sample_rate, frame.pts = sr, start
+                container.mux(stream.encode(frame))
+            container.mux(stream.encode(None))
+        return path
+    formats = {".mp3": ("MP3", "MPEG_LAYER_III"), ".ogg": ("OGG", "VORBIS"), ".opus": ("OGG", "OPUS")}
+    fmt, subtype = formats.get(path.suffix, (None, None))
+    sf.write(path, data, sr, format=fmt, subtype=subtype)
+    return path
+
+
+def decode(path: Path) -> np.ndarray:
+    """Every decoded sample of ``path`` [shape=(channels, n)], with PyAV (exact: no resampling)."""
+    import av
+
+    with av.open(str(path)) as container:
+        frames = [f.to_ndarray() for f in container.decode(audio=0)]
+    planes = [f if f.ndim == 2 and f.shape[0] <= 8 else f.reshape(1, -1) for f in frames]
+    return np.concatenate(planes, axis=1)

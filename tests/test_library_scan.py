@@ -189,6 +189,51 @@ def test_identical_new_files_are_analysed_once(tmp_path, lib):
     assert len(an.calls) == 1 and len(result.analysed) == 1 and len(result.reused) == 2 and len(lib) == 3
 
 
+def test_retagged_files_are_recognised_not_analysed_again(tmp_path, lib):
+    import mutagen
+
+    from conftest import write_audio
+
+    music = tmp_path / "music"
+    files = [
+        write_audio(music / f"song{i}{ext}", freq=300.0 + 50 * i) for i, ext in enumerate((".mp3", ".flac", ".m4a"))
+    ]
+    lib.scan(music, analyzer=ContentAnalyzer())
+    ids = {t.path: t.id for t in lib.tracks()}
+
+    def retag(path: Path, title: str) -> None:
+        audio = mutagen.File(path, easy=True)
+        if audio.tags is None:
+            audio.add_tags()
+        audio["title"] = title
+        audio.save()
+
+    retag(files[0], "New title")  # tags edited in place
+    moved = music / "sub" / "moved.flac"
+    moved.parent.mkdir()
+    files[1].rename(moved)
+    retag(moved, "Moved and retagged")  # moved, then retagged
+    copy = music / "copy.m4a"
+    shutil.copyfile(files[2], copy)
+    retag(copy, "A retagged copy")  # a copy with other tags
+
+    result = lib.scan(music, analyzer=(an := ContentAnalyzer()))
+    assert an.calls == []
+    assert result.retagged == [str(files[0])] and result.touched == []
+    assert result.moved == [(str(files[1]), str(moved))] and result.pruned == []
+    assert result.reused == [str(copy)]
+    assert lib.track(str(files[0])).title == "New title" and lib.track(str(files[0])).id == ids[str(files[0])]
+    assert lib.track(str(moved)).title == "Moved and retagged" and lib.track(str(moved)).id == ids[str(files[1])]
+    assert lib.track(str(copy)).quadrant == lib.track(str(files[2])).quadrant
+    rows = dict(lib.conn.execute("SELECT path, hash FROM tracks"))
+    assert all(rows[str(p)] == file_hash(p) for p in (files[0], moved, copy, files[2]))
+    again = lib.scan(music, analyzer=(an := ContentAnalyzer()))
+    assert an.calls == [] and again.unchanged == 4
+
+    write_audio(files[0], freq=1000.0)  # new audio under the same name: analysed again
+    assert lib.scan(music, analyzer=ContentAnalyzer()).analysed == [str(files[0])]
+
+
 def test_force_reanalyses_and_batch_result_analyzers_are_accepted(tmp_path, lib):
     music = tmp_path / "music"
     files = make_files(music, 3)

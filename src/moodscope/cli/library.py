@@ -164,7 +164,8 @@ def run_scan(args: argparse.Namespace) -> int:
                 bar.close()
         print(
             f"{lib.path}: {len(result.analysed)} analysed, {len(result.reused)} reused (identical content), "
-            f"{len(result.moved)} moved, {len(result.touched)} touched, {result.unchanged} unchanged, "
+            f"{len(result.moved)} moved, {len(result.touched)} touched, {len(result.retagged)} retagged "
+            f"(tags changed, audio the same: not analysed again), {result.unchanged} unchanged, "
             f"{len(result.pruned)} pruned, {len(result.failed)} failed in {result.seconds:.1f} s; "
             f"{len(lib)} tracks in the library"
         )

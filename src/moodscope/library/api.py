@@ -120,7 +120,7 @@ class MoodLibrary:
             retry_failed=retry_failed,
             progress=progress,
         )
-        if result.analysed or result.reused or result.moved or result.touched or result.pruned:
+        if result.analysed or result.reused or result.moved or result.touched or result.retagged or result.pruned:
             self.profiles()  # refresh the profile snapshot now, so that the next query is fast
         return result
 

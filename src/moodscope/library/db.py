@@ -3,7 +3,8 @@
 One SQLite file (standard library ``sqlite3``) in WAL mode with foreign keys on. Tables:
 
 - ``tracks``: one row per audio file — path (absolute, unique), size, modification time (ns),
-  SHA-256 of the content, the file's own tags (title, artist, album, duration), the analysis
+  SHA-256 of the content and of the audio payload without tags (``audio_hash``, see
+  :mod:`moodscope.library.audiohash`), the file's own tags (title, artist, album, duration), the analysis
   summary (quadrant, confidence, probabilities, quadrant shares, mean valence/arousal), the model
   that analysed it (name and content hash), the moodscope version, and the emotion profile vector
   (a float32 BLOB, see :mod:`moodscope.library.profile`);
@@ -110,6 +111,12 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE tracks ADD COLUMN model_hash TEXT NOT NULL DEFAULT '';
     ALTER TABLE tracks ADD COLUMN moodscope_version TEXT NOT NULL DEFAULT '';
+    """,
+    # version 4: the hash of the audio payload without tags (moodscope.library.audiohash), so that a
+    # file whose tags alone changed is recognised (NULL for tracks indexed before: recorded when next hashed)
+    """
+    ALTER TABLE tracks ADD COLUMN audio_hash TEXT;
+    CREATE INDEX tracks_audio_hash ON tracks (audio_hash);
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -331,10 +338,12 @@ def write_analysis(
     digest: str,
     tags: Tags,
     analysis,
+    audio_digest: str | None = None,
 ) -> int:
     """Insert or replace the track at ``stamp.path`` with a new analysis, in one transaction.
 
-    ``analysis`` is a :class:`~moodscope.analysis.analyzer.Analysis`. Returns the track id. Raises
+    ``analysis`` is a :class:`~moodscope.analysis.analyzer.Analysis`; ``digest`` and ``audio_digest``
+    the SHA-256 of the file and of its audio payload. Returns the track id. Raises
     :class:`LibraryError` naming the file, and stores nothing, when the analysis holds numbers that
     are not finite (a library never holds NaN or infinity).
     """
@@ -349,6 +358,7 @@ def write_analysis(
         stamp.size,
         stamp.mtime_ns,
         digest,
+        audio_digest,
         tags.title,
         tags.artist,
         tags.album,
@@ -375,8 +385,9 @@ def write_analysis(
         conn.execute("DELETE FROM tracks WHERE path = ?", (stamp.path,))
         marks = ",".join("?" * len(row))
         cur = conn.execute(
-            "INSERT INTO tracks (path, size, mtime_ns, hash, title, artist, album, tag_duration, analysed_seconds, "
-            "model, model_hash, moodscope_version, n_segments, quadrant, confidence, valence, arousal, "
+            "INSERT INTO tracks (path, size, mtime_ns, hash, audio_hash, title, artist, album, tag_duration, "
+            "analysed_seconds, model, model_hash, moodscope_version, n_segments, quadrant, confidence, valence, "
+            "arousal, "
             + ", ".join(f"p_{q.lower()}" for q in QUADRANTS)
             + ", "
             + ", ".join(f"share_{q.lower()}" for q in QUADRANTS)
@@ -393,20 +404,24 @@ def write_analysis(
     return int(track_id)
 
 
-def copy_track(conn: sqlite3.Connection, source_id: int, stamp: FileStamp, tags: Tags) -> int:
-    """Index ``stamp.path`` with the analysis of an identical file already indexed (same content hash)."""
-    cols = [
-        row[1]
-        for row in conn.execute("PRAGMA table_info(tracks)")
-        if row[1] not in ("id", "path", "size", "mtime_ns", "title", "artist", "album", "tag_duration", "scanned_at")
-    ]
-    params = (stamp.path, stamp.size, stamp.mtime_ns, tags.title, tags.artist, tags.album, tags.duration)
+_OWN_COLUMNS = ("id", "path", "size", "mtime_ns", "hash", "audio_hash", "title", "artist", "album", "tag_duration",
+                "scanned_at")  # fmt: skip
+
+
+def copy_track(
+    conn: sqlite3.Connection, source_id: int, stamp: FileStamp, tags: Tags, digest: str, audio_digest: str | None
+) -> int:
+    """Index ``stamp.path`` (content hash ``digest``, audio hash ``audio_digest``) with the analysis of a
+    file already indexed with the same audio (same content, or the same audio with other tags)."""
+    cols = [row[1] for row in conn.execute("PRAGMA table_info(tracks)") if row[1] not in _OWN_COLUMNS]
+    params = (stamp.path, stamp.size, stamp.mtime_ns, digest, audio_digest, tags.title, tags.artist, tags.album)
     with transaction(conn):
         conn.execute("DELETE FROM tracks WHERE path = ?", (stamp.path,))
         cur = conn.execute(
-            f"INSERT INTO tracks (path, size, mtime_ns, title, artist, album, tag_duration, scanned_at, "
-            f"{', '.join(cols)}) SELECT ?, ?, ?, ?, ?, ?, ?, ?, {', '.join(cols)} FROM tracks WHERE id = ?",
-            (*params, time.time(), source_id),
+            f"INSERT INTO tracks (path, size, mtime_ns, hash, audio_hash, title, artist, album, tag_duration, "
+            f"scanned_at, {', '.join(cols)}) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {', '.join(cols)} FROM tracks "
+            "WHERE id = ?",
+            (*params, tags.duration, time.time(), source_id),
         )
         new_id = cur.lastrowid
         seg_cols = [row[1] for row in conn.execute("PRAGMA table_info(segments)") if row[1] != "track_id"]

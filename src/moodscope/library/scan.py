@@ -4,13 +4,16 @@ How a file is classified (``roots`` are walked recursively; dot-files and dot-fo
 
 1. **unchanged** — the path is indexed with the same size and modification time (ns): nothing is
    read, not even hashed (so re-scanning an unchanged collection only costs one ``stat`` per file);
-2. otherwise its content is hashed (SHA-256 of the whole file) and
+2. otherwise its content is hashed — SHA-256 of the whole file, and of its audio payload without
+   the tags (:func:`~moodscope.library.audiohash.audio_hash`) — and
    - an indexed path whose content hash did not change (``touch``, copy-back) only gets its new
      size/mtime (**touched**);
-   - a new path whose hash belongs to an indexed track whose file is gone is that track **moved**:
-     the row keeps its analysis and gets the new path;
-   - a new path whose hash belongs to a track still present is a copy: the analysis is **reused**;
-   - anything else is **analysed** (new files, and files whose content changed);
+   - an indexed path whose audio hash did not change, only its tags (``moodscope library tag``,
+     beets, a tag editor), gets its new size/mtime/hashes and tags (**retagged**), not a new analysis;
+   - a new path whose audio belongs to an indexed track whose file is gone is that track **moved**:
+     the row keeps its analysis and gets the new path (and hashes and tags, if they were retagged);
+   - a new path whose audio belongs to a track still present is a copy: the analysis is **reused**;
+   - anything else is **analysed** (new files, and files whose audio changed);
 3. indexed tracks under the roots whose files were not found are **pruned**;
 4. a file that fails is recorded in ``failures`` with its reason and skipped on later scans until it
    changes (``retry_failed=True`` tries again).
@@ -38,6 +41,7 @@ from moodscope.engine.analysis import as_items
 from moodscope.engine.base import Engine
 from moodscope.engine.registry import engine_scope
 from moodscope.errors import LibraryError
+from moodscope.library.audiohash import audio_hash
 from moodscope.library.db import FileStamp, copy_track, record_failure, transaction, write_analysis
 from moodscope.library.tags import read_tags
 
@@ -66,6 +70,7 @@ class ScanResult:
     reused: list[str] = field(default_factory=list)  # copies of indexed content: analysis reused
     moved: list[tuple[str, str]] = field(default_factory=list)  # (old path, new path)
     touched: list[str] = field(default_factory=list)  # new mtime, same content
+    retagged: list[str] = field(default_factory=list)  # new tags, same audio: not analysed again
     pruned: list[str] = field(default_factory=list)  # files gone from disk
     unchanged: int = 0
     failed: dict[str, str] = field(default_factory=dict)  # path -> reason (this scan)
@@ -75,7 +80,14 @@ class ScanResult:
     @property
     def indexed(self) -> int:
         """Files of the roots that are in the library after the scan."""
-        return self.unchanged + len(self.analysed) + len(self.reused) + len(self.moved) + len(self.touched)
+        return (
+            self.unchanged
+            + len(self.analysed)
+            + len(self.reused)
+            + len(self.moved)
+            + len(self.touched)
+            + len(self.retagged)
+        )
 
 
 def file_hash(path: str | os.PathLike) -> str:
@@ -163,13 +175,15 @@ def _under(path: str, roots: list[str]) -> bool:
 class _Index:
     """What the library holds before the scan."""
 
-    tracks: dict[str, tuple]  # path -> (id, path, size, mtime_ns, hash)
+    tracks: dict[str, tuple]  # path -> (id, path, size, mtime_ns, hash, audio_hash)
     failures: dict[str, tuple]  # path -> (path, size, mtime_ns, reason)
 
     @classmethod
     def read(cls, conn: sqlite3.Connection) -> _Index:
         return cls(
-            tracks={row[1]: row for row in conn.execute("SELECT id, path, size, mtime_ns, hash FROM tracks")},
+            tracks={
+                row[1]: row for row in conn.execute("SELECT id, path, size, mtime_ns, hash, audio_hash FROM tracks")
+            },
             failures={row[0]: row for row in conn.execute("SELECT path, size, mtime_ns, reason FROM failures")},
         )
 
@@ -179,9 +193,9 @@ class _Plan:
     """What to do with each file that is new or whose stamp changed."""
 
     vanished: set[str]  # indexed paths under the roots whose files are gone
-    updates: list[tuple] = field(default_factory=list)  # (new path, size, mtime, id): touched and moved
-    copies: list[tuple[FileStamp, int]] = field(default_factory=list)  # (new file, id of a track with its content)
-    analyse: dict[str, list[FileStamp]] = field(default_factory=dict)  # digest -> files with it (first analysed)
+    updates: list[tuple] = field(default_factory=list)  # (path, size, mtime, hash, audio hash, tags…, id)
+    copies: list[tuple[FileStamp, int]] = field(default_factory=list)  # (new file, id of a track with its audio)
+    analyse: dict[str, list[FileStamp]] = field(default_factory=dict)  # audio hash -> files (first analysed)
 
 
 def scan_library(
@@ -208,9 +222,9 @@ def scan_library(
     plan = _match_content(to_check, digests, found, index, result, force=force)
     _update_metadata(conn, plan, index, found, result, prune=prune)
     for stamp, source_id in plan.copies:
-        copy_track(conn, source_id, stamp, read_tags(stamp.path))
+        copy_track(conn, source_id, stamp, read_tags(stamp.path), *digests[stamp.path])
         result.reused.append(stamp.path)
-    _analyse_and_store(conn, analyzer, plan.analyse, result, progress)
+    _analyse_and_store(conn, analyzer, plan.analyse, digests, result, progress)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -252,12 +266,12 @@ def _changed_files(
     return to_check
 
 
-def _hash_files(to_check: list[FileStamp], result: ScanResult, progress: Progress | None) -> dict[str, str]:
-    """path -> content hash; files that cannot be read go to ``result.failed``."""
-    digests: dict[str, str] = {}
+def _hash_files(to_check: list[FileStamp], result: ScanResult, progress: Progress | None) -> dict[str, tuple[str, str]]:
+    """path -> (content hash, audio hash); files that cannot be read go to ``result.failed``."""
+    digests: dict[str, tuple[str, str]] = {}
     for i, stamp in enumerate(to_check):
         try:
-            digests[stamp.path] = file_hash(stamp.path)
+            digests[stamp.path] = (file_hash(stamp.path), audio_hash(stamp.path))
         except OSError as exc:
             result.failed[stamp.path] = f"cannot read file: {exc.strerror or exc}"
         if progress:
@@ -267,45 +281,57 @@ def _hash_files(to_check: list[FileStamp], result: ScanResult, progress: Progres
 
 def _match_content(
     to_check: list[FileStamp],
-    digests: dict[str, str],
+    digests: dict[str, tuple[str, str]],
     found: dict[str, FileStamp],
     index: _Index,
     result: ScanResult,
     *,
     force: bool,
 ) -> _Plan:
-    """Sort the hashed files into touched, moved, copies and files to analyse (see the module docstring)."""
+    """Sort the hashed files into touched, retagged, moved, copies and files to analyse (see the module docstring)."""
     roots = result.roots
     plan = _Plan(vanished={path for path in index.tracks if path not in found and _under(path, roots)})
-    by_hash: dict[str, list[str]] = {}
+    by_audio: dict[str, list[str]] = {}  # audio hash (content hash for rows indexed without one) -> paths
     for path, row in index.tracks.items():
-        by_hash.setdefault(row[4], []).append(path)
+        by_audio.setdefault(row[5] or row[4], []).append(path)
+
+    def update(stamp: FileStamp, track_id: int) -> None:
+        tags = read_tags(stamp.path)
+        plan.updates.append((stamp.path, stamp.size, stamp.mtime_ns, *digests[stamp.path], tags.title, tags.artist,
+                             tags.album, tags.duration, track_id))  # fmt: skip
+
     for stamp in to_check:
-        digest = digests.get(stamp.path)
-        if digest is None:
+        if stamp.path not in digests:
             continue
+        digest, audio = digests[stamp.path]
         known = index.tracks.get(stamp.path)
         if known is not None:
-            if digest == known[4] and not force:
-                plan.updates.append((stamp.path, stamp.size, stamp.mtime_ns, known[0]))
+            if force:
+                plan.analyse.setdefault(audio, []).append(stamp)
+            elif digest == known[4]:
+                update(stamp, known[0])
                 result.touched.append(stamp.path)
+            elif audio == known[5]:
+                update(stamp, known[0])
+                result.retagged.append(stamp.path)
             else:
-                plan.analyse.setdefault(digest, []).append(stamp)
+                plan.analyse.setdefault(audio, []).append(stamp)
             continue
-        candidates = [p for p in by_hash.get(digest, ()) if p not in found or p == stamp.path]
+        same = [p for key in dict.fromkeys((audio, digest)) for p in by_audio.get(key, ())]
+        candidates = [p for p in same if p not in found or p == stamp.path]
         gone = [p for p in candidates if p in plan.vanished or (not _under(p, roots) and not os.path.exists(p))]
         if gone and not force:
             old = gone[0]
             plan.vanished.discard(old)
-            by_hash[digest].remove(old)
-            by_hash[digest].append(stamp.path)
-            plan.updates.append((stamp.path, stamp.size, stamp.mtime_ns, index.tracks[old][0]))
+            paths = by_audio[index.tracks[old][5] or index.tracks[old][4]]
+            paths[paths.index(old)] = stamp.path
+            update(stamp, index.tracks[old][0])
             result.moved.append((old, stamp.path))
-        elif not force and any(p in found for p in by_hash.get(digest, ())):
-            source = next(p for p in by_hash[digest] if p in found)
+        elif not force and any(p in found for p in same):
+            source = next(p for p in same if p in found)
             plan.copies.append((stamp, index.tracks[source][0]))
         else:
-            plan.analyse.setdefault(digest, []).append(stamp)
+            plan.analyse.setdefault(audio, []).append(stamp)
     return plan
 
 
@@ -318,10 +344,14 @@ def _update_metadata(
     *,
     prune: bool,
 ) -> None:
-    """Touched and moved tracks in one transaction; pruning in another."""
+    """Touched, retagged and moved tracks in one transaction; pruning in another."""
     if plan.updates:
         with transaction(conn):
-            conn.executemany("UPDATE tracks SET path = ?, size = ?, mtime_ns = ? WHERE id = ?", plan.updates)
+            conn.executemany(
+                "UPDATE tracks SET path = ?, size = ?, mtime_ns = ?, hash = ?, audio_hash = ?, title = ?, "
+                "artist = ?, album = ?, tag_duration = ? WHERE id = ?",
+                plan.updates,
+            )
     if not prune:
         return
     if plan.vanished:
@@ -338,12 +368,13 @@ def _analyse_and_store(
     conn: sqlite3.Connection,
     analyzer: Analyzer,
     analyse: dict[str, list[FileStamp]],
+    digests: dict[str, tuple[str, str]],
     result: ScanResult,
     progress: Progress | None,
 ) -> None:
-    """Analyse the first file of each content and store each result as it arrives (one transaction
-    per track, written by this process alone); copies of it reuse the analysis."""
-    groups = {group[0].path: (digest, group) for digest, group in analyse.items()}
+    """Analyse the first file of each audio content and store each result as it arrives (one
+    transaction per track, written by this process alone); copies of it reuse the analysis."""
+    groups = {group[0].path: group for group in analyse.values()}
     paths = [Path(p) for p in groups]
     if progress and paths:
         progress("analyse", 0, len(paths))
@@ -352,11 +383,12 @@ def _analyse_and_store(
         if path not in groups:
             log.warning("the analyser returned a result for %s, which it was not asked for", path)
             continue
-        digest, group = groups[path]
+        group = groups[path]
+        digest, audio = digests[group[0].path]
         first_id = None
         if analysis is not None:
             try:
-                first_id = write_analysis(conn, group[0], digest, read_tags(group[0].path), analysis)
+                first_id = write_analysis(conn, group[0], digest, read_tags(group[0].path), analysis, audio)
             except LibraryError as exc:  # an analysis that cannot be stored fails its file, not the scan
                 error = str(exc)
         if first_id is None:
@@ -366,7 +398,7 @@ def _analyse_and_store(
         else:
             result.analysed.append(group[0].path)
             for stamp in group[1:]:
-                copy_track(conn, first_id, stamp, read_tags(stamp.path))
+                copy_track(conn, first_id, stamp, read_tags(stamp.path), *digests[stamp.path])
                 result.reused.append(stamp.path)
         done += 1
         if progress:
