@@ -12,7 +12,16 @@ import pytest
 from moodscope.constants import QUADRANTS
 from moodscope.errors import LibraryError
 from moodscope.library.db import Track
-from moodscope.library.export import m3u_text, parse_m3u, tracks_csv, tracks_json, write_m3u
+from moodscope.library.export import (
+    LIBRARY_COLUMNS,
+    m3u_text,
+    parse_m3u,
+    parse_xspf,
+    tracks_csv,
+    tracks_json,
+    write_m3u,
+    write_xspf,
+)
 from moodscope.library.mapplot import map_html, write_map
 from moodscope.version import __version__
 
@@ -88,6 +97,67 @@ def test_json_and_csv(tracks):
     assert float(rows[0]["duration"]) == pytest.approx(124.6) and rows[1]["quadrant"] == "Q1"
     for row in (*rows, *data["tracks"]):  # provenance of every exported track
         assert (row["model"], row["model_hash"], row["moodscope_version"]) == ("m", MODEL_HASH, "9.9.9")
+
+
+def test_xspf_round_trip(tmp_path, tracks):
+    import xml.etree.ElementTree as ET
+
+    odd = track(4, title="Bell\x07 ring", artist=None, path=str(tmp_path / "music" / "new\nline & <x>.mp3"))
+    tracks = [*tracks, odd]  # a control character in a title, a newline and XML characters in a file name
+    path = write_xspf(tracks, tmp_path / "out" / "calm.xspf", name="calm evening")
+    ns = {"x": "http://xspf.org/ns/0/"}
+    root = ET.parse(path).getroot()  # well-formed XML in the XSPF namespace
+    assert root.tag == "{http://xspf.org/ns/0/}playlist" and root.get("version") == "1"
+    assert root.findtext("x:title", namespaces=ns) == "calm evening"
+    assert root.find("x:meta[@rel='urn:moodscope:version']", ns).text == __version__
+    elements = root.findall("x:trackList/x:track", ns)
+    assert [e.findtext("x:location", namespaces=ns)[:8] for e in elements] == ["file:///"] * 4
+    assert "%0A" in elements[3].findtext("x:location", namespaces=ns)
+    assert elements[0].findtext("x:creator", namespaces=ns) == "Miles Davis"
+    assert elements[0].findtext("x:duration", namespaces=ns) == "124600"
+    assert elements[2].find("x:meta[@rel='urn:moodscope:quadrant']", ns).text == "Q3"
+    assert elements[2].find("x:meta[@rel='urn:moodscope:model']", ns).text == f"m@sha256:{MODEL_HASH}"
+    assert elements[3].findtext("x:title", namespaces=ns) == "Bell ring"
+    entries = parse_xspf(path)
+    assert [e.path for e in entries] == [t.path for t in tracks]
+    assert [e.duration for e in entries] == [125, 126, 127, 128]
+    rel = write_xspf(tracks, tmp_path / "music" / "list.xspf", relative=True)
+    locations = [e.findtext("x:location", namespaces=ns) for e in ET.parse(rel).getroot().findall(".//x:track", ns)]
+    assert locations[0] == "Sub%20folder/blue%2C%20in%20green.flac"
+    assert [e.path for e in parse_xspf(rel)] == [t.path for t in tracks]
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_whole_library_export_and_xspf_option(tmp_path, make_wav, capsys):
+    from moodscope.cli import main
+    from moodscope.library import MoodLibrary
+    from test_library_scan import ContentAnalyzer
+
+    for i in range(3):
+        make_wav(f"music/t{i}.wav", 6.0, freqs=(220.0 * (i + 1),))
+    db = tmp_path / "lib.db"
+    with MoodLibrary(db) as lib:
+        lib.scan(tmp_path / "music", analyzer=ContentAnalyzer())
+        tracks = lib.tracks()
+    assert main(["library", "export", "--out", str(tmp_path / "all.csv"), "--db", str(db)]) == 0
+    rows = list(csv.DictReader((tmp_path / "all.csv").open(encoding="utf-8")))
+    assert tuple(rows[0]) == LIBRARY_COLUMNS and [r["path"] for r in rows] == [t.path for t in tracks]
+    assert [float(r["valence"]) for r in rows] == [round(t.valence, 4) for t in tracks]
+    assert {r["model"] for r in rows} == {"fake"} and all(len(r["sha256"]) == 64 for r in rows)
+    assert main(["library", "export", "--out", "-", "--format", "json", "--db", str(db)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["columns"] == list(LIBRARY_COLUMNS) and data["moodscope_version"] == __version__
+    assert [t["quadrant"] for t in data["tracks"]] == [t.quadrant for t in tracks]
+    assert set(data["tracks"][0]) == set(LIBRARY_COLUMNS) and data["tracks"][0]["artist"] is None
+    assert main(["library", "export", "--out", str(tmp_path / "all.xlsx"), "--db", str(db)]) == 1
+    assert "give a .csv or .json file" in capsys.readouterr().err
+
+    assert main(["library", "list", "--xspf", str(tmp_path / "all.xspf"), "--m3u", str(tmp_path / "all.m3u"),
+                 "--db", str(db)]) == 0  # fmt: skip
+    assert [e.path for e in parse_xspf(tmp_path / "all.xspf")] == [e.path for e in parse_m3u(tmp_path / "all.m3u")]
+    assert main(["library", "clusters", "--k", "2", "--cluster", "1", "--xspf", str(tmp_path / "c.xspf"),
+                 "--db", str(db)]) == 0  # fmt: skip
+    assert 1 <= len(parse_xspf(tmp_path / "c.xspf")) <= 3
 
 
 class _Dots(HTMLParser):

@@ -25,3 +25,7 @@ class LibraryError(MoodscopeError):
 
 class OutputError(MoodscopeError):
     """An output file cannot be written where it was asked for."""
+
+
+class UnsupportedFormatError(AudioError):
+    """A file's format cannot do what was asked (for instance hold moodscope's tags)."""

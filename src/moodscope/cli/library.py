@@ -24,7 +24,7 @@ class SharedOptions:
     """Option groups several library commands take (argparse parent parsers)."""
 
     db: argparse.ArgumentParser  # --db
-    output: argparse.ArgumentParser  # --format, --m3u, --relative: the playlist commands' output
+    output: argparse.ArgumentParser  # --format, --m3u, --xspf, --relative: the playlist commands' output
 
 
 def shared_options() -> SharedOptions:
@@ -35,7 +35,8 @@ def shared_options() -> SharedOptions:
         "--format", choices=("table", "json", "csv"), default="table", help="output on the terminal (default: table)"
     )
     output.add_argument("--m3u", type=Path, metavar="FILE", help="also write the tracks as an extended M3U playlist")
-    output.add_argument("--relative", action="store_true", help="M3U paths relative to the playlist's folder")
+    output.add_argument("--xspf", type=Path, metavar="FILE", help="also write the tracks as an XSPF playlist")
+    output.add_argument("--relative", action="store_true", help="playlist paths relative to the playlist's folder")
     return SharedOptions(db, output)
 
 
@@ -46,12 +47,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="index a music collection by mood; playlists, journeys, similar tracks, clusters, maps",
         description="A music collection indexed by mood in one SQLite file: `scan` analyses new and changed files "
         "(incremental, crash-safe, moved files recognised by content hash); the other commands query it. "
-        "Every playlist command can write an M3U playlist (--m3u) and JSON or CSV (--format).",
+        "Every playlist command can write M3U and XSPF playlists (--m3u, --xspf) and JSON or CSV (--format); "
+        "`tag` writes the moods into the files' own tags; `export` writes the whole library as CSV or JSON.",
     )
     cmds = lib.add_subparsers(dest="library_command", metavar="COMMAND")
     lib.set_defaults(func=lambda args: (lib.print_help(), 2)[1])
     shared = shared_options()
-    for add in (add_scan, add_stats, add_list, add_show, add_similar, add_playlist, add_journey, add_clusters, add_map):
+    for add in (add_scan, add_tag, add_export, add_stats, add_list, add_show, add_similar, add_playlist, add_journey,
+                add_clusters, add_map):  # fmt: skip
         add(cmds, shared)
 
 
@@ -92,10 +95,10 @@ def format_tracks(tracks, *, score: str | None = None) -> str:
 
 
 def emit(args: argparse.Namespace, playlist) -> int:
-    """Print a :class:`~moodscope.library.playlists.Playlist` in the chosen format; write its M3U if asked."""
+    """Print a :class:`~moodscope.library.playlists.Playlist` in the chosen format; write its M3U and XSPF if asked."""
     import json
 
-    from moodscope.library.export import write_m3u
+    from moodscope.library.export import write_m3u, write_xspf
 
     if args.format == "json":
         print(json.dumps(playlist.to_dict(), indent=2, ensure_ascii=False))
@@ -104,9 +107,10 @@ def emit(args: argparse.Namespace, playlist) -> int:
     else:
         print(playlist.name)
         print(format_tracks(playlist.tracks, score=playlist.score))
-    if getattr(args, "m3u", None):
-        path = write_m3u(playlist.tracks, args.m3u, name=playlist.name, relative=args.relative)
-        print(f"wrote {path} ({len(playlist.tracks)} tracks)", file=sys.stderr)
+    for option, write in (("m3u", write_m3u), ("xspf", write_xspf)):
+        if getattr(args, option, None):
+            path = write(playlist.tracks, getattr(args, option), name=playlist.name, relative=args.relative)
+            print(f"wrote {path} ({len(playlist.tracks)} tracks)", file=sys.stderr)
     return 0
 
 
@@ -179,6 +183,91 @@ def run_scan(args: argparse.Namespace) -> int:
         for path, reason in sorted(result.failed.items()):
             print(f"  FAILED {path}: {reason}", file=sys.stderr)
     return 1 if result.failed else 0
+
+
+def add_tag(cmds: argparse._SubParsersAction, shared: SharedOptions) -> None:
+    p = cmds.add_parser(
+        "tag",
+        parents=[shared.db],
+        help="write the analysed mood into the files' own tags (MOOD, MOODSCOPE_*)",
+        description="Write each analysed file's mood into its own tags, for players and music managers: MOOD (happy, "
+        "tense, sad or calm) and MOODSCOPE_QUADRANT, MOODSCOPE_VALENCE, MOODSCOPE_AROUSAL, MOODSCOPE_CONFIDENCE, "
+        "MOODSCOPE_MODEL (model name and content hash), as ID3 TXXX frames (MP3, WAV, AIFF), Vorbis comments (FLAC, "
+        "Ogg, Opus) or iTunes freeform atoms (M4A). Other tags and the audio data are not changed. Each file is "
+        "written as a copy beside it and renamed into place, keeping its permissions and modification time. Files "
+        "the library did not analyse, or whose audio changed since, are skipped with the reason. A later scan does "
+        "not analyse tagged files again.",
+    )
+    p.add_argument(
+        "paths", nargs="*", type=Path, metavar="PATH", help="files or folders (default: every track of the library)"
+    )
+    p.add_argument("--dry-run", action="store_true", help="list what would change and change nothing")
+    p.add_argument("--remove", action="store_true", help="take moodscope's tags off again (and nothing else)")
+    p.add_argument("--touch", action="store_true", help="give changed files a new modification time (default: keep)")
+    p.set_defaults(func=run_tag)
+
+
+def run_tag(args: argparse.Namespace) -> int:
+    from moodscope.library.tagging import CURRENT, FAILED, SKIPPED, WRITTEN
+
+    with _open(args) as lib:
+        result = lib.tag(*args.paths, remove=args.remove, dry_run=args.dry_run, touch=args.touch)
+    verb = ("would remove tags from" if result.remove else "would tag") if result.dry_run else None
+    for change in result.files:
+        if change.status == WRITTEN:
+            if verb:
+                print(f"{verb} {change.path}")
+                for name, old, new in change.changes:
+                    print(f"    {name}: {'(none)' if old is None else old} -> {'(none)' if new is None else new}")
+            else:
+                print(f"{'untagged' if result.remove else 'tagged'} {change.path}")
+        elif change.status == SKIPPED:
+            print(f"skipped {change.path}: {change.reason}")
+        elif change.status == FAILED:
+            print(f"FAILED {change.path}: {change.reason}", file=sys.stderr)
+    counts = {s: len(result.with_status(s)) for s in (WRITTEN, CURRENT, SKIPPED, FAILED)}
+    done = ("would change" if result.dry_run else "changed") + f" {counts[WRITTEN]}"
+    print(
+        f"{done}, {counts[CURRENT]} already {'without moodscope tags' if result.remove else 'current'}, "
+        f"{counts[SKIPPED]} skipped, {counts[FAILED]} failed in {result.seconds:.1f} s"
+        + (" (dry run: nothing was written)" if result.dry_run else "")
+    )
+    return 1 if counts[FAILED] else 0
+
+
+def add_export(cmds: argparse._SubParsersAction, shared: SharedOptions) -> None:
+    p = cmds.add_parser(
+        "export",
+        parents=[shared.db],
+        help="the whole library as CSV or JSON, one row per track",
+        description="Write every track of the library, one row each: id, path, tags (title, artist, album, "
+        "duration), mood (quadrant, mood, confidence, valence, arousal, song-level probabilities, share of segments "
+        "per quadrant), the model (name and content hash), the file's SHA-256 and when it was analysed. "
+        "See docs/library.md for the columns.",
+    )
+    p.add_argument("--out", required=True, metavar="FILE", help="FILE.csv, FILE.json, or - for standard output")
+    p.add_argument("--format", choices=("csv", "json"), default=None, help="default: from the suffix of --out (csv)")
+    p.set_defaults(func=run_export)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from moodscope.errors import LibraryError
+    from moodscope.library.export import library_csv, library_json, library_rows, write_text
+    from moodscope.version import __version__
+
+    fmt = args.format or ("json" if str(args.out).lower().endswith(".json") else "csv")
+    if args.format is None and str(args.out) != "-" and not str(args.out).lower().endswith((".csv", ".json")):
+        raise LibraryError(f"{args.out}: give a .csv or .json file (or --format csv|json)")
+    with _open(args) as lib:
+        rows = library_rows(lib.conn)
+        meta = {"moodscope_version": __version__, "library": str(lib.path)}
+    text = library_json(rows, **meta) + "\n" if fmt == "json" else library_csv(rows)
+    if str(args.out) == "-":
+        sys.stdout.write(text)
+    else:
+        write_text(text, args.out)
+        print(f"wrote {args.out} ({len(rows)} tracks)", file=sys.stderr)
+    return 0
 
 
 def add_stats(cmds: argparse._SubParsersAction, shared: SharedOptions) -> None:
@@ -345,7 +434,8 @@ def add_clusters(cmds: argparse._SubParsersAction, shared: SharedOptions) -> Non
     p.add_argument("--cluster", type=int, metavar="I", help="list the tracks of cluster I (1 = largest)")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table", help="output format")
     p.add_argument("--m3u", type=Path, metavar="FILE", help="with --cluster: write its tracks as an M3U playlist")
-    p.add_argument("--relative", action="store_true", help="M3U paths relative to the playlist's folder")
+    p.add_argument("--xspf", type=Path, metavar="FILE", help="with --cluster: write its tracks as an XSPF playlist")
+    p.add_argument("--relative", action="store_true", help="playlist paths relative to the playlist's folder")
     p.set_defaults(func=run_clusters)
 
 
@@ -357,8 +447,8 @@ def run_clusters(args: argparse.Namespace) -> int:
         found = lib.clusters(args.k, examples=args.examples)
         if args.cluster is not None:
             return emit(args, cluster_playlist(lib, args.k, args.cluster, found=found))
-        if args.m3u:
-            raise LibraryError("--m3u needs --cluster I: which cluster's tracks to write")
+        if args.m3u or args.xspf:
+            raise LibraryError("--m3u and --xspf need --cluster I: which cluster's tracks to write")
         if args.format == "json":
             from moodscope.library.export import clusters_json
 

@@ -17,6 +17,7 @@ import os
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -35,6 +36,9 @@ from moodscope.library.db import (
 )
 from moodscope.library.queries import Cluster, Mood, parse_mood
 from moodscope.library.scan import Analyzer, Progress, ScanResult, model_analyzer, scan_library
+
+if TYPE_CHECKING:
+    from moodscope.library.tagging import TagResult
 
 
 def _as_mood(mood: str | Mood | tuple[float, float]) -> Mood:
@@ -123,6 +127,69 @@ class MoodLibrary:
         if result.analysed or result.reused or result.moved or result.touched or result.retagged or result.pruned:
             self.profiles()  # refresh the profile snapshot now, so that the next query is fast
         return result
+
+    def tag(
+        self,
+        *paths: str | os.PathLike,
+        remove: bool = False,
+        dry_run: bool = False,
+        touch: bool = False,
+        progress: Progress | None = None,
+    ) -> TagResult:
+        """Write the analysed mood into the files' own tags (``remove``: take moodscope's tags off).
+
+        ``paths`` are files or folders (none: every track of the library); see
+        :mod:`moodscope.library.tagging` for the checks and the crash-safe write.
+        """
+        from moodscope.library.tagging import tag_files
+
+        return tag_files(self.conn, paths or None, remove=remove, dry_run=dry_run, touch=touch, progress=progress)
+
+    def index_files(
+        self,
+        paths: Iterable[str | os.PathLike],
+        *,
+        model=None,
+        workers: int | None = None,
+        analyzer: Analyzer | None = None,
+        force: bool = False,
+        progress: Progress | None = None,
+    ) -> tuple[ScanResult, dict[str, Track]]:
+        """Make sure these files are in the library and return their tracks by absolute path.
+
+        Only files the library does not know yet (or whose audio changed) are analysed; a file with
+        the audio of a track already indexed (moved, copied, retagged) reuses its analysis. Nothing
+        is pruned. Files that are missing or fail are in the result's ``failed`` (or
+        ``skipped_failed``: failed before and unchanged since) and absent from the tracks.
+        """
+        files = list(dict.fromkeys(os.path.abspath(os.path.expanduser(os.fspath(p))) for p in paths))
+        present = [p for p in files if os.path.isfile(p)]
+        if present:
+            result = scan_library(
+                self.conn,
+                present,
+                analyzer=analyzer or model_analyzer(model, workers=workers),
+                prune=False,
+                force=force,
+                progress=progress,
+            )
+            self.profiles()
+        else:
+            result = ScanResult(roots=[])
+        for path in files:
+            if path not in present:
+                result.failed[path] = f"{path}: no such file"
+        return result, self.tracks_at(files)
+
+    def tracks_at(self, paths: Iterable[str | os.PathLike]) -> dict[str, Track]:
+        """The tracks of these files (absolute paths), by path; files not in the library are left out."""
+        files = [os.path.abspath(os.fspath(p)) for p in paths]
+        found: dict[str, Track] = {}
+        for start in range(0, len(files), 900):  # stay under SQLite's bound-parameter limit
+            chunk = files[start : start + 900]
+            for track in select_tracks(self.conn, f"path IN ({','.join('?' * len(chunk))})", tuple(chunk)):
+                found[track.path] = track
+        return found
 
     def failures(self) -> dict[str, str]:
         """Files that could not be analysed: path -> reason."""

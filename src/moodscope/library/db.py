@@ -260,6 +260,11 @@ class Track:
         return QUADRANT_MOODS[self.quadrant]
 
     @property
+    def model_label(self) -> str:
+        """``<model name>@sha256:<content hash>`` (the name alone when the hash was not recorded)."""
+        return f"{self.model}@sha256:{self.model_hash}" if self.model_hash else self.model
+
+    @property
     def display_title(self) -> str:
         return self.title or Path(self.path).stem
 

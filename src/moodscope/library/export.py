@@ -1,4 +1,5 @@
-"""Playlists out of the library: extended M3U for music players, JSON and CSV for scripts (tracks and clusters).
+"""Playlists and the library out of moodscope: M3U and XSPF for music players, JSON and CSV for scripts
+(tracks, clusters and the whole library).
 
 Files are written atomically (a temporary file renamed into place), so a player or script never
 reads a half-written playlist. M3U files are UTF-8 (as ``.m3u8`` files are) and hold::
@@ -8,6 +9,14 @@ reads a half-written playlist. M3U files are UTF-8 (as ``.m3u8`` files are) and 
     #MOODSCOPE:version=<moodscope version> models=<model>@sha256:<model hash>,...
     #EXTINF:<seconds>,<Artist> - <Title>
     <path>
+
+XSPF files (https://xspf.org, version 1) hold the moodscope version as a playlist ``<meta>`` and a
+``<track>`` per track with its ``location`` (a ``file://`` URI, or a relative URI reference),
+``title``, ``creator`` (artist), ``album``, ``duration`` (ms), an ``annotation`` in words and
+moodscope's figures as ``<meta rel="urn:moodscope:NAME">`` elements (:data:`XSPF_META`).
+
+:func:`library_rows` with :func:`library_csv` or :func:`library_json` export the whole library, one
+row per track (:data:`LIBRARY_COLUMNS`).
 """
 
 from __future__ import annotations
@@ -17,6 +26,9 @@ import csv
 import io
 import json
 import os
+import re
+import urllib.parse
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,6 +144,97 @@ def tracks_dict(tracks: Sequence[Track], **meta) -> dict:
     return {**meta, "tracks": [{"position": i, **t.to_dict()} for i, t in enumerate(tracks, start=1)]}
 
 
+XSPF_NAMESPACE = "http://xspf.org/ns/0/"
+XSPF_META = ("quadrant", "mood", "confidence", "valence", "arousal", "model")
+"""moodscope's figures in each XSPF ``<track>``: ``<meta rel="urn:moodscope:<name>">value</meta>``."""
+
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # not allowed in XML 1.0
+
+
+def _xml_text(text: str) -> str:
+    return _XML_INVALID.sub("", str(text))
+
+
+def _location(path: str, relative_to: str | os.PathLike | None) -> str:
+    if relative_to is not None:
+        with contextlib.suppress(ValueError):  # another drive on Windows: keep it absolute
+            rel = os.path.relpath(path, relative_to)
+            return urllib.parse.quote(rel.replace(os.sep, "/"))
+    return Path(path).absolute().as_uri()
+
+
+def xspf_text(tracks: Sequence[Track], *, name: str | None = None, relative_to: str | os.PathLike | None = None) -> str:
+    """An XSPF playlist of ``tracks``; locations are ``file://`` URIs, or relative to the folder ``relative_to``."""
+    import xml.etree.ElementTree as ET
+
+    from moodscope.version import __version__
+
+    ET.register_namespace("", XSPF_NAMESPACE)
+    q = f"{{{XSPF_NAMESPACE}}}"
+    playlist = ET.Element(q + "playlist", version="1")
+    if name:
+        ET.SubElement(playlist, q + "title").text = _xml_text(_clean(name))
+    ET.SubElement(playlist, q + "creator").text = "moodscope"
+    ET.SubElement(playlist, q + "meta", rel="urn:moodscope:version").text = __version__
+    track_list = ET.SubElement(playlist, q + "trackList")
+    for t in tracks:
+        item = ET.SubElement(track_list, q + "track")
+        ET.SubElement(item, q + "location").text = _location(t.path, relative_to)
+        ET.SubElement(item, q + "title").text = _xml_text(t.display_title)
+        if t.artist:
+            ET.SubElement(item, q + "creator").text = _xml_text(t.artist)
+        if t.album:
+            ET.SubElement(item, q + "album").text = _xml_text(t.album)
+        ET.SubElement(item, q + "duration").text = str(round(t.duration * 1000))
+        words = f"{t.mood} ({t.quadrant}), confidence {t.confidence:.2f}, valence {t.valence:+.2f}"
+        ET.SubElement(item, q + "annotation").text = f"{words}, arousal {t.arousal:+.2f}"
+        figures = {
+            "quadrant": t.quadrant,
+            "mood": t.mood,
+            "confidence": f"{t.confidence:.4f}",
+            "valence": f"{t.valence:.4f}",
+            "arousal": f"{t.arousal:.4f}",
+            "model": _xml_text(t.model_label),
+        }
+        for key in XSPF_META:
+            ET.SubElement(item, q + "meta", rel=f"urn:moodscope:{key}").text = figures[key]
+    ET.indent(playlist)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(playlist, encoding="unicode") + "\n"
+
+
+def write_xspf(
+    tracks: Sequence[Track], path: str | os.PathLike, *, name: str | None = None, relative: bool = False
+) -> Path:
+    """Write an XSPF playlist to ``path`` (atomically); ``relative`` locations are relative to its folder."""
+    path = Path(path)
+    text = xspf_text(tracks, name=name, relative_to=path.resolve().parent if relative else None)
+    with atomic_write(path, "w", encoding="utf-8", newline="\n") as fh:
+        fh.write(text)
+    return path
+
+
+def parse_xspf(path: str | os.PathLike) -> list[M3UEntry]:
+    """Read an XSPF playlist: each track's location as a path (relative ones resolved against the
+    playlist's folder), duration (seconds, rounded) and title."""
+    import xml.etree.ElementTree as ET
+
+    path = Path(path)
+    q = f"{{{XSPF_NAMESPACE}}}"
+    entries = []
+    for track in ET.parse(path).getroot().iter(q + "track"):
+        location = track.findtext(q + "location") or ""
+        parsed = urllib.parse.urlsplit(location)
+        if parsed.scheme == "file":
+            location = urllib.request.url2pathname(parsed.path)
+        elif not parsed.scheme:
+            location = os.path.normpath(path.resolve().parent / urllib.parse.unquote(location))
+        duration = track.findtext(q + "duration")
+        entries.append(
+            M3UEntry(location, round(int(duration) / 1000) if duration else None, track.findtext(q + "title"))
+        )
+    return entries
+
+
 def tracks_json(tracks: Sequence[Track], **meta) -> str:
     """:func:`tracks_dict` as indented JSON."""
     return json.dumps(tracks_dict(tracks, **meta), indent=2, ensure_ascii=False, allow_nan=False)
@@ -165,6 +268,76 @@ def tracks_csv(tracks: Sequence[Track]) -> str:
             ]
         )
     return buffer.getvalue()
+
+
+LIBRARY_COLUMNS = (
+    "id",
+    "path",
+    "title",
+    "artist",
+    "album",
+    "duration",
+    "quadrant",
+    "mood",
+    "confidence",
+    "valence",
+    "arousal",
+    *(f"p_{q}" for q in QUADRANTS),
+    *(f"share_{q}" for q in QUADRANTS),
+    "model",
+    "model_hash",
+    "sha256",
+    "analysed_at",
+)
+"""Columns of the whole-library export (see docs/library.md)."""
+
+
+def library_rows(conn) -> list[dict]:
+    """Every track of the library as a flat dict with :data:`LIBRARY_COLUMNS`, by id."""
+    import datetime
+
+    from moodscope.library.db import select_tracks
+
+    extra = {row[0]: row[1:] for row in conn.execute("SELECT id, hash, scanned_at FROM tracks")}
+    rows = []
+    for t in select_tracks(conn):
+        digest, scanned_at = extra[t.id]
+        rows.append(
+            {
+                "id": t.id,
+                "path": t.path,
+                "title": t.display_title,
+                "artist": t.artist,
+                "album": t.album,
+                "duration": round(t.duration, 3),
+                "quadrant": t.quadrant,
+                "mood": t.mood,
+                "confidence": round(t.confidence, 4),
+                "valence": round(t.valence, 4),
+                "arousal": round(t.arousal, 4),
+                **{f"p_{q}": round(t.probabilities[q], 4) for q in QUADRANTS},
+                **{f"share_{q}": round(t.quadrant_share[q], 4) for q in QUADRANTS},
+                "model": t.model,
+                "model_hash": t.model_hash,
+                "sha256": digest,
+                "analysed_at": datetime.datetime.fromtimestamp(scanned_at, datetime.UTC).isoformat(timespec="seconds"),
+            }
+        )
+    return rows
+
+
+def library_csv(rows: Sequence[dict]) -> str:
+    """CSV with :data:`LIBRARY_COLUMNS` (a header line, then one line per track; unknown values empty)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=LIBRARY_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
+    return buffer.getvalue()
+
+
+def library_json(rows: Sequence[dict], **meta) -> str:
+    """JSON: ``{**meta, "columns": LIBRARY_COLUMNS, "tracks": rows}`` (unknown values null)."""
+    return json.dumps({**meta, "columns": list(LIBRARY_COLUMNS), "tracks": list(rows)}, indent=1, ensure_ascii=False)
 
 
 def write_text(text: str, path: str | os.PathLike) -> Path:

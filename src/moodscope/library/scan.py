@@ -210,12 +210,14 @@ def scan_library(
 ) -> ScanResult:
     """Bring the library up to date with the audio files under ``roots``; see the module docstring.
 
-    ``force`` re-analyses every file (for instance after changing the model). Raises
-    :class:`LibraryError` when a root is not a folder; per-file problems are collected in the result.
+    ``roots`` are folders (walked, and pruned) or files (taken as they are, never pruned). ``force``
+    re-analyses every file (for instance after changing the model). Raises :class:`LibraryError`
+    when a root is neither; per-file problems are collected in the result.
     """
     started = time.perf_counter()
-    result = ScanResult(roots=_root_folders(roots))
-    found = _find_files(result)
+    folders, files = _roots(roots)
+    result = ScanResult(roots=folders)
+    found = _find_files(result, files)
     index = _Index.read(conn)
     to_check = _changed_files(found, index, result, force=force, retry_failed=retry_failed)
     digests = _hash_files(to_check, result, progress)
@@ -229,22 +231,34 @@ def scan_library(
     return result
 
 
-def _root_folders(roots: Iterable[str | os.PathLike]) -> list[str]:
-    folders = []
+def _roots(roots: Iterable[str | os.PathLike]) -> tuple[list[str], list[str]]:
+    """(folders, files) among ``roots``, as absolute paths."""
+    folders, files = [], []
     for r in roots:
         path = Path(r).expanduser()
-        if not path.is_dir():
-            raise LibraryError(f"{r}: not a folder; give the folder that holds your music")
-        folders.append(os.path.abspath(path))
-    return folders
+        if path.is_dir():
+            folders.append(os.path.abspath(path))
+        elif path.is_file():
+            files.append(os.path.abspath(path))
+        else:
+            raise LibraryError(f"{r}: not a folder or a file; give the folder that holds your music")
+    return folders, files
 
 
-def _find_files(result: ScanResult) -> dict[str, FileStamp]:
-    """Every audio file under the roots (folders that cannot be listed go to ``result.failed``)."""
+def _find_files(result: ScanResult, files: list[str]) -> dict[str, FileStamp]:
+    """Every audio file under the root folders (folders that cannot be listed go to ``result.failed``)
+    and the files given by name, whatever their extension."""
     found: dict[str, FileStamp] = {}
     for root in result.roots:
         for stamp in walk_audio(Path(root), result.failed):
             found[stamp.path] = stamp
+    for path in files:
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            result.failed[path] = f"cannot read file: {exc.strerror or exc}"
+            continue
+        found[path] = FileStamp(path, st.st_size, st.st_mtime_ns)
     return found
 
 
