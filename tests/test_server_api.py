@@ -249,6 +249,10 @@ def test_playlists_equal_the_cli_in_json_m3u_and_csv(client, world, capsys, tmp_
     assert "attachment" in m3u.headers["content-disposition"]
     assert main(["library", *argv, *db, "--m3u", str(tmp_path / "x.m3u")]) == 0
     assert m3u.text == (tmp_path / "x.m3u").read_text(encoding="utf-8") and m3u.text.startswith("#EXTM3U")
+    xspf = client.get(API + path, params=params | {"format": "xspf"})
+    assert xspf.headers["content-type"].startswith("application/xspf+xml")
+    assert main(["library", *argv, *db, "--xspf", str(tmp_path / "x.xspf")]) == 0
+    assert xspf.text == (tmp_path / "x.xspf").read_text(encoding="utf-8") and "<trackList" in xspf.text
     csv = client.get(API + path, params=params | {"format": "csv"})
     capsys.readouterr()
     assert main(["library", *argv, *db, "--format", "csv"]) == 0
@@ -275,7 +279,7 @@ def test_clusters_and_stats_equal_the_cli(client, world, capsys):
         ("/playlist", {"mood": "calm", "minutes": -5}, 422),
         ("/playlist", {"mood": "calm", "minutes": "inf"}, 422),
         ("/playlist", {"mood": "jolly"}, 400),
-        ("/playlist", {"mood": "calm", "format": "xspf"}, 422),
+        ("/playlist", {"mood": "calm", "format": "pls"}, 422),
         ("/journey", {"to": "happy"}, 422),
         ("/journey", {"from": "sad", "to": "happy", "n": 100000}, 422),
         ("/journey", {"from": "sad", "to": "2,0"}, 400),

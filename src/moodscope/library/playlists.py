@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from moodscope.errors import LibraryError
 from moodscope.library.db import Track
-from moodscope.library.export import m3u_text, tracks_csv, tracks_dict
+from moodscope.library.export import m3u_text, tracks_csv, tracks_dict, xspf_text
 from moodscope.library.queries import Cluster, Mood, parse_mood
 
 PLAYLIST_FORMATS = ("json", "csv", "m3u")
@@ -37,6 +37,9 @@ class Playlist:
 
     def m3u(self, *, relative_to: str | os.PathLike | None = None) -> str:
         return m3u_text(self.tracks, name=self.name, relative_to=relative_to)
+
+    def xspf(self, *, relative_to: str | os.PathLike | None = None) -> str:
+        return xspf_text(self.tracks, name=self.name, relative_to=relative_to)
 
 
 def _mood(mood: str | Mood) -> Mood:

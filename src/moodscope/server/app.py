@@ -2,7 +2,7 @@
 
 Every library endpoint calls what the ``moodscope library`` command calls
 (:mod:`moodscope.library.playlists`, :class:`~moodscope.library.MoodLibrary`), so both give the same
-results for the same parameters; ``?format=m3u`` (or ``csv``) returns a playlist as the CLI writes it.
+results for the same parameters; ``?format=m3u`` (or ``xspf``, ``csv``) returns a playlist as the CLI writes it.
 Uploads are analysed by :func:`moodscope.analysis.analyze` in a bounded pool (:mod:`.pool`).
 No endpoint takes a file-system path except ``POST /scan``, which must resolve inside ``--root``
 folders (:func:`.jobs.resolve_scan_folder`); audio is streamed only for indexed tracks, by id.
@@ -56,8 +56,12 @@ AUDIO_MEDIA_TYPES = {
 }
 """Content type of each audio extension moodscope indexes (:data:`moodscope.constants.AUDIO_EXTENSIONS`)."""
 
-PLAYLIST_MEDIA_TYPES = {"json": "application/json", "csv": "text/csv; charset=utf-8",
-                        "m3u": "audio/x-mpegurl; charset=utf-8"}  # fmt: skip
+PLAYLIST_MEDIA_TYPES = {
+    "json": "application/json",
+    "csv": "text/csv; charset=utf-8",
+    "m3u": "audio/x-mpegurl; charset=utf-8",
+    "xspf": "application/xspf+xml; charset=utf-8",
+}
 PAGE_POLICY = (
     "default-src 'self'; img-src 'self' data:; media-src 'self' blob:; style-src 'self'; script-src 'self'; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
@@ -130,7 +134,7 @@ def _track(lib, track_id: int):
 def _playlist_response(playlist, fmt: str, filename: str):
     if fmt == "json":
         return playlist.to_dict()
-    text = playlist.m3u() if fmt == "m3u" else playlist.csv()
+    text = {"m3u": playlist.m3u, "xspf": playlist.xspf, "csv": playlist.csv}[fmt]()
     return Response(
         text,
         media_type=PLAYLIST_MEDIA_TYPES[fmt],
@@ -140,13 +144,17 @@ def _playlist_response(playlist, fmt: str, filename: str):
 
 PLAYLIST_RESPONSES = {
     200: {
-        "description": "the playlist (JSON as `--format json` prints it, M3U or CSV as the CLI writes them)",
-        "content": {"audio/x-mpegurl": {"schema": {"type": "string"}}, "text/csv": {"schema": {"type": "string"}}},
+        "description": "the playlist (JSON as `--format json` prints it, M3U, XSPF or CSV as the CLI writes them)",
+        "content": {
+            "audio/x-mpegurl": {"schema": {"type": "string"}},
+            "application/xspf+xml": {"schema": {"type": "string"}},
+            "text/csv": {"schema": {"type": "string"}},
+        },
     },
     **_errors(400),
 }
 
-Fmt = Annotated[Literal["json", "csv", "m3u"], Query(description="json (default), m3u or csv")]
+Fmt = Annotated[Literal["json", "csv", "m3u", "xspf"], Query(description="json (default), m3u, xspf or csv")]
 MoodText = Annotated[str, Query(min_length=1, max_length=100, description="a mood word, Q1..Q4 or a v,a point")]
 MinConfidence = Annotated[float, Query(ge=0.0, le=1.0, allow_inf_nan=False, description="at least this confident")]
 TrackId = Annotated[int, PathParam(ge=1, le=MAX_TRACK_ID, description="track id")]

@@ -278,6 +278,7 @@ function setupJourney(config) {
       list.append(item);
     }
     $("#m3u-link").href = apiURL(path, { ...params, format: "m3u" });
+    $("#xspf-link").href = apiURL(path, { ...params, format: "xspf" });
   });
 }
 
