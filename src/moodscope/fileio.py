@@ -138,13 +138,14 @@ def _lock(fd: int) -> bool:
     return True
 
 
-def _open_temp(target: Path, mode_bits: int) -> tuple[int, Path]:
+def _open_temp(target: Path, mode_bits: int, *, readable: bool = False) -> tuple[int, Path]:
     """A locked, empty temporary file beside ``target`` -> (fd, path)."""
     tmp = target.with_name(f".{target.name}{TEMP_SUFFIX}")
     if fcntl is not None:
+        access = os.O_RDWR if readable else os.O_WRONLY
         for _ in range(5):
             try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+                fd = os.open(tmp, access | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
             except PermissionError:  # left by another user: write beside it
                 break
             if not _lock(fd):  # another process is writing this output right now
@@ -167,7 +168,8 @@ def _open_temp(target: Path, mode_bits: int) -> tuple[int, Path]:
 
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", **kw) -> Iterator[IO]:
-    """Open ``path`` for writing (``mode`` ``'w'`` or ``'wb'``; ``kw`` as for :func:`open`); see the module docstring.
+    """Open ``path`` for writing (``mode`` ``'w'`` or ``'wb'``, or ``'w+b'`` to read back what was written
+    before it replaces ``path``; ``kw`` as for :func:`open`); see the module docstring.
 
     Regular files are replaced atomically when the ``with`` block ends without an exception; on
     any exception the temporary file is removed and ``path`` is left as it was. Raises
@@ -204,7 +206,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **kw) -> Iterator[IO]
         return
     try:
         real.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = _open_temp(real, stat.S_IMODE(st.st_mode) if st else 0o666 & ~_umask())
+        fd, tmp = _open_temp(real, stat.S_IMODE(st.st_mode) if st else 0o666 & ~_umask(), readable="+" in mode)
     except OSError as exc:
         raise OutputError(f"{path}: cannot be written in {real.parent} ({_reason(exc)})") from exc
     try:

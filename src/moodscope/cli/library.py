@@ -262,10 +262,8 @@ def run_export(args: argparse.Namespace) -> int:
         rows = library_rows(lib.conn)
         meta = {"moodscope_version": __version__, "library": str(lib.path)}
     text = library_json(rows, **meta) + "\n" if fmt == "json" else library_csv(rows)
-    if str(args.out) == "-":
-        sys.stdout.write(text)
-    else:
-        write_text(text, args.out)
+    write_text(text, args.out)  # "-": standard output
+    if str(args.out) != "-":
         print(f"wrote {args.out} ({len(rows)} tracks)", file=sys.stderr)
     return 0
 

@@ -13,8 +13,9 @@ For each file the library analysed, :func:`tag_files` writes :data:`~moodscope.l
    copy, the copy's audio payload is checked to be byte-for-byte the original's, permissions (and
    owner, when allowed) and modification time are copied (the time is left new with ``touch``),
    the copy is fsynced and renamed over the file (symbolic links are followed: the link stays, its
-   target is replaced). A process killed at any moment leaves every file either fully old or fully
-   new; a leftover temporary copy is removed by the next run;
+   target is replaced), through :func:`moodscope.fileio.atomic_write`. A process killed at any
+   moment leaves every file either fully old or fully new; the next write of that file reuses the
+   temporary copy a killed one left (``.<name>.tmp``);
 4. **the library follows** — the track's size, modification time and hashes are updated, so the
    next scan finds it unchanged. Had the update been lost (killed between the rename and the
    commit), the scan would still recognise that only the tags changed (*retagged*), and so would
@@ -32,16 +33,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import re
 import shutil
 import sqlite3
-import stat
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from moodscope.constants import AUDIO_EXTENSIONS
 from moodscope.errors import MoodscopeError, UnsupportedFormatError
 from moodscope.fileio import atomic_write
 from moodscope.library.audiohash import audio_hash
@@ -55,8 +53,6 @@ WRITTEN, CURRENT, SKIPPED, FAILED = "written", "current", "skipped", "failed"
 
 TAG_THREADS = 8
 """Files tagged at once (threads: the work is fsync, hashing and file I/O)."""
-
-_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.[A-Za-z0-9_]{8}\.tmp$")  # what fileio.atomic_write leaves when killed
 
 
 @dataclass
@@ -111,9 +107,6 @@ def tag_files(
     started = time.perf_counter()
     targets, files = _targets(conn, paths, remove=remove)
     tracks = {t.id: t for t in fetch_tracks(conn, [row[0] for row in targets.values() if row is not None])}
-    if not dry_run:
-        for folder in sorted({os.path.dirname(os.path.realpath(path)) for path in targets}):
-            _remove_stale_copies(folder)
 
     def one(path: str, row: tuple | None) -> tuple[TagChange, tuple | None]:
         track = tracks.get(row[0]) if row else None
@@ -231,7 +224,11 @@ def _tag_one(
 def _write(real: str, tagged, st: os.stat_result, known_audio: str | None, *, touch: bool) -> tuple[str, str]:
     """Replace ``real`` by a copy of it with the tags of ``tagged`` (the mutagen object read from
     ``real``); returns the new (content hash, audio hash). Raises, leaving the file as it was, if the
-    copy's audio hash is not that of ``real`` (``known_audio``, else computed)."""
+    copy's audio hash is not that of ``real`` (``known_audio``, else computed).
+
+    :func:`~moodscope.fileio.atomic_write` keeps the permission bits (and, as root, the owner),
+    fsyncs and renames; the modification time is copied here, last.
+    """
     with atomic_write(real, "w+b") as fh:
         with open(real, "rb") as source:
             shutil.copyfileobj(source, fh, 1 << 20)
@@ -243,28 +240,6 @@ def _write(real: str, tagged, st: os.stat_result, known_audio: str | None, *, to
             raise MoodscopeError(f"{real}: writing the tags would change the audio data; the file was left as it was")
         fh.seek(0)
         digest = hashlib.file_digest(fh, "sha256").hexdigest()
-        os.fchmod(fh.fileno(), stat.S_IMODE(st.st_mode))
-        if hasattr(os, "fchown") and (st.st_uid, st.st_gid) != (os.getuid(), os.getgid()):
-            try:
-                os.fchown(fh.fileno(), st.st_uid, st.st_gid)
-            except PermissionError:
-                log.debug("%s: owner not kept (not permitted)", real)
         if not touch:
             os.utime(fh.fileno(), ns=(st.st_atime_ns, st.st_mtime_ns))
     return digest, new_audio
-
-
-def _remove_stale_copies(folder: str) -> None:
-    """Remove the temporary copies a killed ``library tag`` left in ``folder`` (``.<song>.<random>.tmp``)."""
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:
-        return
-    for entry in entries:
-        match = _TEMP_NAME.match(entry.name)
-        if match and os.path.splitext(match["name"])[1].lower() in AUDIO_EXTENSIONS:
-            try:
-                os.unlink(entry.path)
-                log.info("removed %s, left by an interrupted tag write", entry.path)
-            except OSError as exc:
-                log.debug("cannot remove %s: %s", entry.path, exc)
