@@ -117,3 +117,16 @@ def test_cluster_playlist_checks_the_index(lib):
         cluster_playlist(lib, 3, 4)
     with pytest.raises(LibraryError, match="between 1 and 3"):
         cluster_playlist(lib, 3, 0)
+
+
+def test_clusters_are_computed_once_per_library_state(lib, tmp_path):
+    first, again = lib.clusters(3), lib.clusters(3)
+    assert [c.to_dict() for c in first] == [c.to_dict() for c in again]
+    assert first[0] is not again[0] and first[0].rows is again[0].rows  # the cached clustering, fresh objects
+    assert lib.clusters(2)[0].rows is not first[0].rows
+    more = tmp_path / "more"
+    more.mkdir()
+    (more / "extra.wav").write_bytes(b"RIFF extra content")
+    lib.scan(more, analyzer=content_analyzer)
+    after = lib.clusters(3)
+    assert sum(c.size for c in after) == len(lib) == 42

@@ -59,6 +59,7 @@ def run_serve(args: argparse.Namespace) -> int:
         raise MoodscopeError(
             f"moodscope serve needs the web extra ({exc.name} is missing): pip install 'moodscope[web]'"
         ) from exc
+    from moodscope.library.db import default_library_path
     from moodscope.server.config import ServerConfig, default_workers
 
     if not 0 <= args.port <= 65535:
@@ -76,7 +77,7 @@ def run_serve(args: argparse.Namespace) -> int:
     host = f"[{args.host}]" if ":" in args.host else args.host
     scanning = ", ".join(map(str, config.roots)) if config.roots else "disabled (no --root)"
     print(
-        f"moodscope: serving the library {config.db or 'at the default path'} on http://{host}:{args.port}/ "
+        f"moodscope: serving the library {config.db or default_library_path()} on http://{host}:{args.port}/ "
         f"(API under /api/v1, docs at /docs); scans: {scanning}; Ctrl-C stops",
         file=sys.stderr,
         flush=True,

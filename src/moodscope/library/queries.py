@@ -12,7 +12,7 @@ valence/arousal point ``"v,a"`` with both values in [-1, 1].
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -338,9 +338,21 @@ def describe_cluster(valence: float, arousal: float, share: dict[str, float], va
 
 def clusters(profiles: Profiles, k: int = 6, *, seed: int = SEED) -> list[Cluster]:
     """Group tracks by emotion profile with k-means on standardised (valence, arousal, quadrant
-    shares, within-track variability); clusters are returned largest first."""
+    shares, within-track variability); clusters are returned largest first.
+
+    The clustering is deterministic, so it is kept in ``profiles.cache`` (which lives as long as the
+    library does not change): asking again for the same ``k`` costs nothing. Each call returns new
+    :class:`Cluster` objects (sharing their read-only ``rows``).
+    """
     if k < 1:
         raise LibraryError(f"--k must be at least 1 (got {k})")
+    key = ("clusters", int(k), int(seed))
+    if key not in profiles.cache:
+        profiles.cache[key] = _clusters(profiles, int(k), seed)
+    return [replace(c, examples=[]) for c in profiles.cache[key]]
+
+
+def _clusters(profiles: Profiles, k: int, seed: int) -> list[Cluster]:
     n = len(profiles)
     if n == 0:
         return []
