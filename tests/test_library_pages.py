@@ -119,7 +119,9 @@ def test_cluster_playlist_checks_the_index(lib):
         cluster_playlist(lib, 3, 0)
 
 
-def test_clusters_are_computed_once_per_library_state(lib, tmp_path):
+def test_clusters_and_stats_are_computed_once_per_library_state(lib, tmp_path):
+    stats = lib.stats()
+    assert lib.stats() == stats and lib.stats() is not stats
     first, again = lib.clusters(3), lib.clusters(3)
     assert [c.to_dict() for c in first] == [c.to_dict() for c in again]
     assert first[0] is not again[0] and first[0].rows is again[0].rows  # the cached clustering, fresh objects
@@ -130,3 +132,7 @@ def test_clusters_are_computed_once_per_library_state(lib, tmp_path):
     lib.scan(more, analyzer=content_analyzer)
     after = lib.clusters(3)
     assert sum(c.size for c in after) == len(lib) == 42
+    assert lib.stats()["tracks"] == stats["tracks"] + 1  # and the counts follow the library
+    with MoodLibrary(lib.path) as other:  # a change made by another connection is seen too
+        other.conn.execute("DELETE FROM tracks WHERE id = 1")
+    assert lib.stats()["tracks"] == stats["tracks"] and sum(c.size for c in lib.clusters(3)) == 41

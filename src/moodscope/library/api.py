@@ -13,6 +13,7 @@ changes) and answer with vectorised numpy; only the tracks returned are read bac
 
 from __future__ import annotations
 
+import copy
 import os
 import sqlite3
 from collections.abc import Iterable
@@ -196,7 +197,16 @@ class MoodLibrary:
         return dict(self.conn.execute("SELECT path, reason FROM failures ORDER BY path"))
 
     def stats(self) -> dict:
-        """Counts and totals: tracks, segments, hours, tracks per quadrant, models, failures."""
+        """Counts and totals: tracks, segments, hours, tracks per quadrant, models, failures.
+
+        Computed once per state of the library (kept beside the profiles, see :meth:`profiles`).
+        """
+        cache = self.profiles().cache
+        if "stats" not in cache:
+            cache["stats"] = self._stats()
+        return copy.deepcopy(cache["stats"])
+
+    def _stats(self) -> dict:
         c = self.conn
         per_q = dict(c.execute("SELECT quadrant, count(*) FROM tracks GROUP BY quadrant"))
         seconds = c.execute("SELECT coalesce(sum(coalesce(tag_duration, analysed_seconds)), 0) FROM tracks").fetchone()
@@ -336,6 +346,8 @@ class MoodLibrary:
     def count(self, mood: str | Mood | None = None, *, min_confidence: float = 0.0, text: str | None = None) -> int:
         """How many tracks :meth:`tracks` would list without ``limit`` and ``offset``."""
         target = None if mood is None else _as_mood(mood)
+        if target is not None and target.is_point and not text:  # what rank_for_mood keeps: no SQL scan
+            return int(np.count_nonzero(self.profiles().confidence >= min_confidence))
         where, params = _filter_sql(target, min_confidence, text)
         return self.conn.execute(f"SELECT count(*) FROM tracks WHERE {where}", params).fetchone()[0]
 

@@ -33,7 +33,7 @@ class ServerConfig:
     roots: tuple[Path, ...] = ()
     max_upload_bytes: int = MAX_UPLOAD_MB * 2**20
     cors_origin: str | None = None
-    connections: int = 4  # library connections shared by the request threads
+    connections: int = 2  # library connections lent to the request threads (each keeps its own query caches)
 
     def __post_init__(self) -> None:
         from moodscope.errors import MoodscopeError

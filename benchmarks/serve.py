@@ -1,0 +1,453 @@
+"""The web server under load, on loopback only: concurrent uploads, /health meanwhile, memory, and
+library queries over HTTP on a large library.
+
+1. **Uploads**: ``moodscope serve --model accurate`` (``--workers``, default: the server's own
+   default) gets ``--uploads`` (20) simultaneous uploads of real 30-s clips (4Q MP3s from
+   ``../shared/data``). A client that gets 503 waits the ``Retry-After`` it was given and tries again
+   (each upload's latency counts from its first attempt to its answer). Meanwhile ``/api/v1/health``
+   is asked every 50 ms and the server's resident memory (its process and any children, from
+   ``/proc``) is sampled every 50 ms. Reference in the same run: one clip analysed in this process
+   (``moodscope.analyze``, the same model), so the latencies can be read as multiples of one analysis.
+   Goals: every upload answered 200 in the end; ``/health`` p95 <= 100 ms; peak memory <= 1.5 GB.
+2. **Queries**: a synthetic library of ``--tracks`` (100,000) tracks (the builder of
+   ``benchmarks/library.py``) behind ``moodscope serve``; each query of a mix (track pages, mood
+   lists, text search, track detail, similar, playlist, journey, clusters, stats) is asked
+   ``--repeat`` times after one warm-up; reported p50/p95 per query and over all. Reference in the
+   same run: the same library calls in this process. Goal: p95 <= 150 ms. ``/map`` (every track's
+   point: megabytes of JSON at this size) is reported apart.
+
+    python benchmarks/serve.py                          # both parts, 20 uploads, 100,000 tracks
+    python benchmarks/serve.py --skip-queries --workers 2 --json docs/benchmarks/serve.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from common import save_report
+from library import build_synthetic_library
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "4q" / "MER_audio_taffc_dataset"
+HOST = "127.0.0.1"  # loopback only
+HEALTH_GOAL_MS = 100.0
+MEMORY_GOAL_MB = 1536.0
+QUERY_GOAL_MS = 150.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = (len(ordered) - 1) * q / 100
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def request(
+    port: int,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict | None = None,
+    timeout=600,
+):
+    """(status, headers, body) of one request to the server on loopback."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        conn.close()
+
+
+def multipart(name: str, data: bytes) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    head = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n").encode()  # fmt: skip
+    return (
+        head + data + f"\r\n--{boundary}--\r\n".encode(),
+        f"multipart/form-data; boundary={boundary}",
+    )
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` and its descendants (MiB), from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(entry))
+            except (OSError, IndexError, ValueError):
+                continue
+    total, stack = 0, [pid]
+    while stack:
+        p = stack.pop()
+        stack.extend(children.get(p, []))
+        try:
+            with open(f"/proc/{p}/status") as fh:
+                for line in fh:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            continue
+    return total / 1024
+
+
+class Server:
+    """``moodscope serve`` as a subprocess on a free loopback port."""
+
+    def __init__(self, *args: str, log: Path):
+        self.port = free_port()
+        cmd = [
+            sys.executable,
+            "-m",
+            "moodscope",
+            "serve",
+            "--host",
+            HOST,
+            "--port",
+            str(self.port),
+            *args,
+        ]
+        self.log = open(log, "w")  # noqa: SIM115 (closed in stop)
+        self.process = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"moodscope serve exited: {log.read_text()}")
+            try:
+                if request(self.port, "GET", "/api/v1/health", timeout=5)[0] == 200:
+                    return
+            except OSError:
+                time.sleep(0.3)
+        raise SystemExit("moodscope serve did not start in 300 s")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+
+
+# ---- 1. uploads ------------------------------------------------------------------------------------
+
+
+def bench_uploads(clips: list[Path], model: str, workers: int | None, workdir: Path) -> dict:
+    from moodscope.analysis import analyze, load_model
+
+    loaded = load_model(model)
+    analyze(clips[0], model=loaded)  # warm-up
+    start = time.perf_counter()
+    analyze(clips[1], model=loaded)
+    reference = time.perf_counter() - start
+
+    db = workdir / "uploads.db"
+    args = ["--db", str(db), "--model", model] + (["--workers", str(workers)] if workers else [])
+    server = Server(*args, log=workdir / "serve-uploads.log")
+    try:
+        port = server.port
+        health = request(port, "GET", "/api/v1/health")
+        pool = json.loads(health[2])["analysis"]
+        idle_mb = tree_rss_mb(server.process.pid)
+
+        stop = threading.Event()
+        health_ms: list[float] = []
+        memory_mb: list[float] = []
+
+        health_failures: list[str] = []
+
+        def watch_health() -> None:
+            while not stop.is_set():
+                t = time.perf_counter()
+                try:
+                    status = request(port, "GET", "/api/v1/health", timeout=120)[0]
+                    if status != 200:
+                        health_failures.append(f"status {status}")
+                except OSError as exc:
+                    health_failures.append(f"{type(exc).__name__}: {exc}")
+                health_ms.append(1000 * (time.perf_counter() - t))
+                time.sleep(0.05)
+
+        def watch_memory() -> None:
+            while not stop.is_set():
+                memory_mb.append(tree_rss_mb(server.process.pid))
+                time.sleep(0.05)
+
+        results: list[dict] = [{} for _ in clips]
+        go = threading.Barrier(len(clips))
+
+        def upload(i: int, clip: Path) -> None:
+            body, ctype = multipart(clip.name, clip.read_bytes())
+            go.wait()
+            first = time.perf_counter()
+            rejected, status, answer = 0, None, b""
+            try:
+                for _ in range(100):
+                    status, headers, answer = request(port, "POST", "/api/v1/analyze", body, {"Content-Type": ctype})
+                    if status != 503:
+                        break
+                    rejected += 1
+                    retry = {k.lower(): v for k, v in headers.items()}.get("retry-after")
+                    assert retry is not None and int(retry) >= 1, "503 without Retry-After"
+                    time.sleep(int(retry))
+            except OSError as exc:
+                status = f"{type(exc).__name__}: {exc}"
+            segments = len(json.loads(answer)["segments"]) if status == 200 else 0
+            results[i] = {"status": status, "seconds": time.perf_counter() - first, "rejected": rejected,
+                          "segments": segments}  # fmt: skip
+
+        watchers = [
+            threading.Thread(target=watch_health),
+            threading.Thread(target=watch_memory),
+        ]
+        for t in watchers:
+            t.start()
+        clients = [threading.Thread(target=upload, args=(i, c)) for i, c in enumerate(clips)]
+        started = time.perf_counter()
+        for t in clients:
+            t.start()
+        for t in clients:
+            t.join()
+        wall = time.perf_counter() - started
+        stop.set()
+        for t in watchers:
+            t.join()
+        leftover = json.loads(request(port, "GET", "/api/v1/health")[2])["analysis"]
+    finally:
+        server.stop()
+
+    latencies = [r["seconds"] for r in results]
+    return {
+        "model": model,
+        "workers": pool["workers"],
+        "capacity": pool["capacity"],
+        "uploads": len(clips),
+        "succeeded": sum(r["status"] == 200 for r in results),
+        "statuses": sorted({str(r["status"]) for r in results}),
+        "got_503_first": sum(r["rejected"] > 0 for r in results),
+        "retries_503": sum(r["rejected"] for r in results),
+        "segments": sum(r["segments"] for r in results),
+        "wall_s": round(wall, 2),
+        "latency_p50_s": round(percentile(latencies, 50), 2),
+        "latency_p95_s": round(percentile(latencies, 95), 2),
+        "latency_max_s": round(max(latencies), 2),
+        "reference_one_analysis_s": round(reference, 2),
+        "health_requests": len(health_ms),
+        "health_p50_ms": round(percentile(health_ms, 50), 1),
+        "health_p95_ms": round(percentile(health_ms, 95), 1),
+        "health_max_ms": round(max(health_ms), 1),
+        "health_failures": health_failures[:5],
+        "memory_idle_mb": round(idle_mb, 1),
+        "memory_peak_mb": round(max(memory_mb), 1),
+        "slots_after": leftover["admitted"],
+    }
+
+
+# ---- 2. library queries ------------------------------------------------------------------------------
+
+
+def queries(n: int) -> dict:
+    """name: (HTTP path, the same call in process), on a library of ``n`` tracks."""
+    tid = n // 2 + 1
+    return {
+        "tracks page": (
+            "/tracks?limit=50&offset=5000",
+            lambda lib: lib.tracks(limit=50, offset=5000),
+        ),
+        "tracks calm conf>=0.6": (
+            "/tracks?mood=calm&min_confidence=0.6&limit=100",
+            lambda lib: lib.tracks("calm", min_confidence=0.6, limit=100),
+        ),
+        "tracks near 0.3,-0.2": (
+            "/tracks?mood=0.3,-0.2&limit=50",
+            lambda lib: lib.tracks("0.3,-0.2", limit=50),
+        ),
+        "tracks text search": (
+            "/tracks?q=Artist%20123&limit=50",
+            lambda lib: lib.tracks(text="Artist 123", limit=50),
+        ),
+        "track detail": (f"/tracks/{tid}", lambda lib: lib.analysis(tid)),
+        "similar": (f"/similar/{tid}?n=10", lambda lib: lib.similar(tid, n=10)),
+        "playlist happy 60 min": (
+            "/playlist?mood=happy&minutes=60",
+            lambda lib: lib.playlist("happy", minutes=60),
+        ),
+        "playlist 0.2,0.4 n=20": (
+            "/playlist?mood=0.2,0.4&n=20",
+            lambda lib: lib.playlist("0.2,0.4", n=20),
+        ),
+        "journey sad->happy": (
+            "/journey?from=sad&to=happy&n=12",
+            lambda lib: lib.journey("sad", "happy", n=12),
+        ),
+        "journey m3u": (
+            "/journey?from=tense&to=calm&n=12&format=m3u",
+            lambda lib: lib.journey("tense", "calm"),
+        ),
+        "clusters k=6": ("/clusters?k=6", lambda lib: lib.clusters(6)),
+        "stats": ("/stats", lambda lib: lib.stats()),
+    }
+
+
+def bench_queries(n: int, repeat: int, workdir: Path) -> dict:
+    from moodscope.library import MoodLibrary
+
+    db = workdir / "queries.db"
+    start = time.perf_counter()
+    build_synthetic_library(db, n)
+    built = time.perf_counter() - start
+    server = Server(
+        "--db",
+        str(db),
+        "--model",
+        "fast",
+        "--workers",
+        "1",
+        log=workdir / "serve-queries.log",
+    )
+    try:
+        out: dict = {
+            "tracks": n,
+            "build_s": round(built, 1),
+            "repeat": repeat,
+            "queries": {},
+        }
+        every: list[float] = []
+        with MoodLibrary(db, create=False) as lib:
+            for name, (path, call) in queries(n).items():
+                call(lib)
+                reference = []
+                for _ in range(repeat):
+                    t = time.perf_counter()
+                    call(lib)
+                    reference.append(1000 * (time.perf_counter() - t))
+                path = "/api/v1" + path
+                status, _, body = request(server.port, "GET", path)  # warm-up
+                assert status == 200, (path, status, body[:300])
+                times = []
+                for _ in range(repeat):
+                    t = time.perf_counter()
+                    status, _, body = request(server.port, "GET", path)
+                    times.append(1000 * (time.perf_counter() - t))
+                    assert status == 200, (path, status)
+                every.extend(times)
+                out["queries"][name] = {
+                    "path": path,
+                    "p50_ms": round(percentile(times, 50), 1),
+                    "p95_ms": round(percentile(times, 95), 1),
+                    "in_process_p50_ms": round(percentile(reference, 50), 1),
+                    "bytes": len(body),
+                }
+        t = time.perf_counter()
+        status, _, body = request(server.port, "GET", "/api/v1/map")
+        out["map"] = {
+            "status": status,
+            "ms": round(1000 * (time.perf_counter() - t), 1),
+            "bytes": len(body),
+        }
+        out["all_p50_ms"] = round(percentile(every, 50), 1)
+        out["all_p95_ms"] = round(percentile(every, 95), 1)
+        out["cold_start_note"] = (
+            "after one warm-up request per query (the profile matrix is loaded once per connection)"
+        )
+    finally:
+        server.stop()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--uploads",
+        type=int,
+        default=20,
+        help="simultaneous uploads (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--model",
+        default="accurate",
+        help="model of the upload server (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="--workers of the upload server (default: its own)",
+    )
+    parser.add_argument("--tracks", type=int, default=100_000, help="tracks of the query library")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=20,
+        help="timed requests per query (default: %(default)s)",
+    )
+    parser.add_argument("--skip-uploads", action="store_true")
+    parser.add_argument("--skip-queries", action="store_true")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=DATA,
+        help="the 4Q dataset folder (real 30-s clips)",
+    )
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON")
+    args = parser.parse_args(argv)
+    report: dict = {"load_average": os.getloadavg()[0]}
+    with tempfile.TemporaryDirectory(prefix="moodscope-serve-bench-") as tmp:
+        if not args.skip_uploads:
+            clips = sorted(args.data.glob("Q?/*.mp3"))
+            if not clips:
+                raise SystemExit(f"no 4Q clips under {args.data}: give --data or --skip-uploads")
+            step = max(1, len(clips) // args.uploads)
+            picked = clips[::step][: args.uploads]
+            report["uploads"] = u = bench_uploads(picked, args.model, args.workers, Path(tmp))
+            print(
+                f"{u['uploads']} simultaneous uploads ({u['model']} model, {u['workers']} worker(s), capacity "
+                f"{u['capacity']}): {u['succeeded']} succeeded (statuses {u['statuses']}; {u['got_503_first']} got "
+                f"503 + Retry-After first, {u['retries_503']} retries) in {u['wall_s']} s\n"
+                f"  latency p50 {u['latency_p50_s']} s, p95 {u['latency_p95_s']} s, max {u['latency_max_s']} s "
+                f"(one analysis in process: {u['reference_one_analysis_s']} s)\n"
+                f"  /health during the load: p50 {u['health_p50_ms']} ms, p95 {u['health_p95_ms']} ms, max "
+                f"{u['health_max_ms']} ms over {u['health_requests']} requests (goal p95 <= {HEALTH_GOAL_MS:g} ms)\n"
+                f"  server memory: {u['memory_idle_mb']} MB idle, peak {u['memory_peak_mb']} MB "
+                f"(goal <= {MEMORY_GOAL_MB:g} MB)",
+                flush=True,
+            )
+        if not args.skip_queries:
+            report["queries"] = q = bench_queries(args.tracks, args.repeat, Path(tmp))
+            print(f"library queries over HTTP on {q['tracks']} tracks (built in {q['build_s']} s), "
+                  f"{q['repeat']} requests each after a warm-up:")  # fmt: skip
+            for name, f in q["queries"].items():
+                print(f"  {name:<24} p50 {f['p50_ms']:>6.1f} ms  p95 {f['p95_ms']:>6.1f} ms   "
+                      f"(in process {f['in_process_p50_ms']:>6.1f} ms)")  # fmt: skip
+            print(f"  all queries: p50 {q['all_p50_ms']} ms, p95 {q['all_p95_ms']} ms (goal <= {QUERY_GOAL_MS:g} ms)")
+            print(f"  /map of every track: {q['map']['ms']} ms, {q['map']['bytes'] / 1e6:.1f} MB")
+    report["load_average_after"] = os.getloadavg()[0]
+    if args.json:
+        save_report(args.json, report, argv)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
