@@ -11,6 +11,7 @@ the page and the API docs never ask anything of another host.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -210,6 +211,26 @@ def test_uploading_a_real_clip_shows_its_timeline(page, site, clips):
     assert page.locator("#upload-progress").is_hidden()
     only_this_server(page, site["url"])
     assert page.errors == []
+
+
+def test_dropping_a_file_on_the_page_analyses_it(page, site, clips):
+    open_page(page, site["url"])
+    clip = clips[0]  # a 30-s 4Q MP3
+    data = base64.b64encode(clip.read_bytes()).decode()
+    dropped = page.evaluate_handle(
+        """(b64) => { const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            const dt = new DataTransfer(); dt.items.add(new File([bytes], "dropped.mp3", { type: "audio/mpeg" }));
+            return dt; }""",
+        data,
+    )
+    with page.expect_response("**/api/v1/analyze*") as answer:
+        page.dispatch_event("#drop", "dragover", {"dataTransfer": dropped})
+        assert "dragging" in page.locator("#drop").get_attribute("class")
+        page.dispatch_event("#drop", "drop", {"dataTransfer": dropped})
+    result = answer.value.json()
+    page.wait_for_selector("#analysis:not([hidden]) #analysis-timeline svg")
+    assert page.locator("#analysis-title").inner_text() == "dropped.mp3" == result["track"]
+    assert page.locator("#analysis-timeline .segment").count() == len(result["segments"]) == 6
 
 
 def test_journey_lists_tracks_plays_in_order_and_downloads_m3u(page, site):
