@@ -141,3 +141,36 @@ def test_embed_default_blocks_are_the_accurate_models_and_failures_write_nothing
     assert main(["embed", str(short), "--out", str(out)]) == 1
     assert "too short" in capsys.readouterr().err and out.read_bytes() == b"previous"
     assert main(["embed", str(a), "--out", str(out), "--blocks", "nonsense"]) == 1
+
+
+def test_evaluate_reproduces_the_test_metrics_of_training(folder, tmp_path):
+    """A checkpoint evaluated through the analyze path scores its test songs' segments exactly as training did."""
+    from test_models import TINY
+
+    out = tmp_path / "run"
+    argv = ["train", "--model", "cnn", "--dataset", "folder", "--root", str(folder), "--cache", str(tmp_path / "c")]
+    assert (
+        main(
+            [
+                *argv,
+                "--epochs",
+                "1",
+                "--threads",
+                "1",
+                "--workers",
+                "1",
+                "--out",
+                str(out),
+                "--config",
+                json.dumps(TINY),
+            ]
+        )
+        == 0
+    )
+    checkpoint = out / "fold0" / "best.pt"
+    trained = read_checkpoint(checkpoint)["meta"]
+    result = evaluate_model(checkpoint, load_dataset("folder", folder))
+    assert result["n_tracks"] == len(trained["split"]["test_songs"])
+    segment = result["quadrants"]["segment"]
+    assert segment["confusion"] == trained["metrics"]["segment"]["confusion"]
+    assert segment["macro_f1"] == pytest.approx(trained["metrics"]["segment"]["macro_f1"])
