@@ -1,10 +1,14 @@
-"""The command line as a whole: every command describes itself."""
+"""The command line as a whole: every command describes itself; `moodscope models`."""
 
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
-from moodscope.cli import build_parser
+from moodscope.analysis.pretrained import SHIPPED_MODELS, load_model
+from moodscope.cli import build_parser, main
+from moodscope.models.checkpoint import save_random_checkpoint
 
 
 def subcommands(parser: argparse.ArgumentParser, prefix: str = "") -> dict[str, argparse.ArgumentParser]:
@@ -23,3 +27,32 @@ def test_every_command_has_a_description_longer_than_its_help_line():
     assert {"library stats", "library show", "library map"} <= set(commands)
     short = [name for name, p in commands.items() if not p.description or len(p.description) < 40]
     assert not short, f"commands without a real description: {short}"
+
+
+def test_models_lists_the_shipped_models_with_figures_hash_and_licence(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    for name in SHIPPED_MODELS:
+        assert f"{name}" in out and load_model(name).content_hash in out
+    assert out.startswith("accurate (default)")
+    assert "research use only" in out and "ISC" in out and "macro-F1 0." in out
+    assert main(["models", "--format", "json"]) == 0
+    cards = {c["name"]: c for c in json.loads(capsys.readouterr().out)}
+    assert set(cards) == set(SHIPPED_MODELS)
+    accurate = cards["accurate"]
+    assert 0.5 < accurate["figures"]["song_macro_f1"] <= 1 and "cross-validation" in accurate["evaluation"]
+    assert accurate["content_hash"] == load_model("accurate").content_hash and len(accurate["files"]) == 3
+    assert accurate["size_bytes"] == sum(Path(f).stat().st_size for f in accurate["files"])
+
+
+def test_models_describes_a_checkpoint(tmp_path, capsys):
+    path = save_random_checkpoint(tmp_path / "tiny.pt")
+    assert main(["models", str(path), "--format", "json"]) == 0
+    [card] = json.loads(capsys.readouterr().out)
+    assert (
+        card["name"] == "hybrid:tiny.pt"
+        and card["figures"] == {}
+        and card["licence"] == "not recorded in the checkpoint"
+    )
+    assert main(["models", str(tmp_path / "missing.pt")]) == 1
+    assert "missing.pt" in capsys.readouterr().err

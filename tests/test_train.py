@@ -7,6 +7,8 @@ import json
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from moodscope.datasets.base import Dataset, Track
 from moodscope.datasets.segments import build_segment_table
@@ -118,6 +120,22 @@ def test_metrics_known_answers():
     assert m["per_quadrant"]["Q3"]["f1"] == 1.0
     assert m["confusion"][3] == [1, 0, 0, 1]
     assert m["macro_f1"] == pytest.approx(np.mean([0.5, 2 / 3, 1.0, 2 / 3]))
+
+
+@settings(max_examples=50, deadline=None)
+@given(data=st.data())
+def test_metrics_equal_scikit_learns(data):
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    n = data.draw(st.integers(1, 40))
+    y_true = np.array(data.draw(st.lists(st.integers(0, 3), min_size=n, max_size=n)))
+    y_pred = np.array(data.draw(st.lists(st.integers(0, 3), min_size=n, max_size=n)))
+    m = classification_metrics(y_true, y_pred)
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=[0, 1, 2, 3], zero_division=0)
+    for i, q in enumerate(("Q1", "Q2", "Q3", "Q4")):
+        assert m["per_quadrant"][q] == pytest.approx({"precision": p[i], "recall": r[i], "f1": f[i], "support": s[i]})
+    assert m["confusion"] == confusion_matrix(y_true, y_pred, labels=[0, 1, 2, 3]).tolist()
+    assert m["macro_f1"] == pytest.approx(f[s > 0].mean())
 
 
 def test_song_aggregation():

@@ -255,8 +255,10 @@ def write_parquet(frame, path: str | os.PathLike, *, metadata: dict[str, object]
     """
     import json
 
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    from moodscope.extras import require
+
+    pa = require("pyarrow", "parquet", "Parquet output")
+    pq = require("pyarrow.parquet", "parquet", "Parquet output")
 
     table = pa.Table.from_pandas(frame, preserve_index=False)
     extra = {key.encode(): json.dumps(value).encode() for key, value in (metadata or {}).items()}

@@ -142,7 +142,9 @@ class Head:
 
 def fit_head(blocks: dict[str, np.ndarray], y: np.ndarray, names: tuple[str, ...], *, C: float, seed: int = 0) -> Head:
     """Fit a head on segment descriptors with labels ``y`` (0..3), balanced class weights."""
-    from sklearn.linear_model import LogisticRegression
+    from moodscope.extras import require
+
+    LogisticRegression = require("sklearn.linear_model", "train", "training the accurate model").LogisticRegression
 
     x = np.concatenate([blocks[b] for b in names], axis=1).astype(np.float64)
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
@@ -166,6 +168,7 @@ class EmbeddingModel:
         self.blocks = tuple(sorted({b for h in self.heads for b in h.blocks}, key=BLOCKS.index))
         self.name = name
         self.content_hash = ""  # set by the loader (moodscope.analysis.pretrained), which knows the files
+        self.files: tuple[Path, ...] = ()
 
     @classmethod
     def from_checkpoint(cls, payload: dict, name: str) -> EmbeddingModel:

@@ -28,6 +28,10 @@ class MoodModel(Protocol):
     content_hash: str
     """SHA-256 of the model's content: the bytes of its checkpoint followed by those of any weights
     file it loads besides (the musicnn networks of ``accurate``); see :func:`model_content_hash`."""
+    files: tuple[Path, ...]
+    """The files the model is made of: its checkpoint, then any weights file it loads besides."""
+    meta: dict
+    """The checkpoint's metadata (see :mod:`moodscope.models.checkpoint`)."""
 
     def predict_segments(self, segments: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Quadrant probabilities [shape=(n, 4)] and valence/arousal [shape=(n, 2)] or None."""
@@ -55,6 +59,7 @@ class FeatureModel:
         self.module = module_from_checkpoint(payload, name)
         self.name = name
         self.content_hash = ""  # set by the loader, which knows the files
+        self.files: tuple[Path, ...] = ()
         self.task = self.meta.get("task", "quadrants")
         if self.task == "va":
             from moodscope.constants import VA_RANGE
@@ -145,12 +150,14 @@ def _load(path: Path, name: str | None) -> MoodModel:
         from moodscope.analysis.accurate import EmbeddingModel
         from moodscope.models.musicnn import weights_path
 
-        model = EmbeddingModel.from_checkpoint(payload, name=name or f"accurate:{path.name}")
-        nets = sorted({block.split("_")[0] for block in model.blocks if block != "paper"})
-        model.content_hash = model_content_hash(path, *(weights_path(net) for net in nets))
-        return model
-    model = FeatureModel(payload, name=name or f"{arch}:{path.name}")
-    model.content_hash = model_content_hash(path)
+        ensemble = EmbeddingModel.from_checkpoint(payload, name=name or f"accurate:{path.name}")
+        nets = sorted({block.split("_")[0] for block in ensemble.blocks if block != "paper"})
+        ensemble.files = (path, *(weights_path(net) for net in nets))
+        model: MoodModel = ensemble
+    else:
+        model = FeatureModel(payload, name=name or f"{arch}:{path.name}")
+        model.files = (path,)
+    model.content_hash = model_content_hash(*model.files)
     return model
 
 

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 
 from moodscope.errors import MoodscopeError
 
-COMMAND_MODULES = ("features", "datasets", "train", "analyze", "embed", "library", "serve")
+COMMAND_MODULES = ("features", "datasets", "train", "analyze", "embed", "models", "library", "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:

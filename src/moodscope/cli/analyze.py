@@ -212,6 +212,10 @@ def run_analyze(args: argparse.Namespace) -> int:
         raise MoodscopeError("--format dataset needs --out DIR/, the folder of the Parquet dataset")
     if fmt == "dataset" and args.plot is not None:
         raise MoodscopeError("--plot does not go with a dataset output (--out DIR/); plot a few files on their own")
+    if fmt in ("parquet", "dataset"):
+        from moodscope.extras import require
+
+        require("pyarrow.parquet", "parquet", f"--format {fmt}")  # before the analysis, not after
     # every output is checked before anything is analysed: a bad path costs a second, not the whole run
     if out is not None:
         check_writable(out / "tracks" / "part.parquet" if fmt == "dataset" else out)

@@ -94,11 +94,9 @@ def amplitude_envelope(y: np.ndarray, *, frame_length: int = N_FFT, hop_length: 
 
     Frames are centred and zero-padded exactly like ``librosa.feature.rms``.
     """
-    import librosa
-
     pad = [(0, 0)] * (y.ndim - 1) + [(frame_length // 2, frame_length // 2)]
-    frames = librosa.util.frame(np.pad(np.abs(y), pad), frame_length=frame_length, hop_length=hop_length)
-    return frames.max(axis=-2)
+    frames = np.lib.stride_tricks.sliding_window_view(np.pad(np.abs(y), pad), frame_length, axis=-1)
+    return frames[..., ::hop_length, :].max(axis=-1)
 
 
 MEL_GROUP = 16
@@ -331,9 +329,12 @@ def extract_features(segments: np.ndarray) -> SegmentFeatures:
 def reference_segment_features(segment: np.ndarray) -> dict[str, np.ndarray]:
     """The straightforward computation of one segment with librosa's functions, each on ``y``.
 
-    Used to verify :func:`extract_features` and as the baseline in ``benchmarks/features.py``.
+    Used to verify :func:`extract_features` and as the baseline in ``benchmarks/features.py``; needs
+    the ``reference`` extra (librosa).
     """
-    import librosa
+    from moodscope.extras import require
+
+    librosa = require("librosa", "reference", "the librosa reference features")
 
     y = np.asarray(segment, dtype=np.float32)
     kw = {"n_fft": N_FFT, "hop_length": HOP_LENGTH}

@@ -26,23 +26,34 @@ def song_probabilities(probs: np.ndarray) -> np.ndarray:
 
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
-    """Accuracy, per-quadrant precision/recall/F1/support, macro-F1 and the 4×4 confusion matrix
-    (rows = true quadrant, columns = predicted), as plain JSON-ready types."""
-    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+    """Accuracy, per-quadrant precision/recall/F1/support, macro-F1 (over the quadrants present) and
+    the 4×4 confusion matrix (rows = true quadrant, columns = predicted), as plain JSON-ready types.
 
-    labels = list(range(len(QUADRANTS)))
+    A precision, recall or F1 whose denominator is 0 is 0 (scikit-learn's ``zero_division=0``).
+    """
+    k = len(QUADRANTS)
     y_true, y_pred = np.asarray(y_true, int), np.asarray(y_pred, int)
-    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
-    present = s > 0
+    confusion = np.zeros((k, k), dtype=int)
+    np.add.at(confusion, (y_true, y_pred), 1)
+    hits, support, predicted = np.diag(confusion), confusion.sum(axis=1), confusion.sum(axis=0)
+    precision = np.divide(hits, predicted, out=np.zeros(k), where=predicted > 0)
+    recall = np.divide(hits, support, out=np.zeros(k), where=support > 0)
+    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(k), where=precision + recall > 0)
+    present = support > 0
     return {
         "n": len(y_true),
         "accuracy": float((y_true == y_pred).mean()) if len(y_true) else float("nan"),
-        "macro_f1": float(f[present].mean()) if present.any() else float("nan"),
+        "macro_f1": float(f1[present].mean()) if present.any() else float("nan"),
         "per_quadrant": {
-            q: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+            q: {
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "support": int(support[i]),
+            }
             for i, q in enumerate(QUADRANTS)
         },
-        "confusion": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+        "confusion": confusion.tolist(),
     }
 
 
