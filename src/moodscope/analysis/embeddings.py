@@ -174,10 +174,10 @@ def embed_files(
     One row group per file. The file appears only when complete (written beside it, then renamed), and
     only if at least one file could be embedded; failures are collected with their reasons.
     """
-    import pyarrow.parquet as pq
-
+    from moodscope.extras import require
     from moodscope.fileio import atomic_write
 
+    pq = require("pyarrow.parquet", "parquet", "moodscope embed (Parquet output)")
     blocks = check_blocks(tuple(blocks) if blocks else default_blocks())
     provenance = embedder_provenance(blocks)
     metadata = provenance | {

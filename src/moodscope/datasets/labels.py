@@ -99,15 +99,20 @@ def from_reported_va(x: np.ndarray | float) -> np.ndarray | float:
     return (np.asarray(x, dtype=float) - low) * 2.0 / (high - low) - 1.0
 
 
+def normal_cdf(x: np.ndarray) -> np.ndarray:
+    """Φ(x), the standard normal distribution function, elementwise (``scipy.special.ndtr`` without scipy)."""
+    import math
+
+    return 0.5 * np.vectorize(math.erfc, otypes=[float])(-np.asarray(x, dtype=float) / math.sqrt(2.0))
+
+
 def quadrant_probabilities_from_va(va: np.ndarray, std: np.ndarray | tuple[float, float]) -> np.ndarray:
     """Probabilities of the four quadrants [shape=(n, 4)] (Q1..Q4) of regressed valence/arousal
     [shape=(n, 2)] on [-1, 1], taking the truth as Gaussian around each estimate with standard deviation
     ``std`` per dimension (a regressor's residual error, measured on held-out songs) and the two errors
     as independent: P(valence > 0) = Φ(v / σ_v), and so on.
     """
-    from scipy.special import ndtr
-
     va = np.atleast_2d(np.asarray(va, dtype=float))
     sigma = np.maximum(np.asarray(std, dtype=float), 1e-6)
-    pos_v, pos_a = ndtr(va[:, 0] / sigma[0]), ndtr(va[:, 1] / sigma[1])
+    pos_v, pos_a = normal_cdf(va[:, 0] / sigma[0]), normal_cdf(va[:, 1] / sigma[1])
     return np.stack([pos_v * pos_a, (1 - pos_v) * pos_a, (1 - pos_v) * (1 - pos_a), pos_v * (1 - pos_a)], axis=1)
