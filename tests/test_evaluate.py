@@ -117,7 +117,10 @@ def test_embed_writes_one_row_per_segment_with_the_accurate_descriptors(tmp_path
     out = tmp_path / "emb.parquet"
     code = main(["embed", str(a), str(b), str(bad), "--out", str(out), "--blocks", "msd_penultimate", "paper"])
     assert code == 1 and "bad.mp3" in capsys.readouterr().err  # reported; the others written
-    frame = pd.read_parquet(out)
+    frame = pd.read_parquet(out)  # files in the order the engine's workers finished them
+    for _, rows in frame.groupby("track", sort=False):  # a file's rows together, in time order
+        assert list(rows.index) == list(range(rows.index[0], rows.index[0] + len(rows)))
+    frame = frame.sort_values(["track", "segment"]).reset_index(drop=True)
     assert list(frame["track"]) == [str(a), str(b), str(b)] and list(frame["segment"]) == [0, 0, 1]
     assert np.allclose(frame["start"], [0, 0, 5]) and np.allclose(frame["end"], [5, 5, 10])
     assert set(frame["moodscope_version"]) == {__version__} and set(frame["model"]) == {"musicnn_msd+paper_features"}

@@ -6,7 +6,8 @@ musicnn's outputs (MSD- and MagnaTagATune-trained taggers) averaged over the two
 aligned to the segment's start and end, and the ``paper`` block (the paper's 10 Table 2 static
 features and the mean and standard deviation of its 13 MFCC).
 
-Parquet schema (one row per segment, in file order then time order)::
+Parquet schema (one row per segment; a file's rows together and in time order, the files in the order
+they were embedded: the order given in one process, the order they finish on an engine)::
 
     track               string      the audio file's path, as given
     segment             int32       index of the segment in the track (0, 1, ...)
@@ -30,6 +31,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -162,17 +164,35 @@ def _table(schema, track: str, starts: np.ndarray, arrays: dict[str, np.ndarray]
     return pa.Table.from_arrays(columns, schema=schema)
 
 
+EmbedRunner = Callable[[list[Path], tuple[str, ...]], Iterator[tuple[str, Any, str | None]]]
+"""Embeds files with some blocks: yields ``(path, (starts, {block: vectors}) or None, failure reason or
+None)`` once per file, in any order. The command line passes one running on an engine."""
+
+
+def in_process(paths: list[Path], blocks: tuple[str, ...]) -> Iterator[tuple[str, Any, str | None]]:
+    """An :data:`EmbedRunner` embedding the files one after the other in this process."""
+    for path in paths:
+        try:
+            yield str(path), track_embeddings(path, blocks), None
+        except MoodscopeError as exc:
+            yield str(path), None, str(exc)
+        except Exception as exc:  # one bad file never stops a batch
+            yield str(path), None, f"{path}: {type(exc).__name__}: {exc}"
+
+
 def embed_files(
     paths: list[Path],
     out: str | os.PathLike,
     *,
     blocks: tuple[str, ...] | None = None,
+    run: EmbedRunner | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> EmbedResult:
     """Write the per-segment embeddings of ``paths`` to the Parquet file ``out`` (schema: module docstring).
 
-    One row group per file. The file appears only when complete (written beside it, then renamed), and
-    only if at least one file could be embedded; failures are collected with their reasons.
+    ``run`` computes them (default :func:`in_process`); one row group per file, files in the order
+    they come back. The file appears only when complete (written beside it, then renamed), and only if
+    at least one file could be embedded; failures are collected with their reasons.
     """
     from moodscope.extras import require
     from moodscope.fileio import atomic_write
@@ -188,23 +208,21 @@ def embed_files(
     schema = _schema(blocks, metadata)
     result = EmbedResult(out=None)
 
-    def embedded() -> Iterator:
-        for i, path in enumerate(paths):
-            try:
-                yield _table(schema, str(path), *track_embeddings(path, blocks), provenance)
-            except MoodscopeError as exc:
-                result.failed[str(path)] = str(exc)
-            except Exception as exc:  # one bad file never stops a batch
-                result.failed[str(path)] = f"{path}: {type(exc).__name__}: {exc}"
+    def tables() -> Iterator:
+        for done, (path, value, error) in enumerate((run or in_process)(list(paths), blocks), 1):
+            if value is None:
+                result.failed[path] = error or "unknown error"
+            else:
+                yield _table(schema, path, *value, provenance)
             if progress:
-                progress(i + 1, len(paths))
+                progress(done, len(paths))
 
-    tables = embedded()
-    first = next(tables, None)  # None: the generator ran to its end, every file failed
+    pending = tables()
+    first = next(pending, None)  # None: every file failed (the generator ran to its end)
     if first is None:
         return result
     with atomic_write(out, "wb") as fh, pq.ParquetWriter(fh, schema) as writer:
-        for table in itertools.chain([first], tables):
+        for table in itertools.chain([first], pending):
             writer.write_table(table)
             result.tracks += 1
             result.segments += table.num_rows

@@ -8,6 +8,8 @@ from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from moodscope.cli.options import add_engine_options
+
     p = sub.add_parser(
         "embed",
         help="per-segment embeddings (the accurate model's musicnn descriptors, Table 2 features) to Parquet",
@@ -26,6 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="descriptor blocks: msd_/mtt_ + taggram|penultimate|mean_pool|max_pool (musicnn), paper (the Table 2 "
         "statics and MFCC mean/std), or all (default: the accurate model's blocks)",
     )
+    add_engine_options(p, what="embedding")
     p.set_defaults(func=run_embed)
 
 
@@ -35,14 +38,25 @@ def run_embed(args: argparse.Namespace) -> int:
     from moodscope.analysis.accurate import BLOCKS
     from moodscope.analysis.embeddings import embed_files
     from moodscope.audio import find_audio_files
+    from moodscope.engine.analysis import as_items
+    from moodscope.engine.jobs import EmbedJob
+    from moodscope.engine.registry import engine_scope
     from moodscope.errors import MoodscopeError
 
     paths = find_audio_files(args.paths)
     if not paths:
         raise MoodscopeError(f"no audio files found in {', '.join(map(str, args.paths))}")
     blocks = BLOCKS if args.blocks == ["all"] else args.blocks
+
+    def run(files, chosen):
+        with engine_scope(args.engine, workers=args.workers, address=args.address) as engine:
+            for r in engine.map(EmbedJob(chosen), as_items(files)):
+                yield r.key, r.value, r.error
+
     with tqdm(total=len(paths), unit="file", desc="embed", disable=None if len(paths) > 1 else True) as bar:
-        result = embed_files(paths, args.out, blocks=blocks, progress=lambda done, total: bar.update(done - bar.n))
+        result = embed_files(
+            paths, args.out, blocks=blocks, run=run, progress=lambda done, total: bar.update(done - bar.n)
+        )
     if result.out is not None:
         print(f"{result.segments} segments of {result.tracks} files written to {result.out}", file=sys.stderr)
     if result.failed:

@@ -1,4 +1,4 @@
-"""The jobs the engines run on each file: analyse it, or extract its features into the cache."""
+"""The jobs the engines run on each file: analyse it, extract its features into the cache, or embed it."""
 
 from __future__ import annotations
 
@@ -78,4 +78,26 @@ class ExtractJob:
         try:
             return FileResult(key, cache.extract_to_store(Path(self.store), key, Path(path)))
         except Exception as exc:  # a batch never dies on one file
+            return failure(key, path, exc)
+
+
+@dataclass
+class EmbedJob:
+    """Per-segment embeddings of one file (:func:`~moodscope.analysis.embeddings.track_embeddings`):
+    the value is ``(segment start times, {block: vectors})``."""
+
+    blocks: tuple[str, ...]
+
+    @contextlib.contextmanager
+    def running(self, *, in_worker: bool) -> Iterator[None]:
+        if in_worker:
+            limit_threads_to_one()
+        yield
+
+    def run(self, key: str, path: str) -> FileResult:
+        from moodscope.analysis.embeddings import track_embeddings
+
+        try:
+            return FileResult(key, track_embeddings(path, self.blocks))
+        except Exception as exc:  # one bad file never stops a batch
             return failure(key, path, exc)
