@@ -2,11 +2,14 @@
 
 ``moodscope analyze``, ``moodscope library scan`` and ``moodscope features`` all run through one
 interface (:mod:`~moodscope.engine.base`): an :class:`Engine` runs a :class:`Job` over
-``(key, path)`` items and yields one :class:`FileResult` per file as each finishes. Engines:
+``(key, path)`` items and yields one :class:`FileResult` per file as each finishes. Two engines:
 
-- ``local`` (:mod:`~moodscope.engine.local`, the default): worker processes on this machine.
+- ``local`` (:mod:`~moodscope.engine.local`, the default): worker processes on this machine;
+- ``ray`` (:mod:`~moodscope.engine.ray_engine`, ``pip install 'moodscope[ray]'``): a Ray Data
+  pipeline on a Ray cluster, or on a Ray instance started on this machine.
 
-The batches built on them: :func:`~moodscope.engine.analysis.analyze_files` and
+The batches built on them: :func:`~moodscope.engine.analysis.analyze_files` (and the resumable
+Parquet dataset of :mod:`~moodscope.engine.dataset`) and
 :func:`~moodscope.engine.features.build_cache`. The library's scan uses :meth:`Engine.analyze`
 directly. Importing this package is cheap; the batches load numpy and the models on first use.
 """

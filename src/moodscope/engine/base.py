@@ -4,8 +4,8 @@ A :class:`Job` is the work done on one file (analyse it, extract its features in
 An :class:`Engine` runs a job over ``(key, path)`` items in parallel and yields a
 :class:`FileResult` per item, in the order they finish, each item exactly once; a file that fails
 (bad audio, a worker process that keeps dying on it) is a result with an ``error``, never an
-exception that stops the others. :class:`~moodscope.engine.local.LocalEngine` (processes on this
-machine) implements it.
+exception that stops the others. Two engines implement it: :class:`~moodscope.engine.local.LocalEngine`
+(processes on this machine) and :class:`~moodscope.engine.ray_engine.RayEngine` (a Ray cluster).
 """
 
 from __future__ import annotations

@@ -3,12 +3,13 @@
 Analysis is a Ray Data pipeline (:meth:`RayEngine.analyze`):
 
 1. the inputs (local paths or fsspec URLs), largest files first, one file per block;
-2. **decode tasks** (``map_batches`` with a generator, one file per call): decode the file block by
+2. **decode tasks** (``map_batches`` with a generator, one file per call, as many at a time as the
+   cluster has CPUs, reserving none: see :data:`DECODE_CPUS`): decode the file block by
    block, cut whole 5-s segments and compute what the model needs of them
    (:func:`~moodscope.analysis.pretrained.segment_inputs`: the Table 2 features for ``fast``,
    musicnn's log-mel patches for ``accurate``), in rows of :data:`SEGMENTS_PER_ROW` segments, and a
    last row per file with its length or its error;
-3. **model actors** (an autoscaling actor pool): each loads the model once and runs it on batches
+3. **model actors** (a pool of one per CPU): each loads the model once and runs it on batches
    of rows from any files (:data:`ROWS_PER_BATCH` rows, so segments are batched across files);
 4. the driver streams the rows back and assembles each file's :class:`~moodscope.analysis.analyzer.Analysis`
    as soon as all its segments are in (duplicate rows of a retried task are ignored), so every
@@ -17,8 +18,7 @@ Analysis is a Ray Data pipeline (:meth:`RayEngine.analyze`):
 Lost workers are Ray's to retry (a decode task :data:`TASK_RETRIES` times, a model actor is
 restarted and given its batch again); files still incomplete when the pipeline ends are run once
 more, each on its own, and a file that fails then too is reported with
-:data:`~moodscope.engine.base.WORKER_DIED`. A file that
-cannot be decoded is a result with its error.
+:data:`~moodscope.engine.base.WORKER_DIED`. A file that cannot be decoded is a result with its error.
 
 Other jobs (:meth:`RayEngine.map`, e.g. the feature cache) run one Ray task per file, set up once
 per worker process.
@@ -41,20 +41,28 @@ from typing import Any
 
 import numpy as np
 
+from moodscope.analysis.analyzer import BATCH_SEGMENTS
 from moodscope.engine.base import WORKER_DIED, Engine, FileResult, Item, Job, failure, largest_first
 from moodscope.errors import MoodscopeError
 
 log = logging.getLogger(__name__)
 
-SEGMENTS_PER_ROW = 8
-"""Segments per row between the decode tasks and the model actors (40 s of audio)."""
-ROWS_PER_BATCH = 4
-"""Rows per call of a model actor: up to 32 segments, from one file or several."""
+SEGMENTS_PER_ROW = BATCH_SEGMENTS
+"""Segments per row between the decode tasks and the model actors: the batches of
+:func:`~moodscope.analysis.analyzer.analyze`, so that the models' inputs are computed on the same
+stretches of audio (musicnn's resampling sees across segments) and the results are the same."""
+ROWS_PER_BATCH = 2
+"""Rows per call of a model actor: up to 48 segments, from one file or two."""
 TASK_RETRIES = 1
 """Times Ray runs a decode task or a job's task again after its worker process died (a file lost
 even so is then run once more on its own: three attempts in all)."""
 ACTOR_TASK_RETRIES = 2
 """Times a batch is given to a restarted model actor after the actor died on it."""
+DECODE_CPUS = 0
+"""CPUs reserved for each decode task. The model actors take one CPU each, one per CPU of the
+cluster, and up to as many decode tasks run beside them: the operating system shares each core
+between its actor and a decode task, so the cores stay busy whether the model (``accurate``) or
+the decoding and features (``fast``) are the larger part of the work."""
 TASKS_IN_FLIGHT_PER_CPU = 2
 """Tasks of :meth:`RayEngine.map` submitted ahead, per CPU of the cluster."""
 
@@ -272,6 +280,7 @@ class RayEngine(Engine):
     ) -> Iterator[FileResult]:
         import ray
 
+        cpus = self.cpus
         ds = ray.data.from_items([{"key": k, "path": p} for k, p in items], override_num_blocks=len(items))
         with warnings.catch_warnings():
             # the retry limits can only be given as "ray_remote_args", deprecated since Ray 2.60 without a replacement
@@ -281,7 +290,8 @@ class RayEngine(Engine):
                 fn_kwargs={"model": model},
                 batch_size=1,
                 batch_format="numpy",
-                num_cpus=1,
+                compute=ray.data.TaskPoolStrategy(size=cpus),
+                num_cpus=DECODE_CPUS,
                 max_retries=retries,
             )
             ds = ds.map_batches(
@@ -289,7 +299,7 @@ class RayEngine(Engine):
                 fn_constructor_kwargs={"model": model},
                 batch_size=ROWS_PER_BATCH,
                 batch_format="numpy",
-                compute=ray.data.ActorPoolStrategy(min_size=1, max_size=self.cpus),
+                compute=ray.data.ActorPoolStrategy(size=cpus),
                 num_cpus=1,
                 max_restarts=-1,
                 max_task_retries=ACTOR_TASK_RETRIES,
