@@ -220,3 +220,50 @@ def test_sigterm_shuts_down_like_ctrl_c(command, music, tiny_model, tmp_path):
     assert proc.returncode == 128 + signal.SIGTERM
     assert err.strip().splitlines()[-1] == "moodscope: terminated"
     assert "Traceback" not in err
+
+
+# ---- the Parquet dataset output, on the local engine -------------------------------------------------
+
+
+def test_cli_dataset_output_resumes_and_keeps_failures_as_rows(tmp_path, capsys, tiny_model):
+    import pandas as pd
+
+    from moodscope.cli import main
+
+    folder = tmp_path / "music"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for i, seconds in enumerate((6, 11, 16)):
+        sf.write(folder / f"t{i}.wav", (0.2 * rng.standard_normal(22_050 * seconds)).astype(np.float32), 22_050)
+    (folder / "lyrics.mp3").write_text("la la la\n" * 100)
+    out = tmp_path / "moods"
+    argv = ["analyze", str(folder), "--model", tiny_model, "--workers", "2", "--out", f"{out}/"]
+
+    assert main(argv) == 1  # one file failed
+    err = capsys.readouterr().err
+    assert f"{out}: 3 analysed, 1 failed, 0 already in the dataset" in err and "lyrics.mp3" in err
+    tracks = pd.read_parquet(out / "tracks").sort_values("track", ignore_index=True)
+    segments = pd.read_parquet(out / "segments")
+    assert [Path(t).name for t in tracks["track"]] == ["lyrics.mp3", "t0.wav", "t1.wav", "t2.wav"]
+    assert tracks["error"].notna().tolist() == [True, False, False, False]
+    assert tracks["n_segments"].tolist()[1:] == [1, 2, 3]
+    assert len(segments) == 6 and set(segments["track"]) == set(tracks["track"][1:])
+    assert (segments["model"] == tracks["model"][1]).all()
+
+    sf.write(folder / "t3.wav", (0.2 * rng.standard_normal(22_050 * 7)).astype(np.float32), 22_050)
+    assert main(argv) == 0  # only the new file is analysed
+    assert f"{out}: 1 analysed, 0 failed, 4 already in the dataset" in capsys.readouterr().err
+    again = pd.read_parquet(out / "tracks")
+    assert sorted(again["track"]) == sorted([*tracks["track"], str(folder / "t3.wav")])  # each once
+    assert len(pd.read_parquet(out / "segments")) == 7
+
+
+def test_dataset_output_needs_a_folder(tmp_path, capsys, tiny_model):
+    from moodscope.cli import main
+
+    sf.write(tmp_path / "a.wav", np.zeros(22_050 * 6, np.float32), 22_050)
+    (tmp_path / "file").write_text("")
+    assert main(["analyze", str(tmp_path / "a.wav"), "--model", tiny_model, "--out", f"{tmp_path / 'file'}/"]) == 1
+    assert f"{tmp_path / 'file'}: exists and is not a folder" in capsys.readouterr().err
+    assert main(["analyze", str(tmp_path / "a.wav"), "--format", "dataset"]) == 1
+    assert "--out DIR/" in capsys.readouterr().err

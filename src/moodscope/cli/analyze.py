@@ -217,8 +217,12 @@ def run_analyze(args: argparse.Namespace) -> int:
 
         require("pyarrow.parquet", "parquet", f"--format {fmt}")  # before the analysis, not after
     # every output is checked before anything is analysed: a bad path costs a second, not the whole run
-    if out is not None:
-        check_writable(out / "tracks" / "part.parquet" if fmt == "dataset" else out)
+    if fmt == "dataset":
+        from moodscope.engine.dataset import check_dataset_folder
+
+        check_dataset_folder(out)
+    elif out is not None:
+        check_writable(out)
     if args.plot is not None:
         check_plot_path(args.plot)
     paths = list_audio(args.paths)

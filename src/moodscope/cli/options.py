@@ -13,19 +13,22 @@ def add_engine_options(p: argparse.ArgumentParser, *, what: str = "analysis") ->
         "--workers",
         type=int,
         default=None,
-        help=f"parallel {what} processes on this machine (default: all cores)",
+        help=f"parallel {what} processes on this machine (default: all cores); with --engine ray and no "
+        "--address, the CPUs of the Ray instance started here",
     )
     p.add_argument(
         "--engine",
         choices=ENGINES,
         default=ENGINES[0],
-        help="where the work runs: 'local' processes (default)",
+        help="where the work runs: 'local' processes (default), or 'ray', a Ray cluster "
+        "(pip install 'moodscope[ray]'; docs/scaling.md)",
     )
     p.add_argument(
         "--address",
         default=None,
         metavar="ADDR",
-        help="the cluster to join, for engines that run on one",
+        help="with --engine ray, the cluster to join ('auto' on a cluster node, ray://HEAD:10001 from outside); "
+        "default: a Ray instance started on this machine for the command",
     )
 
 

@@ -28,7 +28,7 @@ from moodscope.analysis.analyzer import Analysis
 from moodscope.constants import QUADRANTS
 from moodscope.engine.base import Engine, FileResult
 from moodscope.engine.registry import engine_scope
-from moodscope.errors import MoodscopeError
+from moodscope.errors import MoodscopeError, OutputError
 from moodscope.fileio import atomic_write
 
 log = logging.getLogger(__name__)
@@ -109,6 +109,16 @@ def _write_table(table, path: Path) -> None:
         pq.write_table(table, fh)
 
 
+def check_dataset_folder(root: str | os.PathLike) -> None:
+    """Raise :class:`~moodscope.errors.OutputError` (one line) when a dataset cannot be written in ``root``."""
+    from moodscope.fileio import check_writable
+
+    root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise OutputError(f"{root}: exists and is not a folder; give a folder for the Parquet dataset")
+    check_writable(root / TRACKS / "part.parquet")
+
+
 @dataclass
 class TrackDataset:
     """A dataset folder being written; see the module docstring."""
@@ -118,8 +128,7 @@ class TrackDataset:
     parts: int = 0
 
     def __post_init__(self) -> None:
-        if self.root.exists() and not self.root.is_dir():
-            raise MoodscopeError(f"{self.root}: exists and is not a folder; give a folder for the Parquet dataset")
+        check_dataset_folder(self.root)
         for sub in (SEGMENTS, TRACKS):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
 
