@@ -234,6 +234,21 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **kw) -> Iterator[IO]
         os.close(fd)  # after the rename: the lock is held until the file is in place
 
 
+def write_text(path: str | os.PathLike, text: str, *, newline: str | None = None) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` with :func:`atomic_write`; returns the path."""
+    with atomic_write(path, "w", encoding="utf-8", newline=newline) as fh:
+        fh.write(text)
+    return Path(path)
+
+
+def save_figure(fig, path: str | os.PathLike, **kw) -> Path:
+    """Save a matplotlib figure to ``path`` with :func:`atomic_write`, in the format its suffix names (else PNG)."""
+    suffix = os.path.splitext(os.fspath(path))[1].lstrip(".").lower() or "png"
+    with atomic_write(path, "wb") as fh:
+        fig.savefig(fh, format=suffix, **kw)
+    return Path(path)
+
+
 def sha256_files(*paths: str | os.PathLike, chunk: int = 1 << 20) -> str:
     """SHA-256 (hex) of the concatenated content of ``paths``, in order.
 

@@ -240,6 +240,6 @@ def write_evaluation_report(result: dict, out_dir: Path) -> Path:
     if "va" in result:
         lines += [f"Valence/arousal ({result['va']['targets']} targets), on the [-1, 1] annotation scale.", ""]
         lines += [va_markdown(result["va"][level], f"valence/arousal, {level} level") for level in ("song", "segment")]
-    path = out_dir / "report.md"
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return path
+    from moodscope.fileio import write_text
+
+    return write_text(out_dir / "report.md", "\n".join(lines))

@@ -18,7 +18,7 @@ def plot_timeline(analyses: list[Analysis], path: str | os.PathLike) -> None:
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
-    from moodscope.fileio import atomic_write
+    from moodscope.fileio import save_figure
 
     shown = analyses[:MAX_TRACKS_PER_PLOT]
     fig, axes = plt.subplots(len(shown), 1, figsize=(10, 2.6 * len(shown)), squeeze=False)
@@ -39,7 +39,5 @@ def plot_timeline(analyses: list[Analysis], path: str | os.PathLike) -> None:
     handles += axes[0, 0].get_legend_handles_labels()[0]
     fig.legend(handles=handles, loc="lower center", ncol=6, fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.06 if len(shown) < 3 else 0.03, 1, 1))
-    suffix = os.path.splitext(str(path))[1].lstrip(".") or "png"
-    with atomic_write(path, "wb") as fh:
-        fig.savefig(fh, format=suffix, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)

@@ -17,6 +17,11 @@ moodscope's figures as ``<meta rel="urn:moodscope:NAME">`` elements (:data:`XSPF
 
 :func:`library_rows` with :func:`library_csv` or :func:`library_json` export the whole library, one
 row per track (:data:`LIBRARY_COLUMNS`).
+
+A path holding a line break or another control character (legal in file names, but it would cut
+the M3U line in two) is written as a ``file://`` URI with those characters percent-encoded
+(``file:///music/a%0Ab.mp3``), which players that read M3U understand, and a warning is logged.
+:func:`parse_m3u` reads such URIs back.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import contextlib
 import csv
 import io
 import json
+import logging
 import os
 import re
 import urllib.parse
@@ -34,12 +40,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from moodscope import fileio
 from moodscope.constants import QUADRANTS
 from moodscope.fileio import atomic_write
 from moodscope.library.db import Track
 
 if TYPE_CHECKING:
     from moodscope.library.queries import Cluster
+
+log = logging.getLogger(__name__)
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 CSV_COLUMNS = (
     "position",
@@ -60,6 +71,15 @@ CSV_COLUMNS = (
     "model_hash",
     "moodscope_version",
 )
+
+
+def m3u_location(path: str) -> str:
+    """``path`` as an M3U line: as it is, or a ``file://`` URI when it holds a line break (or another control
+    character)."""
+    if not _CONTROL.search(path):
+        return path
+    log.warning("%r: the file name holds a line break; written to the M3U file as a file:// URI", path)
+    return "file://" + urllib.parse.quote(os.path.abspath(path), safe="/")
 
 
 def _clean(text: str) -> str:
@@ -83,11 +103,11 @@ def m3u_text(tracks: Sequence[Track], *, name: str | None = None, relative_to: s
         lines.append(provenance_comment(tracks))
     for track in tracks:
         path = track.path
-        if relative_to is not None:
+        if relative_to is not None and not _CONTROL.search(path):
             with contextlib.suppress(ValueError):  # another drive on Windows: keep it absolute
                 path = os.path.relpath(path, relative_to)
         lines.append(f"#EXTINF:{round(track.duration)},{_clean(track.display_name)}")
-        lines.append(path)
+        lines.append(m3u_location(path))
     return "\n".join(lines) + "\n"
 
 
@@ -132,6 +152,8 @@ def parse_m3u(path_or_text: str | os.PathLike, *, base: str | os.PathLike | None
         if line.startswith("#"):
             continue
         location = line
+        if location.startswith("file://"):
+            location = urllib.parse.unquote(urllib.parse.urlsplit(location).path)
         if folder is not None and not os.path.isabs(location) and "://" not in location:
             location = os.path.normpath(os.path.join(folder, location))
         entries.append(M3UEntry(location, *(info or (None, None))))
@@ -341,10 +363,8 @@ def library_json(rows: Sequence[dict], **meta) -> str:
 
 
 def write_text(text: str, path: str | os.PathLike) -> Path:
-    """Write ``text`` to ``path`` atomically (UTF-8)."""
-    with atomic_write(path, "w", encoding="utf-8", newline="") as fh:
-        fh.write(text)
-    return Path(path)
+    """Write ``text`` to ``path`` atomically (UTF-8, line ends as they are)."""
+    return fileio.write_text(path, text, newline="")
 
 
 CLUSTER_CSV_COLUMNS = ("cluster", "size", "fraction", "valence", "arousal", "variability", *QUADRANTS, "words")

@@ -13,6 +13,7 @@ import numpy as np
 
 from moodscope.constants import QUADRANT_MOODS, QUADRANTS
 from moodscope.datasets.labels import PAPER_TO_RUSSELL
+from moodscope.fileio import save_figure, write_text
 
 PAPER_TABLE3 = {
     # Kerhalkar et al., Table 3, in the paper's own quadrant numbering (their Q2 = +V -A, Q4 = -V +A).
@@ -60,8 +61,7 @@ def plot_confusion(confusion: list[list[int]], path: Path, title: str = "") -> P
             ax.text(j, i, f"{int(cm[i, j])}\n{rates[i, j]:.0%}", ha="center", va="center", fontsize=7, color=colour)
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return path
 
@@ -84,8 +84,7 @@ def plot_curves(history: list[dict], path: Path, title: str = "", best_epoch: in
     left.legend(fontsize=8)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return path
 
@@ -105,8 +104,7 @@ def plot_va_scatter(predictions: dict, path: Path) -> Path:
         ax.set_ylabel(f"estimated {name}")
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return path
 
@@ -267,9 +265,7 @@ def write_run_report(result: dict, out_dir: Path, title: str = "") -> Path:
         for level in ("segment", "song"):
             markdown = va_markdown if regression else metrics_markdown
             lines.append(markdown(fold["metrics"][level], f"{level} level"))
-    path = out_dir / "report.md"
-    path.write_text("\n".join(lines))
-    return path
+    return write_text(out_dir / "report.md", "\n".join(lines))
 
 
 def table3_markdown(results: list[dict], dataset: str, level: str = "segment") -> str:
@@ -339,6 +335,4 @@ def write_reproduce_report(results: list[dict], out_dir: Path, dataset: str, hea
         )
         write_run_report(r, out_dir / f"{r['model']}-{r['protocol']}")
     lines.append("")
-    path = out_dir / "report.md"
-    path.write_text("\n".join(lines))
-    return path
+    return write_text(out_dir / "report.md", "\n".join(lines))
