@@ -80,7 +80,8 @@ class Checkout:
             [*prefix, *argv], cwd=cwd, env=self.env(), capture_output=True, text=True, timeout=timeout,
             preexec_fn=setup, errors="replace",
         )  # fmt: skip
-        return Result(proc.returncode, proc.stdout, proc.stderr, time.perf_counter() - start)
+        here = str(cwd)  # the temporary folder: shortened in what is shown
+        return Result(proc.returncode, proc.stdout, proc.stderr.replace(here, "$TMP"), time.perf_counter() - start)
 
     def cli(self, *args: str | Path, cwd: Path, **kw) -> Result:
         return self.run([sys.executable, "-m", "moodscope", *map(str, args)], cwd, **kw)
@@ -98,7 +99,7 @@ class Checkout:
 # ---- describing results --------------------------------------------------------------------------
 
 
-def short(text: str, width: int = 110) -> str:
+def short(text: str, width: int = 140) -> str:
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
 
@@ -108,9 +109,11 @@ def message(r: Result) -> str:
     lines = [line for line in r.err.splitlines() if line.strip() and "it/s]" not in line and "file/s]" not in line]
     if any(line.startswith("Traceback") for line in lines):
         return f"traceback `{short(lines[-1], 90)}`"
-    for line in lines:
-        if line.startswith("moodscope: error"):
+    for i, line in enumerate(lines):
+        if line.startswith("moodscope: error") or ": error: argument" in line:
             return f"`{short(line)}`"
+        if line.endswith("files failed:") and i + 1 < len(lines):  # analyze: the first reason
+            return f"`{short(lines[i + 1])}`"
     return f"`{short(lines[0])}`" if lines else ""
 
 
@@ -275,7 +278,7 @@ def _failed_run_keeps(fmt: str):
         r = c.cli("analyze", empty, "--out", out, *MODEL, cwd=tmp)
         after = out.read_bytes() if out.exists() else b""
         kept = "kept" if after == before else f"replaced ({len(before)} -> {len(after)} bytes)"
-        said = "; says so" if "kept" in r.err or "not written" in r.err or "unchanged" in r.err else ""
+        said = "; says so" if "left as it was" in r.err else ""
         return f"{outcome(r)}; existing out.{fmt} {kept}{said}"
 
     return run
@@ -429,7 +432,7 @@ def _queries(c: Checkout, tmp: Path, db: Path, **kw) -> str:
     return "; ".join(cells)
 
 
-@case("db-corrupt-page", "library database", "garbage over the `segments` root page, then queries")
+@case("db-corrupt-page", "library database", "garbage over the `tracks` root page, then queries")
 def _db_corrupt(c: Checkout, tmp: Path) -> str:
     db = scanned_library(c, tmp)
     with sqlite3.connect(db) as conn:
@@ -438,14 +441,14 @@ def _db_corrupt(c: Checkout, tmp: Path) -> str:
     return _queries(c, tmp, db)
 
 
-@case("db-garbage-profiles", "library database", "stored profiles overwritten with 1e32 / 4.6e38, then queries")
+@case("db-garbage-profiles", "library database", "stored profiles overwritten with 1e32 / 3e38, then queries")
 def _db_garbage(c: Checkout, tmp: Path) -> str:
     db = scanned_library(c, tmp)
     with sqlite3.connect(db) as conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         blob = conn.execute("SELECT profile FROM tracks ORDER BY id LIMIT 1").fetchone()[0]
     data = bytearray(db.read_bytes())
-    garbage = struct.pack("<ff", 1e32, 4.6e38) * (len(blob) // 8)
+    garbage = struct.pack("<ff", 1e32, 3e38) * (len(blob) // 8)
     start, hits = 0, 0
     while (at := data.find(blob, start)) >= 0:  # the row and the profile snapshot
         data[at : at + len(blob)] = garbage
@@ -616,10 +619,11 @@ def _api(lines: str):
 case("api-shapes", "Python API", "`analyze(y, sr)` with y from `soundfile.read` (n, 2), its transpose, mono")(
     _api('show("(n, 2)", y, sr=sr)\nshow("(2, n)", y.T, sr=sr)\nshow("1-D", y.mean(axis=1), sr=sr)')
 )
-case("api-int16", "Python API", "the demo clip as float32, float64, int16 and int32 arrays")(
+case("api-int16", "Python API", "the demo clip as (2, n) float32, float64, int16 and int32 arrays")(
     _api(
-        'show("float32", y, sr=sr)\nshow("float64", y.astype(np.float64), sr=sr)\n'
-        'show("int16", sf.read(demo, dtype="int16")[0], sr=sr)\nshow("int32", sf.read(demo, dtype="int32")[0], sr=sr)'
+        'show("float32", y.T, sr=sr)\nshow("float64", y.T.astype(np.float64), sr=sr)\n'
+        'show("int16", sf.read(demo, dtype="int16")[0].T, sr=sr)\n'
+        'show("int32", sf.read(demo, dtype="int32")[0].T, sr=sr)'
     )
 )
 case("api-refusals", "Python API", "empty array, `sr=0`, `sr=-1`, strings, no `sr`")(
@@ -688,7 +692,7 @@ def run_case(checkout: Checkout, item: Case) -> str:
     tmp = Path(tempfile.mkdtemp(prefix=f"moodscope-{item.key}-"))
     tmp.chmod(0o755)
     try:
-        return item.run(checkout, tmp).replace("|", "\\|")
+        return item.run(checkout, tmp).replace(str(tmp), "$TMP").replace("|", "\\|")
     except Exception as exc:
         return f"(case failed to run: {type(exc).__name__}: {short(str(exc), 100)})"
     finally:

@@ -111,3 +111,33 @@ def test_output_formats_agree(make_wav, tmp_path):
         for q in QUADRANTS:
             assert np.allclose(frame[f"p_{q}"], from_json[f"p_{q}"], atol=1e-4)
     assert tracks[0]["summary"]["quadrant"] in QUADRANTS
+
+
+def test_arrays_as_people_pass_them_give_the_file_result(make_wav):
+    """(n, channels) from soundfile.read once came out "too short (0.00 s)", and int16 PCM unscaled (loud)."""
+    import soundfile as sf
+
+    path = make_wav("stereo.wav", 12.0, sr=44_100, channels=2)
+    expected = analyze(path, model=LoudnessModel()).probabilities
+    y, sr = sf.read(path, dtype="float32")  # (n, 2)
+    pcm, _ = sf.read(path, dtype="int16")
+    for name, array in {"(n, 2)": y, "(2, n)": y.T, "float64": y.astype(np.float64), "int16": pcm}.items():
+        got = analyze(array, sr=sr, model=LoudnessModel())
+        assert got.source == "audio array"
+        assert np.allclose(got.probabilities, expected, atol=1e-3), name
+
+
+@pytest.mark.parametrize(
+    ("array", "sr", "words"),
+    [
+        (np.zeros(0, np.float32), 22_050, "empty"),
+        (np.zeros(SEGMENT_SAMPLES, np.float32), 0, "sample rate must be positive"),
+        (np.array(["x"] * SEGMENT_SAMPLES), 22_050, "expected numbers"),
+        (np.full(SEGMENT_SAMPLES, np.nan, np.float32), 22_050, "not numbers"),
+    ],
+)
+def test_unusable_arrays_are_a_moodscope_error(array, sr, words):
+    from moodscope.errors import MoodscopeError
+
+    with pytest.raises(MoodscopeError, match=f"audio array: .*{words}"):
+        analyze(array, sr=sr, model=LoudnessModel())

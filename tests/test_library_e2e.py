@@ -229,3 +229,20 @@ def test_damaged_audio_is_recorded_as_failed_and_the_scan_goes_on(tmp_path, rand
         assert sorted(Path(t.path).name for t in lib.tracks()) == ["a.wav", "c.wav"]
         assert list(lib.failures()) == [str(music / "b.wav")]
     assert check_integrity(db) == 2
+
+
+def test_scan_rebuild_keeps_the_damaged_library_aside(tmp_path, random_model, capsys):
+    music = tmp_path / "music"
+    write_tone(music / "a.wav", 6.0, 220.0, seed=1)
+    db = tmp_path / "lib.db"
+    argv = ["library", "scan", str(music), "--db", str(db), "--model", str(random_model), "--workers", "1"]
+    assert main(argv) == 0
+    db.write_bytes(db.read_bytes()[:4096] + os.urandom(len(db.read_bytes()) - 4096))  # all but the header: garbage
+    assert main(["library", "stats", "--db", str(db)]) == 1
+    assert "--rebuild" in capsys.readouterr().err
+    assert main([*argv, "--rebuild"]) == 0
+    out, err = capsys.readouterr()
+    assert "moved the old library aside to" in err and "1 analysed" in out
+    [aside] = [p for p in tmp_path.iterdir() if p.name.startswith("lib.db.before-rebuild-")]
+    assert aside.stat().st_size > 0
+    assert check_integrity(db) == 1

@@ -7,7 +7,14 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from moodscope.cli.options import add_engine_options, engine_kwargs
+from moodscope.cli.options import (
+    add_engine_options,
+    engine_kwargs,
+    fraction,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 
 MOOD_HELP = (
     "a mood word (happy, excited, tense, angry, sad, depressed, calm, relaxed), a quadrant (Q1..Q4) "
@@ -53,15 +60,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     cmds = lib.add_subparsers(dest="library_command", metavar="COMMAND")
     lib.set_defaults(func=lambda args: (lib.print_help(), 2)[1])
     shared = shared_options()
-    for add in (add_scan, add_tag, add_export, add_stats, add_list, add_show, add_similar, add_playlist, add_journey,
-                add_clusters, add_map):  # fmt: skip
+    for add in (add_scan, add_check, add_tag, add_export, add_stats, add_list, add_show, add_similar, add_playlist,
+                add_journey, add_clusters, add_map):  # fmt: skip
         add(cmds, shared)
 
 
 # ---- helpers -------------------------------------------------------------------------------------
 
 
-def _open(args: argparse.Namespace, *, create: bool = False):
+def _open(args: argparse.Namespace, *, create: bool = False, write: bool | None = None, verify: bool = True):
     """The library of ``--db``, once the files the command will write (``--m3u``, ``--out``) are known writable."""
     from moodscope.fileio import check_writable
     from moodscope.library import MoodLibrary
@@ -69,7 +76,7 @@ def _open(args: argparse.Namespace, *, create: bool = False):
     for name in ("m3u", "out"):
         if getattr(args, name, None) is not None:
             check_writable(getattr(args, name))
-    return MoodLibrary(args.db, create=create)
+    return MoodLibrary(args.db, create=create, write=write, verify=verify)
 
 
 def format_tracks(tracks, *, score: str | None = None) -> str:
@@ -137,51 +144,83 @@ def add_scan(cmds: argparse._SubParsersAction, shared: SharedOptions) -> None:
     p.add_argument("--force", action="store_true", help="analyse every file again (e.g. after changing --model)")
     p.add_argument("--retry-failed", action="store_true", help="try again files that failed before")
     p.add_argument("--no-prune", action="store_true", help="keep tracks whose files are gone")
+    p.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="move the library aside (to <name>.before-rebuild-<time>, kept) and index the folders into a new "
+        "one: the way out of a damaged library",
+    )
     p.set_defaults(func=run_scan)
 
 
 def run_scan(args: argparse.Namespace) -> int:
+    from moodscope.errors import LibraryError
+    from moodscope.library.db import default_library_path, discard_if_empty
+    from moodscope.library.integrity import move_aside
+
+    for root in args.folders:  # checked before the library is opened (or created)
+        if not (root.expanduser().is_dir() or root.expanduser().is_file()):
+            raise LibraryError(f"{root}: not a folder or a file; give the folder that holds your music")
+    if isinstance(args.model, str):
+        from moodscope.analysis.pretrained import resolve_model_path
+
+        resolve_model_path(args.model)
+    db = args.db.expanduser() if args.db else default_library_path()
+    if args.rebuild:
+        aside = move_aside(db)
+        if aside is not None:
+            print(f"moved the old library aside to {aside}", file=sys.stderr)
+    created = not db.exists()
+    try:
+        with _open(args, create=True, write=True) as lib:
+            return _scan(args, lib)
+    except BaseException:
+        if created and db.exists():
+            discard_if_empty(db)  # a scan that could not start leaves no empty library behind
+        raise
+
+
+def _scan(args: argparse.Namespace, lib) -> int:
     from tqdm import tqdm
 
-    with _open(args, create=True) as lib:
-        bars: dict[str, tqdm] = {}
+    bars: dict[str, tqdm] = {}
 
-        def progress(stage: str, done: int, total: int) -> None:
-            bar = bars.get(stage)
-            if bar is None:
-                bar = bars[stage] = tqdm(total=total, unit="file", desc=stage, disable=None, file=sys.stderr)
-            bar.total = total
-            bar.update(done - bar.n)
+    def progress(stage: str, done: int, total: int) -> None:
+        bar = bars.get(stage)
+        if bar is None:
+            bar = bars[stage] = tqdm(total=total, unit="file", desc=stage, disable=None, file=sys.stderr)
+        bar.total = total
+        bar.update(done - bar.n)
 
-        try:
-            result = lib.scan(
-                *args.folders,
-                model=args.model,
-                force=args.force,
-                retry_failed=args.retry_failed,
-                prune=not args.no_prune,
-                progress=progress,
-                **engine_kwargs(args),
-            )
-        finally:
-            for bar in bars.values():
-                bar.close()
-        print(
-            f"{lib.path}: {len(result.analysed)} analysed, {len(result.reused)} reused (identical content), "
-            f"{len(result.moved)} moved, {len(result.touched)} touched, {len(result.retagged)} retagged "
-            f"(tags changed, audio the same: not analysed again), {result.unchanged} unchanged, "
-            f"{len(result.pruned)} pruned, {len(result.failed)} failed in {result.seconds:.1f} s; "
-            f"{len(lib)} tracks in the library"
+    try:
+        result = lib.scan(
+            *args.folders,
+            model=args.model,
+            force=args.force,
+            retry_failed=args.retry_failed,
+            prune=not args.no_prune,
+            progress=progress,
+            **engine_kwargs(args),
         )
-        for old, new in result.moved:
-            print(f"  moved {old} -> {new}")
-        if result.skipped_failed:
-            print(
-                f"  {len(result.skipped_failed)} files failed before and are unchanged: skipped "
-                "(--retry-failed to try again; `moodscope library stats --failures` lists them)"
-            )
-        for path, reason in sorted(result.failed.items()):
-            print(f"  FAILED {path}: {reason}", file=sys.stderr)
+    finally:
+        for bar in bars.values():
+            bar.close()
+    print(
+        f"{lib.path}: {len(result.analysed)} analysed, {len(result.reused)} reused (identical content), "
+        f"{len(result.moved)} moved, {len(result.touched)} touched, {len(result.retagged)} retagged "
+        f"(tags changed, audio the same: not analysed again), {result.unchanged} unchanged, "
+        f"{len(result.pruned)} pruned, {len(result.failed)} failed in {result.seconds:.1f} s; "
+        f"{len(lib)} tracks in the library"
+    )
+    for old, new in result.moved:
+        print(f"  moved {old} -> {new}")
+    if result.skipped_failed:
+        print(
+            f"  {len(result.skipped_failed)} files failed before and are unchanged: skipped "
+            "(--retry-failed to try again; `moodscope library stats --failures` lists them)"
+        )
+    for path, reason in sorted(result.failed.items()):
+        print(f"  FAILED {reason if reason.startswith(path) else f'{path}: {reason}'}", file=sys.stderr)
     return 1 if result.failed else 0
 
 
@@ -281,6 +320,35 @@ def add_stats(cmds: argparse._SubParsersAction, shared: SharedOptions) -> None:
     p.set_defaults(func=run_stats)
 
 
+def add_check(cmds: argparse._SubParsersAction, shared: SharedOptions) -> None:
+    p = cmds.add_parser(
+        "check",
+        parents=[shared.db],
+        help="check the library database thoroughly (every page, every stored value)",
+        description="SQLite's full integrity check, foreign keys, and every stored profile, summary and segment "
+        "read back and validated. Exit status 1 when the library is damaged (rebuild it with "
+        "`moodscope library scan --rebuild DIR...`).",
+    )
+    p.set_defaults(func=run_check)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    with _open(args, verify=False) as lib:
+        problems = lib.check()
+        if problems:
+            print(f"{lib.path}: the library database is damaged:", file=sys.stderr)
+            for problem in problems:
+                print(f"  {problem}", file=sys.stderr)
+            print(
+                "rebuild it from your music with `moodscope library scan --rebuild DIR...` (the damaged file is kept)",
+                file=sys.stderr,
+            )
+            return 1
+        s = lib.stats()
+        print(f"{lib.path}: ok ({s['tracks']} tracks, {s['segments']} segments, {s['failures']} failures)")
+    return 0
+
+
 def run_stats(args: argparse.Namespace) -> int:
     from moodscope.constants import QUADRANT_MOODS
 
@@ -307,8 +375,8 @@ def add_list(cmds: argparse._SubParsersAction, shared: SharedOptions) -> None:
         "(most confident first), or those nearest to a valence,arousal point.",
     )
     p.add_argument("--mood", help=MOOD_HELP)
-    p.add_argument("--min-confidence", type=float, default=0.0, help="only tracks at least this confident (0-1)")
-    p.add_argument("--limit", type=int, default=None, help="at most this many tracks")
+    p.add_argument("--min-confidence", type=fraction, default=0.0, help="only tracks at least this confident (0-1)")
+    p.add_argument("--limit", type=positive_int, default=None, help="at most this many tracks")
     p.set_defaults(func=run_list)
 
 
@@ -358,7 +426,7 @@ def add_similar(cmds: argparse._SubParsersAction, shared: SharedOptions) -> None
         "the segments and shape of the valence/arousal timeline (score = distance, smaller is closer).",
     )
     p.add_argument("track", help="track id, file path or (a unique piece of) its title")
-    p.add_argument("--n", type=int, default=10, help="number of tracks (default: %(default)s)")
+    p.add_argument("--n", type=positive_int, default=10, help="number of tracks (default: %(default)s)")
     p.set_defaults(func=run_similar)
 
 
@@ -379,9 +447,9 @@ def add_playlist(cmds: argparse._SubParsersAction, shared: SharedOptions) -> Non
     )
     p.add_argument("--mood", required=True, help=MOOD_HELP)
     size = p.add_mutually_exclusive_group()
-    size.add_argument("--minutes", type=float, help="fill this many minutes (never more)")
-    size.add_argument("--n", type=int, help="number of tracks")
-    p.add_argument("--min-confidence", type=float, default=0.0, help="only tracks at least this confident (0-1)")
+    size.add_argument("--minutes", type=positive_float, help="fill this many minutes (never more)")
+    size.add_argument("--n", type=positive_int, help="number of tracks")
+    p.add_argument("--min-confidence", type=fraction, default=0.0, help="only tracks at least this confident (0-1)")
     p.set_defaults(func=run_playlist)
 
 
@@ -406,7 +474,7 @@ def add_journey(cmds: argparse._SubParsersAction, shared: SharedOptions) -> None
     )
     p.add_argument("--from", dest="start", required=True, help=MOOD_HELP)
     p.add_argument("--to", dest="target", required=True, help=MOOD_HELP)
-    p.add_argument("--n", type=int, default=12, help="number of tracks (default: %(default)s)")
+    p.add_argument("--n", type=positive_int, default=12, help="number of tracks (default: %(default)s)")
     p.set_defaults(func=run_journey)
 
 
@@ -427,9 +495,9 @@ def add_clusters(cmds: argparse._SubParsersAction, shared: SharedOptions) -> Non
         description="k-means on the standardised emotion profiles (mean valence/arousal, quadrant shares, "
         "within-track variability). With --cluster I, the tracks of one cluster as a playlist.",
     )
-    p.add_argument("--k", type=int, default=6, help="number of clusters (default: %(default)s)")
-    p.add_argument("--examples", type=int, default=3, help="example tracks shown per cluster")
-    p.add_argument("--cluster", type=int, metavar="I", help="list the tracks of cluster I (1 = largest)")
+    p.add_argument("--k", type=positive_int, default=6, help="number of clusters (default: %(default)s)")
+    p.add_argument("--examples", type=non_negative_int, default=3, help="example tracks shown per cluster")
+    p.add_argument("--cluster", type=positive_int, metavar="I", help="list the tracks of cluster I (1 = largest)")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table", help="output format")
     p.add_argument("--m3u", type=Path, metavar="FILE", help="with --cluster: write its tracks as an M3U playlist")
     p.add_argument("--xspf", type=Path, metavar="FILE", help="with --cluster: write its tracks as an XSPF playlist")

@@ -1,8 +1,40 @@
-"""Command-line options shared by the commands that run on an engine (analyze, library scan, features)."""
+"""Command-line options shared by several commands: the engine options (analyze, library scan,
+features) and argument types that refuse impossible numbers with argparse's usage error."""
 
 from __future__ import annotations
 
 import argparse
+import math
+
+
+def _number(text: str, kind: type, test, what: str):
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be {what} (got {text!r})") from None
+    if not (math.isfinite(value) and test(value)):
+        raise argparse.ArgumentTypeError(f"must be {what} (got {text})")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An argument type: a whole number >= 1 (counts of tracks, clusters, processes)."""
+    return _number(text, int, lambda v: v >= 1, "a whole number of at least 1")
+
+
+def non_negative_int(text: str) -> int:
+    """An argument type: a whole number >= 0."""
+    return _number(text, int, lambda v: v >= 0, "a whole number of at least 0")
+
+
+def positive_float(text: str) -> float:
+    """An argument type: a number > 0 (minutes)."""
+    return _number(text, float, lambda v: v > 0, "a positive number")
+
+
+def fraction(text: str) -> float:
+    """An argument type: a number in [0, 1] (confidences)."""
+    return _number(text, float, lambda v: 0 <= v <= 1, "a number between 0 and 1")
 
 
 def add_engine_options(p: argparse.ArgumentParser, *, what: str = "analysis") -> None:
@@ -11,7 +43,7 @@ def add_engine_options(p: argparse.ArgumentParser, *, what: str = "analysis") ->
 
     p.add_argument(
         "--workers",
-        type=int,
+        type=positive_int,
         default=None,
         help=f"parallel {what} processes on this machine (default: all cores); with --engine ray and no "
         "--address, the CPUs of the Ray instance started here",

@@ -9,11 +9,16 @@
 
 Queries load every track's profile into one matrix (one SQL query, cached until the database
 changes) and answer with vectorised numpy; only the tracks returned are read back from SQL.
+
+A library that cannot be written (a read-only file, folder or disk) is opened read-only: queries
+work, scans are refused. Every SQLite error comes out as a :class:`~moodscope.errors.LibraryError`
+(a damaged library says how to rebuild it, see :mod:`moodscope.library.integrity`).
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import sqlite3
 from collections.abc import Iterable
@@ -33,13 +38,43 @@ from moodscope.library.db import (
     default_library_path,
     fetch_tracks,
     load_profiles,
+    scan_lock,
     select_tracks,
+    writable,
 )
+from moodscope.library.db import full_check as db_full_check
+from moodscope.library.integrity import bad_points, bad_segment_rows, damaged, remember_checked, sql_error
 from moodscope.library.queries import Cluster, Mood, parse_mood
 from moodscope.library.scan import Analyzer, Progress, ScanResult, model_analyzer, scan_library
 
 if TYPE_CHECKING:
     from moodscope.library.tagging import TagResult
+
+
+def _guarded(method):
+    """SQLite errors raised by ``method`` become :class:`LibraryError` naming the library."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise sql_error(self.path, exc) from exc
+
+    return wrapper
+
+
+def _count(value, name: str, *, minimum: int = 1) -> int:
+    """A number of tracks asked for: a whole number of at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise LibraryError(f"{name} must be a whole number of at least {minimum} (got {value!r})")
+    return int(value)
+
+
+def _confidence(value) -> float:
+    if not 0.0 <= float(value) <= 1.0:
+        raise LibraryError(f"min_confidence must lie in [0, 1] (got {value!r})")
+    return float(value)
 
 
 def _as_mood(mood: str | Mood | tuple[float, float]) -> Mood:
@@ -68,16 +103,35 @@ class MoodLibrary:
 
     ``path`` defaults to :func:`~moodscope.library.db.default_library_path`; ``create=False``
     refuses to create a new empty library (queries on a library that was never scanned).
+    ``write=True`` refuses a library that cannot be written (before a scan); ``write=False`` opens
+    it read-only; the default opens it read-only only when it cannot be written. ``verify=False``
+    skips the check on open (:meth:`check` runs the full one).
     """
 
-    def __init__(self, path: str | os.PathLike | None = None, *, create: bool = True):
+    def __init__(
+        self,
+        path: str | os.PathLike | None = None,
+        *,
+        create: bool = True,
+        write: bool | None = None,
+        verify: bool = True,
+    ):
         self.path = Path(path).expanduser() if path is not None else default_library_path()
-        self.conn: sqlite3.Connection = connect(self.path, create=create)
+        self.read_only = write is False or (not write and not writable(self.path))
+        self.conn: sqlite3.Connection = connect(
+            self.path, create=create, write=False if self.read_only else write, verify=verify
+        )
         self._profiles: Profiles | None = None
         self._profiles_key: tuple[int, int] | None = None
+        self._verified = verify
 
     def close(self) -> None:
+        """Close the connection. A library checked on open and then written only by this process
+        (a scan, a new profile snapshot) is remembered as checked: its own writes need no check."""
+        wrote = self.conn.total_changes > 0
         self.conn.close()
+        if wrote and self._verified:
+            remember_checked(self.path)
 
     def __enter__(self) -> MoodLibrary:
         return self
@@ -85,6 +139,7 @@ class MoodLibrary:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    @_guarded
     def __len__(self) -> int:
         return self.conn.execute("SELECT count(*) FROM tracks").fetchone()[0]
 
@@ -93,6 +148,7 @@ class MoodLibrary:
 
     # ---- indexing -------------------------------------------------------------------------------
 
+    @_guarded
     def scan(
         self,
         *roots: str | os.PathLike,
@@ -115,20 +171,24 @@ class MoodLibrary:
         """
         if not roots:
             raise LibraryError("give at least one folder to scan")
+        if self.read_only:
+            raise LibraryError(f"{self.path}: the library is read-only here; a scan writes to it: give a writable --db")
         analyzer = analyzer or model_analyzer(model, engine=engine, workers=workers, address=address)
-        result = scan_library(
-            self.conn,
-            roots,
-            analyzer=analyzer,
-            prune=prune,
-            force=force,
-            retry_failed=retry_failed,
-            progress=progress,
-        )
-        if result.analysed or result.reused or result.moved or result.touched or result.retagged or result.pruned:
-            self.profiles()  # refresh the profile snapshot now, so that the next query is fast
+        with scan_lock(self.path):  # a second scan of this library fails here, before analysing anything
+            result = scan_library(
+                self.conn,
+                roots,
+                analyzer=analyzer,
+                prune=prune,
+                force=force,
+                retry_failed=retry_failed,
+                progress=progress,
+            )
+            if result.analysed or result.reused or result.moved or result.touched or result.retagged or result.pruned:
+                self.profiles()  # refresh the profile snapshot now, so that the next query is fast
         return result
 
+    @_guarded
     def tag(
         self,
         *paths: str | os.PathLike,
@@ -146,6 +206,7 @@ class MoodLibrary:
 
         return tag_files(self.conn, paths or None, remove=remove, dry_run=dry_run, touch=touch, progress=progress)
 
+    @_guarded
     def index_files(
         self,
         paths: Iterable[str | os.PathLike],
@@ -182,20 +243,32 @@ class MoodLibrary:
                 result.failed[path] = f"{path}: no such file"
         return result, self.tracks_at(files)
 
+    @_guarded
     def tracks_at(self, paths: Iterable[str | os.PathLike]) -> dict[str, Track]:
         """The tracks of these files (absolute paths), by path; files not in the library are left out."""
-        files = [os.path.abspath(os.fspath(p)) for p in paths]
+        given = {os.path.realpath(os.fspath(p)): os.path.abspath(os.fspath(p)) for p in paths}
+        files = list(given)  # the library holds canonical paths (symlinks resolved)
         found: dict[str, Track] = {}
         for start in range(0, len(files), 900):  # stay under SQLite's bound-parameter limit
             chunk = files[start : start + 900]
             for track in select_tracks(self.conn, f"path IN ({','.join('?' * len(chunk))})", tuple(chunk)):
-                found[track.path] = track
+                found[given[track.path]] = track
         return found
 
+    @_guarded
+    def check(self) -> list[str]:
+        """The full check (:func:`moodscope.library.db.full_check`): every problem found, [] when sound."""
+        problems = db_full_check(self.conn)
+        if not problems and not self.read_only:
+            remember_checked(self.path)
+        return problems
+
+    @_guarded
     def failures(self) -> dict[str, str]:
         """Files that could not be analysed: path -> reason."""
         return dict(self.conn.execute("SELECT path, reason FROM failures ORDER BY path"))
 
+    @_guarded
     def stats(self) -> dict:
         """Counts and totals: tracks, segments, hours, tracks per quadrant, models, failures.
 
@@ -222,14 +295,16 @@ class MoodLibrary:
 
     # ---- reading --------------------------------------------------------------------------------
 
+    @_guarded
     def profiles(self) -> Profiles:
         """Every track's profile as arrays; cached until this or another connection changes the database."""
-        key = (self.conn.execute("PRAGMA data_version").fetchone()[0], self.conn.total_changes)
+        key = self._changes()
         if self._profiles is None or key != self._profiles_key:
             self._profiles = load_profiles(self.conn)
             self._profiles_key = key
         return self._profiles
 
+    @_guarded
     def track(self, ref: int | str | os.PathLike) -> Track:
         """One track by id, by file path, or by a unique piece of its title/artist/path."""
         if isinstance(ref, (int, np.integer)) or (isinstance(ref, str) and ref.strip().isdigit()):
@@ -239,7 +314,7 @@ class MoodLibrary:
             return found[0]
         text = str(ref)
         if os.path.exists(text):
-            found = select_tracks(self.conn, "path = ?", (os.path.abspath(text),))
+            found = select_tracks(self.conn, "path = ?", (os.path.realpath(text),))
             if not found:
                 raise LibraryError(f"{text} is not in the library; scan its folder first (`moodscope library scan`)")
             return found[0]
@@ -260,6 +335,7 @@ class MoodLibrary:
         more = f" and {len(found) - 5} more" if len(found) > 5 else ""
         raise LibraryError(f"{len(found)} tracks match {text!r} ({names}{more}); give its id or a longer title")
 
+    @_guarded
     def timeline(self, ref: int | str | os.PathLike):
         """The per-segment timeline of a track as a DataFrame (start, end, quadrant, p_Q1..p_Q4, valence, arousal)."""
         import pandas as pd
@@ -272,11 +348,18 @@ class MoodLibrary:
             f"SELECT start, {cols}, valence, arousal FROM segments WHERE track_id = ? ORDER BY idx", (track.id,)
         ).fetchall()
         frame = pd.DataFrame(rows, columns=["start", *(f"p_{q}" for q in QUADRANTS), "valence", "arousal"])
+        values = frame.iloc[:, 1:].to_numpy(dtype=np.float64)
+        bad = bad_segment_rows(values[:, :4], values[:, 4:])
+        if bad.any():
+            raise damaged(
+                self.path, f"segment {int(np.flatnonzero(bad)[0])} of track {track.id} holds impossible values"
+            )
         frame.insert(1, "end", frame["start"] + SEGMENT_SECONDS)
         probs = frame[[f"p_{q}" for q in QUADRANTS]].to_numpy()
         frame.insert(2, "quadrant", [QUADRANTS[i] for i in probs.argmax(axis=1)] if len(frame) else [])
         return frame
 
+    @_guarded
     def analysis(self, ref: int | str | os.PathLike | Track):
         """A track's stored analysis as :func:`moodscope.analysis.analyze` returns it (timeline and summary)."""
         from moodscope.analysis.analyzer import Analysis
@@ -296,15 +379,23 @@ class MoodLibrary:
 
     def _tracks_at(self, rows: Iterable[int], scores: Iterable[float] | None = None) -> list[Track]:
         prof = self.profiles()
-        rows = list(rows)
-        tracks = fetch_tracks(self.conn, [int(prof.ids[r]) for r in rows])
+        ids = [int(prof.ids[r]) for r in rows]
+        tracks = fetch_tracks(self.conn, ids)
+        if len(tracks) != len(ids) and self._profiles_key == self._changes():
+            missing = sorted(set(ids) - {t.id for t in tracks})
+            raise damaged(self.path, f"track {missing[0]} has a profile but no row ({len(missing)} such tracks)")
         if scores is not None:
-            for track, score in zip(tracks, scores):
-                track.score = float(score)
+            score_of = dict(zip(ids, scores))
+            for track in tracks:
+                track.score = float(score_of[track.id])
         return tracks
+
+    def _changes(self) -> tuple[int, int]:
+        return self.conn.execute("PRAGMA data_version").fetchone()[0], self.conn.total_changes
 
     # ---- queries --------------------------------------------------------------------------------
 
+    @_guarded
     def tracks(
         self,
         mood: str | Mood | None = None,
@@ -319,6 +410,9 @@ class MoodLibrary:
         ``text`` keeps the tracks whose title, artist or path contains it (case-insensitive);
         ``offset`` skips that many of the ranked tracks (pages of ``limit``).
         """
+        limit = None if limit is None else _count(limit, "limit")
+        offset = _count(offset, "offset", minimum=0)
+        min_confidence = _confidence(min_confidence)
         target = None if mood is None else _as_mood(mood)
         where, params = _filter_sql(target, min_confidence, text)
         page = (
@@ -343,6 +437,7 @@ class MoodLibrary:
         stop = None if limit is None else int(offset) + int(limit)
         return self._tracks_at(rows[int(offset) : stop], scores[int(offset) : stop])
 
+    @_guarded
     def count(self, mood: str | Mood | None = None, *, min_confidence: float = 0.0, text: str | None = None) -> int:
         """How many tracks :meth:`tracks` would list without ``limit`` and ``offset``."""
         target = None if mood is None else _as_mood(mood)
@@ -351,12 +446,16 @@ class MoodLibrary:
         where, params = _filter_sql(target, min_confidence, text)
         return self.conn.execute(f"SELECT count(*) FROM tracks WHERE {where}", params).fetchone()[0]
 
+    @_guarded
     def points(self) -> dict[str, list]:
         """Every track as columns for a map, by id: ``id``, ``title``, ``artist``, ``quadrant``,
         ``confidence``, ``valence``, ``arousal`` (lists of equal length)."""
         rows = self.conn.execute(
             "SELECT id, title, path, artist, quadrant, confidence, valence, arousal FROM tracks ORDER BY id"
         ).fetchall()
+        bad = bad_points([r[4] for r in rows], [r[5:8] for r in rows])
+        if bad.any():
+            raise damaged(self.path, f"track {rows[int(np.flatnonzero(bad)[0])][0]} holds impossible values")
         columns: dict[str, list] = {
             k: [] for k in ("id", "title", "artist", "quadrant", "confidence", "valence", "arousal")
         }
@@ -370,8 +469,10 @@ class MoodLibrary:
             columns["arousal"].append(round(arousal, 4))
         return columns
 
+    @_guarded
     def similar(self, ref: int | str | os.PathLike | Track, n: int = 10) -> list[Track]:
         """The ``n`` tracks with the most similar emotion profile (score = distance, smallest first)."""
+        n = _count(n, "n")
         track = ref if isinstance(ref, Track) else self.track(ref)
         prof = self.profiles()
         row = int(np.searchsorted(prof.ids, track.id))
@@ -380,6 +481,7 @@ class MoodLibrary:
         rows, dist = queries.similar(prof, row, n)
         return self._tracks_at(rows, dist)
 
+    @_guarded
     def playlist(
         self,
         mood: str | Mood | tuple[float, float],
@@ -389,6 +491,10 @@ class MoodLibrary:
         min_confidence: float = 0.0,
     ) -> list[Track]:
         """Tracks of a mood, best first, up to ``n`` tracks and/or ``minutes`` (default 20 tracks)."""
+        n = None if n is None else _count(n, "n")
+        if minutes is not None and not float(minutes) > 0:
+            raise LibraryError(f"minutes must be a positive number (got {minutes!r})")
+        min_confidence = _confidence(min_confidence)
         prof = self.profiles()
         target = _as_mood(mood)
         # rank only the best candidates first (fast on large libraries); rank them all if they do not suffice
@@ -405,6 +511,7 @@ class MoodLibrary:
         score_of = dict(zip(rows[index].tolist(), scores[index].tolist()))
         return self._tracks_at(chosen, [score_of[int(r)] for r in chosen])
 
+    @_guarded
     def journey(
         self,
         start: str | Mood | tuple[float, float],
@@ -416,6 +523,7 @@ class MoodLibrary:
 
         Each track's ``score`` is its distance to the target; ``extra`` holds the step and waypoint.
         """
+        n = _count(n, "n")
         prof = self.profiles()
         a, b = _as_mood(start), _as_mood(target)
         va = prof.matrix[:, :2]
@@ -426,18 +534,22 @@ class MoodLibrary:
             track.extra = {"step": i, "waypoint": [round(float(w[0]), 4), round(float(w[1]), 4)]}
         return tracks
 
+    @_guarded
     def clusters(self, k: int = 6, *, examples: int = 3) -> list[Cluster]:
         """Groups of tracks by emotion profile, largest first, each with a few example tracks."""
+        k, examples = _count(k, "k"), _count(examples, "examples", minimum=0)
         prof = self.profiles()
         found = queries.clusters(prof, k)
         for cluster in found:
             cluster.examples = self._tracks_at(cluster.rows[:examples])
         return found
 
+    @_guarded
     def cluster_tracks(self, cluster: Cluster) -> list[Track]:
         """Every track of a cluster, nearest to its centre first."""
         return self._tracks_at(cluster.rows)
 
+    @_guarded
     def map(self, out: str | os.PathLike, *, title: str | None = None) -> Path:
         """Write the valence/arousal map of every track to ``out`` (.png or .html)."""
         from moodscope.library.mapplot import write_map

@@ -22,10 +22,12 @@ files in one transaction. ``PRAGMA application_id`` marks the file as a moodscop
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +35,7 @@ import numpy as np
 
 from moodscope.constants import QUADRANT_MOODS, QUADRANTS
 from moodscope.errors import LibraryError
+from moodscope.library.integrity import bad_profile_rows, bad_segment_rows, bad_track_rows, damaged, describe_track
 from moodscope.library.profile import PROFILE_SIZE, profile_vector
 
 log = logging.getLogger(__name__)
@@ -135,33 +138,109 @@ def default_library_path() -> Path:
     return base / "moodscope" / "library.db"
 
 
-def connect(path: str | os.PathLike, *, create: bool = True) -> sqlite3.Connection:
+def _db_path(conn: sqlite3.Connection) -> str:
+    """The file a connection reads (for messages)."""
+    return conn.execute("PRAGMA database_list").fetchone()[2]
+
+
+def writable(path: Path) -> bool:
+    """Can this process write the library at ``path`` (the file, and its folder for the WAL files)?"""
+    folder = path.parent
+    if path.exists():
+        return os.access(path, os.W_OK) and os.access(folder, os.W_OK | os.X_OK)
+    while not folder.exists():
+        folder = folder.parent
+    return folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)
+
+
+def connect(
+    path: str | os.PathLike, *, create: bool = True, write: bool | None = None, verify: bool = True
+) -> sqlite3.Connection:
     """Open (and create or migrate) a library database; WAL mode, foreign keys on.
 
-    Raises :class:`LibraryError` when the file is missing (``create=False``), is not a SQLite
-    database, belongs to another application or was written by a newer moodscope.
+    ``write``: True needs a writable library (scans), False opens it read-only, None (queries)
+    opens it read-only when it cannot be written (a read-only file, folder or disk). ``verify``:
+    the database is checked on open (:func:`moodscope.library.integrity.quick_check`).
+
+    Raises :class:`LibraryError` when the file is missing (``create=False``), empty (0 bytes), not a
+    SQLite database, belongs to another application, was written by a newer moodscope, is damaged,
+    or cannot be written when ``write`` is True; a library created by a failed call is removed.
     """
+    from moodscope.library.integrity import quick_check, sql_error
+
     path = Path(path).expanduser()
-    if not path.exists():
-        if not create:
+    exists = path.exists()
+    if exists:
+        if path.is_dir():
+            raise LibraryError(f"{path} is a folder; give the library's file (--db PATH)")
+        if path.stat().st_size == 0:
             raise LibraryError(
-                f"no music library at {path}; index a folder first with `moodscope library scan DIR`"
-                " (or give --db PATH)"
+                f"{path}: the library database is an empty file (0 bytes), not a library: it was never written or "
+                "it was truncated (a full disk, an interrupted copy); restore it from a backup, or rebuild it from "
+                "your music with `moodscope library scan --rebuild DIR...`, or delete it"
             )
-        path.parent.mkdir(parents=True, exist_ok=True)
+    elif not create:
+        raise LibraryError(
+            f"no music library at {path}; index a folder first with `moodscope library scan DIR` (or give --db PATH)"
+        )
+    can_write = writable(path)
+    if write and not can_write:
+        where = "it is read-only" if exists else f"{path.parent} is not writable"
+        raise LibraryError(f"{path}: cannot write the library there ({where}); give another --db PATH")
+    read_only = write is False or not can_write
+    if not exists:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LibraryError(
+                f"{path}: cannot create the library there ({exc.strerror or exc}); give another --db"
+            ) from exc
     try:
-        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
+        conn = _open(path, read_only)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
+        if not read_only:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
-        _migrate(conn, path)
-    except sqlite3.DatabaseError as exc:
-        raise LibraryError(f"{path}: cannot be used as a music library ({exc}); give another --db PATH") from exc
+        _migrate(conn, path, read_only)
+        if verify:
+            quick_check(conn, path)
+    except (sqlite3.Error, LibraryError) as exc:
+        with contextlib.suppress(NameError, sqlite3.Error):
+            conn.close()
+        if not exists:  # no empty library left behind by a failed start
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+        if isinstance(exc, LibraryError):
+            raise
+        if isinstance(exc, sqlite3.OperationalError) and not exists:
+            raise LibraryError(f"{path}: cannot create the library there ({exc}); give another --db PATH") from exc
+        if isinstance(exc, sqlite3.DatabaseError) and "not a database" in str(exc):
+            raise LibraryError(
+                f"{path}: cannot be used as a music library (not a SQLite database); give another --db PATH"
+            ) from exc
+        raise sql_error(path, exc) from exc
     return conn
 
 
-def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+def _open(path: Path, read_only: bool) -> sqlite3.Connection:
+    """A connection; read-only ones fall back to ``immutable`` when the WAL index cannot be opened
+    (a read-only folder where no ``-shm`` file exists: then nobody can be writing the library)."""
+    kw = {"timeout": BUSY_TIMEOUT_MS / 1000, "isolation_level": None, "check_same_thread": False}
+    if not read_only:
+        return sqlite3.connect(path, **kw)
+    uri = "file:" + urllib.parse.quote(str(path.resolve()))
+    conn = sqlite3.connect(uri + "?mode=ro", uri=True, **kw)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()
+        return conn
+    except sqlite3.OperationalError as exc:
+        conn.close()
+        log.debug("%s: read-only open failed (%s); opening it as immutable", path, exc)
+        return sqlite3.connect(uri + "?immutable=1", uri=True, **kw)
+
+
+def _migrate(conn: sqlite3.Connection, path: Path, read_only: bool = False) -> None:
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     app = conn.execute("PRAGMA application_id").fetchone()[0]
     if version == SCHEMA_VERSION and app == APPLICATION_ID:
@@ -173,6 +252,11 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
     if version > SCHEMA_VERSION:
         raise LibraryError(
             f"{path} was written by a newer moodscope (schema {version}, this one knows {SCHEMA_VERSION}); upgrade"
+        )
+    if read_only:
+        raise LibraryError(
+            f"{path} was written by an older moodscope (schema {version}) and is read-only here, so it cannot be "
+            "upgraded; open it once where it can be written"
         )
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -200,6 +284,56 @@ def _statements(script: str) -> list[str]:
     if pending.strip():
         out.append(pending.strip())
     return out
+
+
+def discard_if_empty(path: str | os.PathLike) -> bool:
+    """Delete the library at ``path`` (and its WAL, index and lock files) if it holds no track and no
+    failure: what a scan that could not start leaves. Returns whether it was deleted."""
+    path = Path(path)
+    try:
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            held = conn.execute("SELECT (SELECT count(*) FROM tracks) + (SELECT count(*) FROM failures)").fetchone()[0]
+    except sqlite3.Error:
+        return False
+    if held:
+        return False
+    for name in (path.name, f"{path.name}-wal", f"{path.name}-shm", f".{path.name}.scan-lock"):
+        path.with_name(name).unlink(missing_ok=True)
+    return True
+
+
+@contextlib.contextmanager
+def scan_lock(path: str | os.PathLike):
+    """Hold the scan lock of the library at ``path`` (``.<name>.scan-lock`` beside it, ``flock``).
+
+    Two scans of one library would both analyse every new file: the second raises
+    :class:`LibraryError` at once instead. Queries take no lock. (Without ``fcntl``, on Windows, no lock.)
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    path = Path(path)
+    lock = path.with_name(f".{path.name}.scan-lock")
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+    except OSError as exc:
+        raise LibraryError(f"{path}: cannot lock the library for scanning ({exc.strerror or exc})") from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise LibraryError(
+                f"{path}: another scan of this library is running (process {holder}); wait for it to finish, "
+                "or scan into another --db"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)
 
 
 class transaction:
@@ -320,21 +454,29 @@ def _track_from_row(row: tuple) -> Track:
     )
 
 
+def _tracks_from_rows(conn: sqlite3.Connection, rows: list[tuple]) -> list[Track]:
+    """Tracks from rows of ``tracks``, validated first (impossible values: the library is damaged)."""
+    bad = bad_track_rows(rows)
+    if bad.any():
+        raise damaged(_db_path(conn), describe_track(rows[int(np.flatnonzero(bad)[0])]))
+    return [_track_from_row(row) for row in rows]
+
+
 def fetch_tracks(conn: sqlite3.Connection, ids: list[int]) -> list[Track]:
     """Tracks by id, in the order of ``ids`` (ids that are gone are left out)."""
-    found: dict[int, Track] = {}
+    rows: list[tuple] = []
     ids = [int(i) for i in ids]
     for start in range(0, len(ids), 900):  # stay under SQLite's bound-parameter limit
         chunk = ids[start : start + 900]
         marks = ",".join("?" * len(chunk))
-        for row in conn.execute(f"SELECT {_TRACK_COLUMNS} FROM tracks WHERE id IN ({marks})", chunk):
-            found[row[0]] = _track_from_row(row)
+        rows.extend(conn.execute(f"SELECT {_TRACK_COLUMNS} FROM tracks WHERE id IN ({marks})", chunk))
+    found = {t.id: t for t in _tracks_from_rows(conn, rows)}
     return [found[i] for i in ids if i in found]
 
 
 def select_tracks(conn: sqlite3.Connection, where: str = "", params: tuple = (), order: str = "id") -> list[Track]:
     sql = f"SELECT {_TRACK_COLUMNS} FROM tracks {('WHERE ' + where) if where else ''} ORDER BY {order}"
-    return [_track_from_row(row) for row in conn.execute(sql, params)]
+    return _tracks_from_rows(conn, conn.execute(sql, params).fetchall())
 
 
 def write_analysis(
@@ -474,6 +616,10 @@ def _profiles_to_bytes(p: Profiles) -> bytes:
 
 
 def _profiles_from_bytes(data: bytes, n: int) -> Profiles:
+    """Profiles from a snapshot's bytes; ValueError when they do not hold ``n`` profiles."""
+    expected = n * sum(np.dtype(dtype).itemsize * width for _, dtype, width in _SNAPSHOT_FIELDS)
+    if len(data) != expected:
+        raise ValueError(f"the snapshot holds {len(data)} bytes, not {expected}")
     arrays, offset = {}, 0
     for name, dtype, width in _SNAPSHOT_FIELDS:
         count = n * width
@@ -483,7 +629,8 @@ def _profiles_from_bytes(data: bytes, n: int) -> Profiles:
     return Profiles(**arrays)
 
 
-def _profiles_from_rows(conn: sqlite3.Connection) -> Profiles:
+def _profiles_from_rows(conn: sqlite3.Connection, *, validate: bool = True) -> Profiles:
+    """Every track's profile read from its row; ``validate``: impossible values are :func:`damaged`."""
     rows = conn.execute(
         "SELECT id, CAST(substr(quadrant, 2) AS INTEGER) - 1, confidence, "
         "coalesce(tag_duration, analysed_seconds), profile FROM tracks ORDER BY id"
@@ -493,14 +640,23 @@ def _profiles_from_rows(conn: sqlite3.Connection) -> Profiles:
         empty = np.zeros(0, dtype=np.float32)
         return Profiles(np.zeros(0, np.int64), np.zeros(0, np.int8), empty, empty, np.zeros((0, PROFILE_SIZE), "f4"))
     ids, quad, conf, dur, blobs = zip(*rows)
-    matrix = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(n, PROFILE_SIZE)
-    return Profiles(
-        ids=np.fromiter(ids, dtype=np.int64, count=n),
-        quadrant=np.fromiter(quad, dtype=np.int8, count=n),
-        confidence=np.fromiter(conf, dtype=np.float32, count=n),
-        duration=np.fromiter(dur, dtype=np.float32, count=n),
-        matrix=matrix,
-    )
+    try:
+        matrix = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(n, PROFILE_SIZE)
+        profiles = Profiles(
+            ids=np.fromiter(ids, dtype=np.int64, count=n),
+            quadrant=np.fromiter(quad, dtype=np.int8, count=n),
+            confidence=np.fromiter(conf, dtype=np.float32, count=n),
+            duration=np.fromiter(dur, dtype=np.float32, count=n),
+            matrix=matrix,
+        )
+    except (TypeError, ValueError) as exc:  # a profile of the wrong size, a NULL, a string
+        raise damaged(_db_path(conn), f"the stored profiles cannot be read ({exc})") from exc
+    if validate:
+        bad = bad_profile_rows(profiles.matrix, profiles.confidence, profiles.duration)
+        if bad.any() or not ((profiles.quadrant >= 0) & (profiles.quadrant < len(QUADRANTS))).all():
+            where = int(profiles.ids[np.flatnonzero(bad)[0]]) if bad.any() else "?"
+            raise damaged(_db_path(conn), f"the stored profile of track {where} holds impossible values")
+    return profiles
 
 
 def generation(conn: sqlite3.Connection) -> int:
@@ -519,12 +675,100 @@ def load_profiles(conn: sqlite3.Connection, *, save: bool = True) -> Profiles:
     try:
         gen = generation(conn)
         row = conn.execute("SELECT n, data FROM profile_snapshot WHERE id = 1 AND generation = ?", (gen,)).fetchone()
-        profiles = _profiles_from_bytes(row[1], row[0]) if row else _profiles_from_rows(conn)
+        profiles = _snapshot_profiles(conn, row) if row else None
+        if profiles is None:
+            row = None
+            profiles = _profiles_from_rows(conn)
     finally:
         conn.execute("COMMIT")
     if row is None and save:
         save_profiles(conn, profiles, gen)
     return profiles
+
+
+def _snapshot_profiles(conn: sqlite3.Connection, row: tuple) -> Profiles | None:
+    """The snapshot's profiles, or None when it is damaged (they are then rebuilt from the rows)."""
+    try:
+        profiles = _profiles_from_bytes(row[1], row[0])
+    except (TypeError, ValueError) as exc:
+        log.warning("%s: the profile snapshot is damaged (%s); rebuilding it from the tracks", _db_path(conn), exc)
+        return None
+    if bad_profile_rows(profiles.matrix, profiles.confidence, profiles.duration).any():
+        log.warning("%s: the profile snapshot holds impossible values; rebuilding it from the tracks", _db_path(conn))
+        return None
+    return profiles
+
+
+# ---- the full check ------------------------------------------------------------------------------
+
+
+def full_check(conn: sqlite3.Connection) -> list[str]:
+    """Every problem found: SQLite's integrity check, foreign keys, every stored value. Empty when sound."""
+    problems: list[str] = []
+    try:
+        rows = [r[0] for r in conn.execute("PRAGMA integrity_check(20)")]
+        if rows != ["ok"]:
+            problems.extend(line for r in rows for line in r.splitlines() if line and not line.startswith("***"))
+        bad_keys = conn.execute("PRAGMA foreign_key_check").fetchall()
+        if bad_keys:
+            problems.append(f"{len(bad_keys)} segment rows belong to no track")
+    except sqlite3.DatabaseError as exc:
+        return [*problems, str(exc)]
+    checks = (
+        ("tracks", _check_track_rows),
+        ("segments", _check_segment_rows),
+        ("profiles", _check_profile_rows),
+    )
+    for name, check in checks:
+        try:
+            problem = check(conn)
+        except sqlite3.DatabaseError as exc:
+            problem = f"{name}: {exc}"
+        if problem:
+            problems.append(problem)
+    return problems
+
+
+def _check_track_rows(conn: sqlite3.Connection) -> str | None:
+    rows = conn.execute(f"SELECT {_TRACK_COLUMNS} FROM tracks").fetchall()
+    bad = bad_track_rows(rows)
+    if bad.any():
+        return f"tracks: {describe_track(rows[int(np.flatnonzero(bad)[0])])} ({int(bad.sum())} tracks)"
+    return None
+
+
+def _check_segment_rows(conn: sqlite3.Connection) -> str | None:
+    cols = ", ".join(f"p_{q.lower()}" for q in QUADRANTS)
+    rows = conn.execute(f"SELECT track_id, idx, {cols}, valence, arousal FROM segments").fetchall()
+    if not rows:
+        return None
+    try:
+        values = np.array([row[2:] for row in rows], dtype=np.float64)
+    except (TypeError, ValueError):
+        return "segments: a segment holds a value that is not a number"
+    bad = bad_segment_rows(values[:, :4], values[:, 4:])
+    if bad.any():
+        track, idx = rows[int(np.flatnonzero(bad)[0])][:2]
+        return f"segments: segment {idx} of track {track} holds impossible values ({int(bad.sum())} segments)"
+    return None
+
+
+def _check_profile_rows(conn: sqlite3.Connection) -> str | None:
+    rows = _profiles_from_rows(conn, validate=False)
+    bad = bad_profile_rows(rows.matrix, rows.confidence, rows.duration)
+    if bad.any():
+        return (
+            f"profiles: track {int(rows.ids[np.flatnonzero(bad)[0]])} holds impossible values ({int(bad.sum())} tracks)"
+        )
+    snap = conn.execute("SELECT n, data FROM profile_snapshot WHERE id = 1").fetchone()
+    if snap is not None:
+        try:
+            stored = _profiles_from_bytes(snap[1], snap[0])
+        except ValueError:
+            return "profile snapshot: truncated (it is rebuilt from the tracks on the next query)"
+        if bad_profile_rows(stored.matrix, stored.confidence, stored.duration).any():
+            return "profile snapshot: impossible values (it is rebuilt from the tracks on the next query)"
+    return None
 
 
 def save_profiles(conn: sqlite3.Connection, profiles: Profiles, gen: int) -> bool:

@@ -1,6 +1,7 @@
 """Index a music collection: walk, stat, hash, analyse only what is new or changed, prune the rest.
 
-How a file is classified (``roots`` are walked recursively; dot-files and dot-folders are skipped):
+How a file is classified (``roots`` are walked recursively; dot-files and dot-folders are skipped;
+roots are canonical paths, symlinks resolved, so a folder scanned through a link is not indexed twice):
 
 1. **unchanged** — the path is indexed with the same size and modification time (ns): nothing is
    read, not even hashed (so re-scanning an unchanged collection only costs one ``stat`` per file);
@@ -16,7 +17,9 @@ How a file is classified (``roots`` are walked recursively; dot-files and dot-fo
    - anything else is **analysed** (new files, and files whose audio changed);
 3. indexed tracks under the roots whose files were not found are **pruned**;
 4. a file that fails is recorded in ``failures`` with its reason and skipped on later scans until it
-   changes (``retry_failed=True`` tries again).
+   changes (``retry_failed=True`` tries again). So is an entry the walk cannot read (a symlink loop,
+   a dangling link, a folder that cannot be listed): reported by the scan that finds it, then
+   skipped while it stays as it is.
 
 Crash safety: metadata updates (touched, moved) are one transaction, pruning another, and every
 analysed track is committed in its own transaction as soon as its analysis arrives, so a scan
@@ -192,7 +195,7 @@ class _Index:
 class _Plan:
     """What to do with each file that is new or whose stamp changed."""
 
-    vanished: set[str]  # indexed paths under the roots whose files are gone
+    vanished: set[str]  # indexed paths under the roots whose files are gone (and aliases of found files)
     updates: list[tuple] = field(default_factory=list)  # (path, size, mtime, hash, audio hash, tags…, id)
     copies: list[tuple[FileStamp, int]] = field(default_factory=list)  # (new file, id of a track with its audio)
     analyse: dict[str, list[FileStamp]] = field(default_factory=dict)  # audio hash -> files (first analysed)
@@ -217,12 +220,14 @@ def scan_library(
     started = time.perf_counter()
     folders, files = _roots(roots)
     result = ScanResult(roots=folders)
-    found = _find_files(result, files)
+    found, unreadable = _find_files(result, files)
     index = _Index.read(conn)
+    _record_unreadable(conn, unreadable, index, result)
     to_check = _changed_files(found, index, result, force=force, retry_failed=retry_failed)
     digests = _hash_files(to_check, result, progress)
     plan = _match_content(to_check, digests, found, index, result, force=force)
-    _update_metadata(conn, plan, index, found, result, prune=prune)
+    present = found | {path: stamp for path, (stamp, _) in unreadable.items()}
+    _update_metadata(conn, plan, index, present, result, prune=prune)
     for stamp, source_id in plan.copies:
         copy_track(conn, source_id, stamp, read_tags(stamp.path), *digests[stamp.path])
         result.reused.append(stamp.path)
@@ -232,34 +237,76 @@ def scan_library(
 
 
 def _roots(roots: Iterable[str | os.PathLike]) -> tuple[list[str], list[str]]:
-    """(folders, files) among ``roots``, as absolute paths."""
+    """(folders, files) among ``roots``, as canonical paths (symlinks resolved: a folder scanned
+    through a link is the same folder, never indexed twice)."""
     folders, files = [], []
     for r in roots:
         path = Path(r).expanduser()
         if path.is_dir():
-            folders.append(os.path.abspath(path))
+            folders.append(os.path.realpath(path))
         elif path.is_file():
-            files.append(os.path.abspath(path))
+            files.append(os.path.realpath(path))
         else:
             raise LibraryError(f"{r}: not a folder or a file; give the folder that holds your music")
     return folders, files
 
 
-def _find_files(result: ScanResult, files: list[str]) -> dict[str, FileStamp]:
-    """Every audio file under the root folders (folders that cannot be listed go to ``result.failed``)
-    and the files given by name, whatever their extension."""
+def _find_files(result: ScanResult, files: list[str]) -> tuple[dict[str, FileStamp], dict[str, tuple[FileStamp, str]]]:
+    """Every audio file under the root folders and the files given by name (whatever their
+    extension), and what could not be read there (path -> (stamp, reason)): folders that cannot be
+    listed, files that cannot be opened (a symlink loop, a dangling link)."""
     found: dict[str, FileStamp] = {}
+    errors: dict[str, str] = {}
     for root in result.roots:
-        for stamp in walk_audio(Path(root), result.failed):
+        for stamp in walk_audio(Path(root), errors):
             found[stamp.path] = stamp
     for path in files:
         try:
             st = os.stat(path)
         except OSError as exc:
-            result.failed[path] = f"cannot read file: {exc.strerror or exc}"
+            errors[path] = f"cannot read file: {exc.strerror or exc}"
             continue
         found[path] = FileStamp(path, st.st_size, st.st_mtime_ns)
-    return found
+    unreadable = {}
+    for path, reason in errors.items():
+        try:
+            st = os.lstat(path)  # the entry itself (the link, for a link that cannot be followed)
+            stamp = FileStamp(path, st.st_size, st.st_mtime_ns)
+        except OSError:
+            stamp = FileStamp(path, 0, 0)
+        unreadable[path] = (stamp, reason)
+    return found, unreadable
+
+
+def _record_unreadable(
+    conn: sqlite3.Connection, unreadable: dict[str, tuple[FileStamp, str]], index: _Index, result: ScanResult
+) -> None:
+    """Unreadable entries are failures like files that cannot be analysed: reported by the scan that
+    finds them, then skipped (not reported as new failures) while they stay as they are."""
+    for path, (stamp, reason) in sorted(unreadable.items()):
+        failure = index.failures.get(path)
+        if failure and failure[1] == stamp.size and failure[2] == stamp.mtime_ns and failure[3] == reason:
+            result.skipped_failed[path] = reason
+            continue
+        result.failed[path] = reason
+        record_failure(conn, stamp, reason)
+
+
+def _aliases(index: _Index, found: dict[str, FileStamp], roots: list[str]) -> set[str]:
+    """Indexed paths outside the roots that name a file found under them through a symlinked folder
+    (indexed before roots were made canonical): duplicates, pruned like files that are gone."""
+    real_folders: dict[str, str] = {}
+    aliases = set()
+    for path in index.tracks:
+        if path in found or _under(path, roots):
+            continue
+        folder, name = os.path.split(path)
+        real = real_folders.get(folder)
+        if real is None:
+            real = real_folders[folder] = os.path.realpath(folder)
+        if real != folder and os.path.join(real, name) in found:
+            aliases.add(path)
+    return aliases
 
 
 def _changed_files(
@@ -305,6 +352,7 @@ def _match_content(
     """Sort the hashed files into touched, retagged, moved, copies and files to analyse (see the module docstring)."""
     roots = result.roots
     plan = _Plan(vanished={path for path in index.tracks if path not in found and _under(path, roots)})
+    plan.vanished |= _aliases(index, found, roots)
     by_audio: dict[str, list[str]] = {}  # audio hash (content hash for rows indexed without one) -> paths
     for path, row in index.tracks.items():
         by_audio.setdefault(row[5] or row[4], []).append(path)
