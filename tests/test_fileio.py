@@ -191,3 +191,20 @@ def test_a_write_in_progress_is_not_disturbed_by_another(tmp_path):
         assert out.read_text() == "second"
     assert out.read_text() == "first"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+
+
+def test_dev_stdout_is_written_through_whatever_it_leads_to(tmp_path):
+    """A pipe, or a file the shell opened for appending: written through, never replaced or truncated."""
+    code = (
+        "import sys\nfrom moodscope.fileio import atomic_write, check_writable\n"
+        "check_writable('/dev/stdout')\n"
+        "with atomic_write('/dev/stdout') as fh:\n    fh.write('through\\n')\n"
+    )
+    piped = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert piped.returncode == 0 and piped.stdout == "through\n", piped.stderr
+    log = tmp_path / "log.txt"
+    log.write_text("earlier\n")
+    with open(log, "a") as appended:
+        proc = subprocess.run([sys.executable, "-c", code], stdout=appended, stderr=subprocess.PIPE, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert log.read_text() == "earlier\nthrough\n"

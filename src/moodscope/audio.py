@@ -123,8 +123,14 @@ def _quiet_decoder() -> Iterator[None]:
         with _stderr_lock:
             if _stderr_users == 0:
                 capture = tempfile.TemporaryFile(mode="w+b")  # noqa: SIM115 (closed when the last user leaves)
-                _stderr_saved = (os.dup(2), capture)
-                os.dup2(capture.fileno(), 2)
+                saved = os.dup(2)
+                try:
+                    os.dup2(capture.fileno(), 2)
+                except OSError:
+                    os.close(saved)
+                    capture.close()
+                    raise
+                _stderr_saved = (saved, capture)
             _stderr_users += 1
     except OSError:  # no stderr to redirect (closed descriptor): nothing to keep quiet
         yield

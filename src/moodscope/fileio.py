@@ -11,7 +11,8 @@ nothing, or a regular file  a temporary file beside it is written, flushed to di
                             it in one step: readers see the old content or the new, never a mix; a
                             failed write leaves the old file as it was
 a symlink                   followed: the file it points to is replaced as above and the link stays
-a character device or FIFO  written straight through (``/dev/null``, ``/dev/stdout``, a named pipe)
+a character device or FIFO  written straight through (``/dev/null``, a named pipe); so are
+                            ``/dev/stdout``, ``/dev/fd/N`` (appended to, as the shell opened them)
 a folder, block device,     refused with :class:`~moodscope.errors.OutputError`
 socket
 =========================== ==========================================================================
@@ -35,6 +36,7 @@ import contextlib
 import errno
 import hashlib
 import os
+import re
 import stat
 import sys
 import tempfile
@@ -51,6 +53,9 @@ except ImportError:  # Windows: no locks; temporary files get unique names and a
 
 STDOUT = "-"
 """The output path that means standard output."""
+
+_FD_LINK = re.compile(r"^/(dev/(stdout|stderr|fd/\d+)|proc/(self|\d+)/fd/\d+)$")
+"""Paths that name an open file descriptor: written through as they are, whatever they lead to."""
 
 TEMP_SUFFIX = ".tmp"
 
@@ -88,6 +93,16 @@ def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
+def _stat(path: str | os.PathLike) -> os.stat_result | None:
+    """What is at ``path``, following symlinks (also /proc's magic links: /dev/stdout into a pipe); None if nothing."""
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot be written ({_reason(exc)})") from exc
+
+
 def check_writable(path: str | os.PathLike) -> None:
     """Raise :class:`OutputError` (one line naming ``path``) when :func:`atomic_write` could not write it.
 
@@ -96,24 +111,18 @@ def check_writable(path: str | os.PathLike) -> None:
     """
     if os.fspath(path) == STDOUT:
         return
-    real = _real(path)
-    try:
-        st = real.stat()
-    except FileNotFoundError:
-        st = None
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot be written ({_reason(exc)})") from exc
+    st = _stat(path)
     if st is not None:
         problem = _kind(st)
         if problem:
             raise OutputError(f"{path}: {problem}")
         if not stat.S_ISREG(st.st_mode):  # a device or a FIFO: written in place
-            if not os.access(real, os.W_OK):
+            if not os.access(path, os.W_OK):
                 raise OutputError(f"{path}: cannot be written (permission denied)")
             return
-        if not os.access(real, os.W_OK):
+        if not os.access(path, os.W_OK):
             raise OutputError(f"{path}: the file is read-only; give another path or make it writable")
-    folder = real.parent
+    folder = _real(path).parent
     while not folder.exists():  # missing folders are created on writing: the nearest existing one decides
         folder = folder.parent
     if not folder.is_dir():
@@ -186,24 +195,22 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **kw) -> Iterator[IO]
             yield sys.stdout
             sys.stdout.flush()
         return
-    real = _real(path)
-    try:
-        st = real.stat()
-    except FileNotFoundError:
-        st = None
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot be written ({_reason(exc)})") from exc
-    if st is not None and not stat.S_ISREG(st.st_mode):
+    st = _stat(path)
+    descriptor = bool(_FD_LINK.match(os.path.abspath(path)))
+    if st is not None and (descriptor or not stat.S_ISREG(st.st_mode)):
         problem = _kind(st)
         if problem:
             raise OutputError(f"{path}: {problem}")
-        try:  # a character device or a FIFO: straight through
-            fh = open(real, mode, **kw)  # noqa: SIM115 (closed below)
+        # a character device, a FIFO, or an open descriptor (/dev/stdout redirected anywhere, appended to
+        # as the shell set it up: never truncated, never replaced): straight through
+        try:
+            fh = open(path, mode.replace("w", "a") if descriptor else mode, **kw)  # noqa: SIM115 (closed below)
         except OSError as exc:
             raise OutputError(f"{path}: cannot be written ({_reason(exc)})") from exc
         with fh:
             yield fh
         return
+    real = _real(path)
     try:
         real.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = _open_temp(real, stat.S_IMODE(st.st_mode) if st else 0o666 & ~_umask(), readable="+" in mode)
