@@ -238,12 +238,9 @@ def test_duplicates_indexed_through_a_symlink_before_are_pruned(tmp_path):
     db = scanned(tmp_path, n=3)
     with sqlite3.connect(db) as conn:  # as an older moodscope indexed link/ beside music/
         (tmp_path / "link").symlink_to(tmp_path / "music")
-        conn.execute(
-            "INSERT INTO tracks SELECT NULL, replace(path, '/music/', '/link/'), size, mtime_ns, hash, title, artist, "
-            "album, tag_duration, analysed_seconds, model, n_segments, quadrant, confidence, valence, arousal, "
-            "p_q1, p_q2, p_q3, p_q4, share_q1, share_q2, share_q3, share_q4, profile, scanned_at, model_hash, "
-            "moodscope_version FROM tracks"
-        )
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(tracks)") if row[1] != "id"]
+        values = ", ".join("replace(path, '/music/', '/link/')" if c == "path" else c for c in columns)
+        conn.execute(f"INSERT INTO tracks ({', '.join(columns)}) SELECT {values} FROM tracks")
     with MoodLibrary(db) as lib:
         assert len(lib) == 6
         result = lib.scan(tmp_path / "music", analyzer=ContentAnalyzer())
