@@ -133,7 +133,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from moodscope.datasets.common import summary
+    from moodscope.datasets.annotated import summary
 
     info = summary(_open(args))
     quadrants = ", ".join(f"{q} {n}" for q, n in info["quadrants"].items())

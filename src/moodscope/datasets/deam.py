@@ -33,7 +33,7 @@ annotations, and both against the emoMusic files that cover songs 2–1000):
   whose numbers are the same, labels that column arousal, and its dynamic files equal DEAM's; the
   spread across songs (arousal wider than valence, as in the 2014 set) agrees. The loader tests each
   campaign as a block and exchanges the columns back (one ``corrected`` issue, logged), see
-  :func:`~moodscope.datasets.common.correct_swapped_blocks`.
+  :func:`~moodscope.datasets.checks.correct_swapped_blocks`.
 - Not corrected, reported or documented only: the 2014 static labels sit systematically lower than
   their dynamic means (about -0.15 valence, -0.30 arousal on [-1, 1]; a different rating procedure
   that year), so a few 2014 songs have a static label of the opposite sign to their dynamic mean
@@ -54,22 +54,11 @@ from pathlib import Path
 import pandas as pd
 
 from moodscope.constants import PAPER_CLIP_SECONDS
+from moodscope.datasets.annotated import AnnotatedDataset
+from moodscope.datasets.annotations import StaticLabels, WideDynamic
 from moodscope.datasets.base import Issue, Track
-from moodscope.datasets.common import (
-    AnnotatedDataset,
-    audio_index,
-    build_tracks,
-    clean_ids,
-    drop_duplicate_ids,
-    find_column,
-    read_dynamic_pair,
-    read_ragged_csv,
-    read_table,
-    require_path,
-    static_table,
-)
 from moodscope.datasets.labels import scale_1_9
-from moodscope.errors import DatasetError
+from moodscope.datasets.tables import clean_ids, find_column, read_ragged_csv
 
 AVERAGED = Path("annotations") / "annotations averaged per song"
 STATIC_FILES = (
@@ -125,59 +114,31 @@ class DEAM(AnnotatedDataset):
     clip_seconds = PAPER_CLIP_SECONDS
     has_dynamic = True
     separate_download = FULL_AUDIO
-
-    def _check_layout(self) -> None:
-        require_path(self.root, str(STATIC_FILES[0].parent), "DEAM static annotations")
-
-    def _audio_files(self) -> list[Path]:
-        return list(audio_index(self.root / AUDIO_DIR).values())
+    static_labels = StaticLabels(
+        what="DEAM static annotations",
+        files=STATIC_FILES,
+        id_column="song_id",
+        valence_column="valence_mean",
+        arousal_column="arousal_mean",
+        scale=scale_1_9,
+        valid_range=STATIC_RANGE,
+    )
+    dynamic_labels = WideDynamic(*DYNAMIC_FILES)
+    audio_dir = AUDIO_DIR
 
     def _load(self) -> dict[str, Track]:
-        static = self._read_static()
-        dynamic, issues = read_dynamic_pair(self.root, DYNAMIC_FILES)
-        self._load_issues += issues
-        blocks = pd.Series([f"the {campaign(i) or 'other'} set" for i in static.index], index=static.index)
-        tracks, issues = build_tracks(
-            static,
-            dynamic,
-            source="DEAM static annotations",
-            audio_path=lambda track_id: self.root / AUDIO_DIR / f"{track_id}.mp3",
-            info=self._read_metadata(),
-            blocks=blocks,
-        )
-        self._load_issues += issues
+        tracks = super()._load()
         for track_id, track in tracks.items():
             track.metadata["set"] = campaign(track_id)
             track.split = "evaluation" if campaign(track_id) in EVALUATION_CAMPAIGNS else "development"
         return tracks
 
-    def _read_static(self) -> pd.DataFrame:
-        parts = []
-        for relative in STATIC_FILES:
-            path = self.root / relative
-            if not path.exists():
-                self._load_issues.append(Issue("error", "missing-file", f"{path} not found: its songs are missing"))
-                continue
-            table = read_table(path)
-            part, issues = static_table(
-                table,
-                id_column=find_column(table, "song_id", path=path),
-                valence_column=find_column(table, "valence_mean", path=path),
-                arousal_column=find_column(table, "arousal_mean", path=path),
-                scale=scale_1_9,
-                valid_range=STATIC_RANGE,
-                source=path,
-            )
-            parts.append(part)
-            self._load_issues += issues
-        if not parts:
-            raise DatasetError(
-                f"No DEAM static annotation file found in {self.root / STATIC_FILES[0].parent}. "
-                "Is --root the folder that contains 'annotations/'?"
-            )
-        static, issues = drop_duplicate_ids(pd.concat(parts), self.root / STATIC_FILES[0].parent)
-        self._load_issues += issues
-        return static
+    def _swap_blocks(self, ids: pd.Index) -> pd.Series:
+        """Each campaign was annotated separately: its songs are tested as one block for swapped columns."""
+        return pd.Series([f"the {campaign(i) or 'other'} set" for i in ids], index=ids)
+
+    def _read_info(self, annotated: pd.Index) -> dict[str, dict[str, object]]:
+        return self._read_metadata()
 
     def _read_metadata(self) -> dict[str, dict[str, object]]:
         folder = self.root / METADATA_DIR

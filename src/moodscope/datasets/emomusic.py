@@ -32,20 +32,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from moodscope.constants import PAPER_CLIP_SECONDS
+from moodscope.datasets.annotated import AnnotatedDataset
+from moodscope.datasets.annotations import StaticLabels, WideDynamic
 from moodscope.datasets.base import Dataset, Issue, Track
-from moodscope.datasets.common import (
-    AnnotatedDataset,
-    audio_index,
-    build_tracks,
-    find_column,
-    read_dynamic_pair,
-    read_table,
-    require_path,
-    static_table,
-)
 from moodscope.datasets.labels import scale_1_9
+from moodscope.datasets.tables import find_column, read_table
 
 ANNOTATIONS = Path("annotations")
 STATIC_FILE = ANNOTATIONS / "static_annotations.csv"
@@ -70,36 +64,19 @@ class EmoMusic(AnnotatedDataset):
     has_dynamic = True
     separate_download = FULL_AUDIO
 
-    def _check_layout(self) -> None:
-        require_path(self.root, str(STATIC_FILE), "emoMusic static annotations")
+    static_labels = StaticLabels(
+        what="emoMusic static annotations",
+        files=(STATIC_FILE,),
+        id_column="song_id",
+        valence_column="mean_valence",
+        arousal_column="mean_arousal",
+        scale=scale_1_9,
+        valid_range=STATIC_RANGE,
+    )
+    dynamic_labels = WideDynamic(*DYNAMIC_FILES)
+    audio_dir = AUDIO_DIR
 
-    def _audio_files(self) -> list[Path]:
-        return list(audio_index(self.root / AUDIO_DIR).values())
-
-    def _load(self) -> dict[str, Track]:
-        path = self.root / STATIC_FILE
-        table = read_table(path)
-        static, issues = static_table(
-            table,
-            id_column=find_column(table, "song_id", path=path),
-            valence_column=find_column(table, "mean_valence", path=path),
-            arousal_column=find_column(table, "mean_arousal", path=path),
-            scale=scale_1_9,
-            valid_range=STATIC_RANGE,
-            source=path,
-        )
-        dynamic, more = read_dynamic_pair(self.root, DYNAMIC_FILES)
-        tracks, assembled = build_tracks(
-            static,
-            dynamic,
-            source="emoMusic static annotations",
-            audio_path=lambda track_id: self.root / AUDIO_DIR / f"{track_id}.mp3",
-            info=self._read_info(),
-        )
-        self._load_issues += issues + more + assembled
-        return tracks
-
-    def _read_info(self) -> dict[str, dict[str, object]]:
+    def _read_info(self, annotated: pd.Index) -> dict[str, dict[str, object]]:
         path = self.root / INFO_FILE
         if not path.exists():
             self._load_issues.append(Issue("warning", "missing-file", f"{path} not found: no artists or splits"))

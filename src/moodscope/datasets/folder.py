@@ -21,18 +21,11 @@ import numpy as np
 import pandas as pd
 
 from moodscope.audio import find_audio_files
+from moodscope.datasets.annotated import AnnotatedDataset, natural_key
+from moodscope.datasets.annotations import static_table
 from moodscope.datasets.base import Issue, Track
-from moodscope.datasets.common import (
-    AnnotatedDataset,
-    corrected,
-    find_column,
-    natural_key,
-    normalise_quadrant,
-    numeric,
-    read_table,
-    static_table,
-)
 from moodscope.datasets.labels import quadrant_from_va, scale_0_1, scale_1_9
+from moodscope.datasets.tables import corrected, find_column, normalise_quadrant, numeric, read_table
 from moodscope.errors import DatasetError
 
 PATH_COLUMNS = ("path", "file", "filename", "file_name", "audio", "audio_path")

@@ -27,18 +27,9 @@ from pathlib import Path
 import pandas as pd
 
 from moodscope.constants import QUADRANTS
+from moodscope.datasets.annotated import AnnotatedDataset, audio_index, natural_key
 from moodscope.datasets.base import Issue, Track
-from moodscope.datasets.common import (
-    AnnotatedDataset,
-    audio_index,
-    clean_ids,
-    corrected,
-    find_column,
-    natural_key,
-    normalise_quadrant,
-    read_table,
-    require_path,
-)
+from moodscope.datasets.tables import clean_ids, corrected, find_column, normalise_quadrant, read_table, require_path
 
 ANNOTATION_FILE = Path("panda_dataset_taffc_annotations.csv")
 METADATA_FILE = Path("panda_dataset_taffc_metadata.csv")

@@ -29,20 +29,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from moodscope.datasets.base import Issue, Track
-from moodscope.datasets.common import (
-    AnnotatedDataset,
-    Series2Hz,
-    audio_index,
-    build_tracks,
-    clean_ids,
-    find_column,
-    read_long_2hz,
-    read_table,
-    require_path,
-    static_table,
-)
+from moodscope.datasets.annotated import AnnotatedDataset
+from moodscope.datasets.annotations import LongDynamic, StaticLabels
+from moodscope.datasets.base import Issue
 from moodscope.datasets.labels import scale_0_1
+from moodscope.datasets.tables import clean_ids, find_column, read_table
 
 ANNOTATIONS = Path("annotations")
 STATIC_FILE = ANNOTATIONS / "static_annotations.csv"
@@ -61,56 +52,26 @@ class PMEmo(AnnotatedDataset):
     has_dynamic = True
     separate_download = FULL_AUDIO
 
-    def _check_layout(self) -> None:
-        require_path(self.root, str(STATIC_FILE), "PMEmo static annotations")
+    static_labels = StaticLabels(
+        what="PMEmo static annotations",
+        files=(STATIC_FILE,),
+        id_column="musicId",
+        valence_column="Valence(mean)",
+        arousal_column="Arousal(mean)",
+        scale=scale_0_1,
+        valid_range=VALUE_RANGE,
+    )
+    dynamic_labels = LongDynamic(
+        DYNAMIC_FILE,
+        id_column="musicId",
+        time_column="frameTime",
+        valence_column="Valence(mean)",
+        arousal_column="Arousal(mean)",
+        scale=scale_0_1,
+    )
+    audio_dir = AUDIO_DIR
 
-    def _audio_files(self) -> list[Path]:
-        return list(audio_index(self.root / AUDIO_DIR).values())
-
-    def _load(self) -> dict[str, Track]:
-        path = self.root / STATIC_FILE
-        table = read_table(path)
-        static, issues = static_table(
-            table,
-            id_column=find_column(table, "musicId", path=path),
-            valence_column=find_column(table, "Valence(mean)", path=path),
-            arousal_column=find_column(table, "Arousal(mean)", path=path),
-            scale=scale_0_1,
-            valid_range=VALUE_RANGE,
-            source=path,
-        )
-        self._load_issues += issues
-        tracks, issues = build_tracks(
-            static,
-            self._read_dynamic(),
-            source="PMEmo static annotations",
-            audio_path=lambda track_id: self.root / AUDIO_DIR / f"{track_id}.mp3",
-            info=self._read_metadata(static.index),
-        )
-        self._load_issues += issues
-        return tracks
-
-    def _read_dynamic(self) -> tuple[Series2Hz, Series2Hz] | None:
-        path = self.root / DYNAMIC_FILE
-        if not path.exists():
-            self._load_issues.append(Issue("warning", "missing-file", f"{path} not found: no dynamic annotations"))
-            return None
-        table = read_table(path)
-        pair = []
-        for name in ("Valence(mean)", "Arousal(mean)"):
-            series, issues = read_long_2hz(
-                table,
-                id_column=find_column(table, "musicId", path=path),
-                time_column=find_column(table, "frameTime", path=path),
-                value_column=find_column(table, name, path=path),
-                scale=scale_0_1,
-                source=path,
-            )
-            pair.append(series)
-            self._load_issues += issues
-        return pair[0], pair[1]
-
-    def _read_metadata(self, annotated: pd.Index) -> dict[str, dict[str, object]]:
+    def _read_info(self, annotated: pd.Index) -> dict[str, dict[str, object]]:
         path = next((self.root / p for p in METADATA_FILES if (self.root / p).exists()), None)
         if path is None:
             self._load_issues.append(Issue("warning", "missing-file", f"no metadata.csv in {self.root}: no artists"))
