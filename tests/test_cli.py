@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from moodscope.analysis.pretrained import SHIPPED_MODELS, load_model
@@ -56,3 +58,43 @@ def test_models_describes_a_checkpoint(tmp_path, capsys):
     )
     assert main(["models", str(tmp_path / "missing.pt")]) == 1
     assert "missing.pt" in capsys.readouterr().err
+
+
+def test_help_does_not_import_numpy_or_torch():
+    code = (
+        "import sys; from moodscope.cli import build_parser; build_parser(); "
+        "print(sorted(m for m in ('numpy', 'torch', 'pandas') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_feature_cache_honours_moodscope_cache_then_xdg_cache_home(monkeypatch, tmp_path):
+    from moodscope.paths import default_cache_dir
+
+    monkeypatch.delenv("MOODSCOPE_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_dir() == tmp_path / "xdg" / "moodscope" / "features"
+    args = build_parser().parse_args(["features", "4q", "--root", "x"])
+    assert args.out == tmp_path / "xdg" / "moodscope" / "features"
+    monkeypatch.setenv("MOODSCOPE_CACHE", str(tmp_path / "mine"))
+    assert default_cache_dir() == tmp_path / "mine"
+    monkeypatch.delenv("MOODSCOPE_CACHE")
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert default_cache_dir() == Path.home() / ".cache" / "moodscope" / "features"
+
+
+def test_training_defaults_come_from_train_config():
+    from moodscope.training.config import TrainConfig
+
+    args = build_parser().parse_args(["train", "--model", "hybrid", "--dataset", "4q", "--root", "x"])
+    d = TrainConfig()
+    assert (args.threads, args.seed, args.epochs, args.patience, args.batch_size, args.lr) == (
+        d.threads,
+        d.seed,
+        d.max_epochs,
+        d.patience,
+        d.batch_size,
+        d.learning_rate,
+    )

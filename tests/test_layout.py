@@ -16,7 +16,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = SRC / "moodscope"
 
-GROUND = ("constants", "errors", "extras", "fileio", "version")
+GROUND = ("constants", "errors", "extras", "fileio", "paths", "version")
 STAGES = ("audio", "features", "datasets", "models", "training", "analysis", "engine", "library", "server", "cli")
 """The pipeline, bottom to top: a stage imports only the ground floor, itself and the stages before it."""
 

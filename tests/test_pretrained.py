@@ -11,10 +11,10 @@ import torch
 
 from moodscope.analysis.analyzer import analyze
 from moodscope.analysis.pretrained import SHIPPED_MODELS, load_model
-from moodscope.cli.analyze import DEMO_CLIP
 from moodscope.constants import QUADRANTS
 from moodscope.errors import ModelError
 from moodscope.models.checkpoint import read_checkpoint
+from moodscope.paths import DEMO_CLIP
 
 GOLDEN = Path(__file__).parent / "data" / "golden_demo.json"
 """Written by ``python tests/test_pretrained.py`` from the shipped models; update it only on purpose."""

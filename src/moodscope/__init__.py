@@ -8,7 +8,8 @@
 The pipeline, one package per stage (data flows down this list, never up):
 ``audio`` → ``features`` → ``datasets`` → ``models`` → ``training`` → ``analysis`` → ``engine``
 → ``library`` → ``server``, with ``cli`` on top and ``constants``, ``errors``, ``extras``,
-``fileio`` and ``version`` as the ground floor. Importing the package is cheap: heavy libraries load on first use.
+``fileio``, ``paths`` and ``version`` as the ground floor. Importing the package is cheap: heavy
+libraries load on first use.
 """
 
 from __future__ import annotations

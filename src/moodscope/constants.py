@@ -31,6 +31,9 @@ SERIES_NAMES = (
 STATIC_NAMES = tuple(f"{name}_{stat}" for name in SERIES_NAMES for stat in ("mean", "std"))
 """The ten static features: mean and standard deviation over frames of each series."""
 
+N_SERIES = len(SERIES_NAMES)  # 5
+N_STATIC = len(STATIC_NAMES)  # 10
+
 PAPER_CLIP_SECONDS = 45.0
 """The paper's clip policy for DEAM/MTurk: 45 s clips cut into 5-s segments, last one dropped."""
 
@@ -48,6 +51,8 @@ QUADRANTS = ("Q1", "Q2", "Q3", "Q4")
 """Russell's quadrants, standard numbering (the 4Q dataset's and most of the field's):
 Q1 = +valence +arousal, Q2 = -valence +arousal, Q3 = -valence -arousal, Q4 = +valence -arousal.
 The paper numbers Q2 and Q4 the other way round."""
+
+N_QUADRANTS = len(QUADRANTS)  # 4, the classes every classifier predicts
 
 QUADRANT_MOODS = {
     "Q1": "happy/excited",

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from moodscope.constants import QUADRANTS, SAMPLE_RATE, SEGMENT_SAMPLES, SEGMENT_SECONDS
+from moodscope.constants import N_QUADRANTS, QUADRANTS, SAMPLE_RATE, SEGMENT_SAMPLES, SEGMENT_SECONDS
 from moodscope.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ threshold, so buffers are reused instead of mapped and unmapped (and page-faulte
 
 
 def paper_block(segments: np.ndarray) -> np.ndarray:
-    """The paper's 10 static features plus MFCC mean and std per segment: [shape=(n, 36)]."""
+    """The paper's static features plus MFCC mean and std per segment: [shape=(n, N_STATIC + 2 * N_MFCC)]."""
     from moodscope.features.extract import extract_features
 
     f = extract_features(segments)
@@ -324,7 +324,7 @@ def cross_validate(
     from moodscope.training.evaluate import classification_metrics
     from moodscope.training.protocols import stratified_group_folds
 
-    pred = np.zeros((len(songs), 4))
+    pred = np.zeros((len(songs), N_QUADRANTS))
     per_fold = []
     fold_of = stratified_group_folds(y, groups, config.folds, np.random.default_rng(config.seed))
     for fold in range(config.folds):

@@ -17,8 +17,8 @@ from typing import Protocol
 import numpy as np
 
 from moodscope.errors import ModelError
+from moodscope.paths import WEIGHTS_DIR
 
-WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 SHIPPED_MODELS = {"accurate": WEIGHTS_DIR / "accurate.pt", "fast": WEIGHTS_DIR / "fast.pt"}
 DEFAULT_MODEL = "accurate"
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from moodscope.cli.options import add_engine_options, engine_kwargs
 
-DEMO_CLIP = Path(__file__).parents[1] / "data" / "demo.ogg"
 FORMATS = ("table", "json", "csv", "parquet", "dataset")
 
 
@@ -287,6 +286,8 @@ def run_demo(args: argparse.Namespace) -> int:
     from moodscope.analysis.timeline import plot_timeline
 
     check_plot_path(args.plot)
+    from moodscope.paths import DEMO_CLIP
+
     analysis = analyze(DEMO_CLIP, model=load_model_once(args.model))
     print(format_table([analysis], timeline=True))
     print("\n'March Thee to Dis' by Max McCracken (Endgame: Singularity), CC BY-SA 3.0")

@@ -10,7 +10,7 @@ from moodscope.cli.options import add_engine_options, engine_kwargs
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from moodscope.features.cache import DEFAULT_CACHE_DIR
+    from moodscope.paths import default_cache_dir
 
     p = sub.add_parser(
         "features",
@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("dataset", help="dataset name (deam, mturk, pmemo, 4q, folder) or a folder of audio files")
     p.add_argument("--root", type=Path, help="dataset root folder (the official layout); not needed for a folder")
     p.add_argument("--csv", type=Path, help="labels CSV for the 'folder' dataset")
-    p.add_argument("--out", type=Path, default=DEFAULT_CACHE_DIR, help="cache folder (default: %(default)s)")
+    p.add_argument("--out", type=Path, default=default_cache_dir(), help="cache folder (default: %(default)s)")
     add_engine_options(p, what="extraction")
     p.set_defaults(func=run)
 

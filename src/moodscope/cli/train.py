@@ -10,24 +10,28 @@ from pathlib import Path
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    from moodscope.features.cache import DEFAULT_CACHE_DIR
+    from moodscope.paths import default_cache_dir
+    from moodscope.training.config import TrainConfig
 
     p.add_argument("--dataset", required=True, help="dataset name (4q, deam, mturk, pmemo, ...)")
     p.add_argument("--root", type=Path, required=True, help="dataset root folder (the official layout)")
     p.add_argument(
         "--cache",
         type=Path,
-        default=DEFAULT_CACHE_DIR,
+        default=default_cache_dir(),
         help="feature cache folder; missing features are extracted first (default: %(default)s)",
     )
     p.add_argument("--workers", type=int, default=None, help="processes for feature extraction (default: all cores)")
     p.add_argument(
-        "--threads", type=int, default=2, help="torch CPU threads (%(default)s; 1 is faster on a busy machine)"
+        "--threads",
+        type=int,
+        default=TrainConfig.threads,
+        help="torch CPU threads (%(default)s; 1 is faster on a busy machine)",
     )
 
 
 def _training(p: argparse.ArgumentParser) -> None:
-    from moodscope.training.config import TrainConfig
+    from moodscope.training.config import BALANCES, TrainConfig
 
     d = TrainConfig()
     p.add_argument("--folds", type=int, default=1, help="k-fold cross-validation; 1 = one 80/10/10 split (default)")
@@ -38,7 +42,7 @@ def _training(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=d.learning_rate, help="Adam learning rate (%(default)s, the paper's)")
     p.add_argument(
         "--balance",
-        choices=("oversample", "class-weights", "none"),
+        choices=BALANCES,
         default=None,
         help=f"class balancing of the training part under the song protocol (default: {d.balance}; none for --task va)",
     )
@@ -54,8 +58,7 @@ def _training(p: argparse.ArgumentParser) -> None:
 def register(sub: argparse._SubParsersAction) -> None:
     from moodscope.cli.options import add_engine_options
     from moodscope.constants import MODEL_NAMES
-    from moodscope.training.config import TASKS
-    from moodscope.training.protocols import PROTOCOLS
+    from moodscope.training.config import PROTOCOLS, TASKS
 
     p = sub.add_parser(
         "train",

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -30,8 +29,6 @@ from moodscope.features.extract import FEATURE_PARAMS, SegmentFeatures, extract_
 from moodscope.fileio import atomic_write
 
 log = logging.getLogger(__name__)
-
-DEFAULT_CACHE_DIR = Path(os.environ.get("MOODSCOPE_CACHE", Path.home() / ".cache" / "moodscope" / "features"))
 
 
 @dataclass

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from moodscope.constants import N_MFCC, N_SERIES, N_STATIC
 from moodscope.features.extract import SegmentFeatures
 
 FEATURE_KEYS = ("mfcc", "delta", "delta2", "series", "static")
@@ -20,7 +21,8 @@ EPS = 1e-6
 
 @dataclass
 class Normalization:
-    """``mean[key]``, ``std[key]``: one value per row of each feature (13, 13, 13, 5, 10)."""
+    """``mean[key]``, ``std[key]``: one value per row of each feature (``N_MFCC`` for ``mfcc``, ``delta`` and
+    ``delta2``, ``N_SERIES`` for ``series``, ``N_STATIC`` for ``static``)."""
 
     mean: dict[str, np.ndarray]
     std: dict[str, np.ndarray]
@@ -38,7 +40,7 @@ class Normalization:
 
     @classmethod
     def identity(cls) -> Normalization:
-        sizes = {"mfcc": 13, "delta": 13, "delta2": 13, "series": 5, "static": 10}
+        sizes = {"mfcc": N_MFCC, "delta": N_MFCC, "delta2": N_MFCC, "series": N_SERIES, "static": N_STATIC}
         return cls(
             {k: np.zeros(n, np.float32) for k, n in sizes.items()},
             {k: np.ones(n, np.float32) for k, n in sizes.items()},

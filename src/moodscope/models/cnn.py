@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
+from moodscope.constants import N_QUADRANTS
 from moodscope.models.blocks import ClassifierHead, ConvBranch, MoodModel
 
 
@@ -18,7 +19,7 @@ class CNNConfig:
     pool: bool = True
     hidden: int = 64
     dropout: float = 0.3
-    n_classes: int = 4
+    n_classes: int = N_QUADRANTS
 
     def __post_init__(self) -> None:
         self.filters = tuple(self.filters)

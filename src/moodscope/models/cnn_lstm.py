@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from moodscope.constants import SERIES_NAMES
+from moodscope.constants import N_QUADRANTS, SERIES_NAMES
 from moodscope.models.blocks import ClassifierHead, ConvBranch, MoodModel, SeriesLSTM
 
 
@@ -21,7 +21,7 @@ class CNNLSTMConfig:
     series_stride: int = 4  # our choice: the LSTM reads 54 means of 4 frames (~93 ms); 1 = all 216 frames, ~6x slower
     hidden: int = 64
     dropout: float = 0.3
-    n_classes: int = 4
+    n_classes: int = N_QUADRANTS
 
     def __post_init__(self) -> None:
         self.filters = tuple(self.filters)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
+from moodscope.constants import N_QUADRANTS, N_STATIC
 from moodscope.models.blocks import ClassifierHead, ConvBranch, DenseBranch, MoodModel, SeriesLSTM
 
 
@@ -22,7 +23,7 @@ class HybridConfig:
     static_units: tuple[int, ...] = (32, 32)
     hidden: int = 64
     dropout: float = 0.3
-    n_classes: int = 4
+    n_classes: int = N_QUADRANTS
 
     def __post_init__(self) -> None:
         self.filters = tuple(self.filters)
@@ -44,7 +45,7 @@ class Hybrid(MoodModel):
         self.lstm = SeriesLSTM(
             len(self.series_names), config.lstm_units, config.lstm_layers, stride=config.series_stride
         )
-        self.dnn = DenseBranch(10, config.static_units)
+        self.dnn = DenseBranch(N_STATIC, config.static_units)
         width = self.cnn.out_features + self.lstm.out_features + self.dnn.out_features
         self.head = ClassifierHead(width, config.hidden, config.n_classes, config.dropout)
 

@@ -46,6 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from moodscope.errors import AudioError, ModelError
+from moodscope.paths import WEIGHTS_DIR
 
 MUSICNN_SR = 16_000
 N_FFT = 512
@@ -56,7 +57,6 @@ PATCH_FRAMES = 187
 PATCH_SECONDS = PATCH_FRAMES * HOP / MUSICNN_SR  # 2.992 s
 BN_EPS = 1e-3  # tf.compat.v1.layers.batch_normalization default
 MODEL_NAMES = ("msd", "mtt")
-WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 
 N_TAGS = 50
 N_PENULTIMATE = 200

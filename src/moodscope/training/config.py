@@ -1,10 +1,17 @@
-"""Training settings as a dataclass, importable without torch (the CLI builds its --help from it)."""
+"""Training settings as a dataclass and the choices they take, importable without numpy or torch (the CLI
+builds its --help from them)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from moodscope.constants import SEED
+
+PROTOCOLS = ("song", "paper")
+"""How a dataset is split (:mod:`moodscope.training.protocols`): by song/artist (default) or the paper's way."""
+
+BALANCES = ("oversample", "class-weights", "none")
+"""Class balancing of the training part: random oversampling, a weighted loss, or nothing."""
 
 TASKS = ("quadrants", "va")
 """What a model learns: ``quadrants`` (4-way classification, cross-entropy) or ``va`` (valence and
@@ -20,5 +27,5 @@ class TrainConfig:
     weight_decay: float = 0.0
     seed: int = SEED
     threads: int = 2
-    balance: str = "oversample"  # training part only: 'oversample', 'class-weights' or 'none'
+    balance: str = "oversample"  # training part only: one of BALANCES
     task: str = "quadrants"  # one of TASKS

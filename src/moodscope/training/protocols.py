@@ -21,9 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from moodscope.constants import N_QUADRANTS
 from moodscope.errors import DatasetError
+from moodscope.training.config import PROTOCOLS
 
-PROTOCOLS = ("song", "paper")
 TEST_FRACTION = 0.1
 VAL_FRACTION = 0.1
 
@@ -50,7 +51,7 @@ def oversample(index: np.ndarray, labels: np.ndarray, rng: np.random.Generator) 
     return np.concatenate([index, *extra]).astype(int)
 
 
-def class_weights(labels: np.ndarray, n_classes: int = 4) -> np.ndarray:
+def class_weights(labels: np.ndarray, n_classes: int = N_QUADRANTS) -> np.ndarray:
     """Inverse-frequency weights (mean 1 over the classes present) for a weighted cross-entropy."""
     counts = np.bincount(labels, minlength=n_classes).astype(float)
     w = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / max((counts > 0).sum(), 1), 0.0)

@@ -51,12 +51,12 @@ def plot_confusion(confusion: list[list[int]], path: Path, title: str = "") -> P
     fig, ax = plt.subplots(figsize=(4.6, 4.0))
     ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
     names = [f"{q}\n{QUADRANT_MOODS[q]}" for q in QUADRANTS]
-    ax.set_xticks(range(4), names, fontsize=7)
-    ax.set_yticks(range(4), names, fontsize=7)
+    ax.set_xticks(range(len(QUADRANTS)), names, fontsize=7)
+    ax.set_yticks(range(len(QUADRANTS)), names, fontsize=7)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    for i in range(4):
-        for j in range(4):
+    for i in range(len(QUADRANTS)):
+        for j in range(len(QUADRANTS)):
             colour = "white" if rates[i, j] > 0.5 else "black"
             ax.text(j, i, f"{int(cm[i, j])}\n{rates[i, j]:.0%}", ha="center", va="center", fontsize=7, color=colour)
     ax.set_title(title, fontsize=9)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from moodscope.datasets.base import Dataset
 from moodscope.models import MODELS
+from moodscope.training.config import PROTOCOLS
 from moodscope.training.loop import Progress, TrainConfig, run_experiment
-from moodscope.training.protocols import PROTOCOLS
 
 
 def protocol_table(
