@@ -10,7 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from moodscope.datasets.base import Dataset, Track
+from moodscope.datasets.base import Dataset, DatasetTrack
 from moodscope.datasets.segments import build_segment_table
 from moodscope.features.cache import atomic_write_npz, track_file
 from moodscope.features.extract import SegmentFeatures
@@ -53,7 +53,9 @@ class TinyDataset(Dataset):
         tracks = {}
         for i in range(32):
             q = i % 4
-            tracks[f"song{i:02d}"] = Track(f"song{i:02d}", None, quadrant_label=f"Q{q + 1}", artist=f"artist{i // 2}")
+            tracks[f"song{i:02d}"] = DatasetTrack(
+                f"song{i:02d}", None, quadrant_label=f"Q{q + 1}", artist=f"artist{i // 2}"
+            )
         return tracks
 
 

@@ -12,7 +12,7 @@ from conftest import shared_data
 from moodscope.analysis.analyzer import analyze
 from moodscope.cli import main
 from moodscope.constants import VA_RANGE
-from moodscope.datasets.base import Dataset, Dynamic, Track
+from moodscope.datasets.base import Dataset, DatasetTrack, Dynamic
 from moodscope.datasets.labels import (
     from_reported_va,
     quadrant_probabilities_from_va,
@@ -56,7 +56,7 @@ def test_quadrant_probabilities_from_regressed_va():
 def test_segment_labels_static_dynamic_and_mixed():
     times = np.arange(15.0, 45.0, 0.5)  # DEAM-like: 2 Hz from 15 s to 44.5 s
     valence, arousal = times / 100, -times / 100
-    track = Track("s", None, valence=0.4, arousal=-0.2, dynamic=Dynamic(times, valence, arousal))
+    track = DatasetTrack("s", None, valence=0.4, arousal=-0.2, dynamic=Dynamic(times, valence, arousal))
     dyn = track_segment_va(track, 9, "dynamic")
     assert np.isnan(dyn[:3]).all()  # 0-15 s is not annotated
     assert dyn[3] == pytest.approx([np.mean(np.arange(15, 20, 0.5)) / 100, -np.mean(np.arange(15, 20, 0.5)) / 100])
@@ -65,7 +65,7 @@ def test_segment_labels_static_dynamic_and_mixed():
     assert np.allclose(mixed[:3], [0.4, -0.2]) and np.allclose(mixed[3:], dyn[3:])
     sparse = segment_dynamic_va(2, (np.array([5.0, 5.5, 6.0, 7.0]), np.ones(4), np.ones(4)), min_samples=5)
     assert np.isnan(sparse).all()  # 4 of a segment's 10 samples: below the coverage needed
-    assert np.isnan(track_segment_va(Track("q", None, quadrant_label="Q2"), 3, "static")).all()
+    assert np.isnan(track_segment_va(DatasetTrack("q", None, quadrant_label="Q2"), 3, "static")).all()
 
 
 # --- measures ------------------------------------------------------------------------------------
@@ -112,7 +112,9 @@ class TinyVADataset(Dataset):
         tracks = {}
         for i in range(24):
             v, a = rng.uniform(-0.8, 0.8, 2)
-            tracks[f"s{i:02d}"] = Track(f"s{i:02d}", None, valence=float(v), arousal=float(a), artist=f"artist{i // 2}")
+            tracks[f"s{i:02d}"] = DatasetTrack(
+                f"s{i:02d}", None, valence=float(v), arousal=float(a), artist=f"artist{i // 2}"
+            )
         return tracks
 
 

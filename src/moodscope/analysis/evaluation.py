@@ -32,7 +32,7 @@ import numpy as np
 
 from moodscope.analysis.analyzer import Analysis
 from moodscope.constants import QUADRANTS
-from moodscope.datasets.base import Dataset, Track
+from moodscope.datasets.base import Dataset, DatasetTrack
 from moodscope.errors import DatasetError
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def song_family(dataset_name: str | None) -> str | None:
 class Scope:
     """Which tracks an evaluation scores, and what the figures mean."""
 
-    tracks: list[Track]
+    tracks: list[DatasetTrack]
     description: str
     trained_on: str | None  # the dataset the model was trained on, when its checkpoint says
 
@@ -96,9 +96,9 @@ def select_scope(model, dataset: Dataset, *, all_tracks: bool = False, limit: in
     return Scope(tracks, description, trained_on)
 
 
-def _round_robin(tracks: list[Track], limit: int) -> list[Track]:
+def _round_robin(tracks: list[DatasetTrack], limit: int) -> list[DatasetTrack]:
     by_quadrant = {q: [t for t in tracks if t.quadrant == q] for q in QUADRANTS}
-    out: list[Track] = []
+    out: list[DatasetTrack] = []
     for i in range(max(len(v) for v in by_quadrant.values())):
         for q in QUADRANTS:
             if i < len(by_quadrant[q]) and len(out) < limit:

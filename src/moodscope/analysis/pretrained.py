@@ -24,6 +24,10 @@ DEFAULT_MODEL = "accurate"
 
 
 class MoodModel(Protocol):
+    """What ``analyze`` runs: a loaded model that turns 5-s segments into quadrant probabilities (the
+    shipped models, checkpoints of any architecture). The paper's networks inside are
+    :class:`moodscope.models.blocks.MoodNetwork` modules."""
+
     name: str
     content_hash: str
     """SHA-256 of the model's content: the bytes of its checkpoint followed by those of any weights

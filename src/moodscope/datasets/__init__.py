@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
-from moodscope.datasets.base import Dataset, Dynamic, Issue, Track, ValidationReport
+from moodscope.datasets.base import Dataset, DatasetTrack, Dynamic, Issue, ValidationReport
 from moodscope.datasets.deam import DEAM
 from moodscope.datasets.emomusic import EmoMusic, cross_check
 from moodscope.datasets.folder import FolderDataset
@@ -53,13 +53,13 @@ __all__ = [
     "DEAM",
     "Dataset",
     "DatasetError",
+    "DatasetTrack",
     "Dynamic",
     "EmoMusic",
     "FolderDataset",
     "FourQ",
     "Issue",
     "PMEmo",
-    "Track",
     "ValidationReport",
     "cross_check",
     "load_dataset",

@@ -21,7 +21,7 @@ from moodscope.datasets.annotations import (
     dynamics,
     unpaired_dynamic_issues,
 )
-from moodscope.datasets.base import Dataset, Dynamic, Issue, Track, ValidationReport
+from moodscope.datasets.base import Dataset, DatasetTrack, Dynamic, Issue, ValidationReport
 from moodscope.datasets.checks import (
     correct_swapped_blocks,
     extra_audio_issues,
@@ -48,7 +48,7 @@ def build_tracks(
     audio_path: Callable[[str], Path | None],
     info: Mapping[str, Mapping[str, object]],
     blocks: pd.Series | None = None,
-) -> tuple[dict[str, Track], list[Issue]]:
+) -> tuple[dict[str, DatasetTrack], list[Issue]]:
     """Tracks from static labels (index = id, columns ``valence``/``arousal`` in [-1, 1]) and dynamics.
 
     Static blocks whose valence and arousal are swapped relative to the dynamic annotations are
@@ -77,7 +77,7 @@ def build_tracks(
     for track_id in sorted(set(static.index) | set(paired), key=natural_key):
         meta = dict(info.get(track_id, {}))
         v, a = static.loc[track_id].tolist() if track_id in static.index else (None, None)
-        tracks[track_id] = Track(
+        tracks[track_id] = DatasetTrack(
             track_id=track_id,
             audio_path=audio_path(track_id),
             valence=_label(v),
@@ -134,7 +134,7 @@ class AnnotatedDataset(Dataset):
     def _audio_path(self, track_id: str) -> Path:
         return self.root / self.audio_dir / f"{track_id}{self.audio_suffix}"
 
-    def _load(self) -> dict[str, Track]:
+    def _load(self) -> dict[str, DatasetTrack]:
         """Tracks from the declared static and continuous labels and the metadata of :meth:`_read_info`."""
         if self.static_labels is None:
             raise NotImplementedError
@@ -164,7 +164,7 @@ class AnnotatedDataset(Dataset):
     def _extra_checks(self) -> list[Issue]:
         return static_dynamic_issues(self.tracks().values()) if self.has_dynamic else []
 
-    def tracks(self) -> dict[str, Track]:
+    def tracks(self) -> dict[str, DatasetTrack]:
         if self._tracks is None:
             self._load_issues = []
             self._tracks = self._load()

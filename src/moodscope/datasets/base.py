@@ -1,6 +1,6 @@
 """One contract for every dataset, in the spirit of mirdata.
 
-A :class:`Dataset` reads an official layout from ``root`` and exposes :class:`Track` objects with
+A :class:`Dataset` reads an official layout from ``root`` and exposes :class:`DatasetTrack` objects with
 their audio path, static valence/arousal in [-1, 1], dynamic annotations where present, quadrant,
 artist, official split and raw metadata. ``validate()`` returns a :class:`ValidationReport`.
 """
@@ -26,7 +26,10 @@ class Dynamic:
 
 
 @dataclass
-class Track:
+class DatasetTrack:
+    """One track of a dataset: its labels, annotations and audio file (a track of the user's mood
+    library is :class:`moodscope.library.db.Track`)."""
+
     track_id: str
     audio_path: Path | None
     valence: float | None = None  # static, [-1, 1]
@@ -86,24 +89,24 @@ class Dataset:
 
     def __init__(self, root: str | Path):
         self.root = Path(root).expanduser()
-        self._tracks: dict[str, Track] | None = None
+        self._tracks: dict[str, DatasetTrack] | None = None
 
-    def tracks(self) -> dict[str, Track]:
+    def tracks(self) -> dict[str, DatasetTrack]:
         if self._tracks is None:
             self._tracks = self._load()
         return self._tracks
 
-    def track(self, track_id: str) -> Track:
+    def track(self, track_id: str) -> DatasetTrack:
         return self.tracks()[track_id]
 
     def track_ids(self) -> list[str]:
         return list(self.tracks())
 
-    def with_audio(self) -> list[Track]:
+    def with_audio(self) -> list[DatasetTrack]:
         """Tracks whose audio file is present on disk."""
         return [t for t in self.tracks().values() if t.audio_path is not None and t.audio_path.exists()]
 
-    def _load(self) -> dict[str, Track]:
+    def _load(self) -> dict[str, DatasetTrack]:
         raise NotImplementedError
 
     def validate(self) -> ValidationReport:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from moodscope.datasets.base import Issue, Track
+from moodscope.datasets.base import DatasetTrack, Issue
 from moodscope.datasets.tables import corrected
 
 SWAP_MARGIN = 0.3
@@ -84,7 +84,7 @@ def _nanmean(x: np.ndarray) -> float:
     return float(finite.mean()) if finite.size else float("nan")
 
 
-def static_dynamic_issues(tracks: Iterable[Track]) -> list[Issue]:
+def static_dynamic_issues(tracks: Iterable[DatasetTrack]) -> list[Issue]:
     """Songs whose static label contradicts the mean of their own dynamic annotations.
 
     Contradiction: opposite signs on an axis with both values at least ``CONTRADICTION_LEVEL`` from
@@ -114,7 +114,7 @@ def static_dynamic_issues(tracks: Iterable[Track]) -> list[Issue]:
     return issues
 
 
-def missing_audio_issues(tracks: Iterable[Track], *, separate_download: str | None) -> list[Issue]:
+def missing_audio_issues(tracks: Iterable[DatasetTrack], *, separate_download: str | None) -> list[Issue]:
     """Annotated tracks without their audio file.
 
     With ``separate_download`` (where the full audio comes from), the absence is expected on a partial

@@ -56,7 +56,7 @@ import pandas as pd
 from moodscope.constants import PAPER_CLIP_SECONDS
 from moodscope.datasets.annotated import AnnotatedDataset
 from moodscope.datasets.annotations import StaticLabels, WideDynamic
-from moodscope.datasets.base import Issue, Track
+from moodscope.datasets.base import DatasetTrack, Issue
 from moodscope.datasets.labels import scale_1_9
 from moodscope.datasets.tables import clean_ids, find_column, read_ragged_csv
 
@@ -94,7 +94,7 @@ def _metadata_fields(table: pd.DataFrame, path: Path) -> pd.DataFrame:
     """Normalise one metadata file to columns artist, title, album, genre, tags (index = song id)."""
     columns = {
         "artist": find_column(table, "Artist", path=path, required=False),
-        "title": find_column(table, "Song title", "Track", "title", path=path, required=False),
+        "title": find_column(table, "Song title", "DatasetTrack", "title", path=path, required=False),
         "album": find_column(table, "Album", path=path, required=False),
         "genre": find_column(table, "Genre", path=path, required=False),
     }
@@ -126,7 +126,7 @@ class DEAM(AnnotatedDataset):
     dynamic_labels = WideDynamic(*DYNAMIC_FILES)
     audio_dir = AUDIO_DIR
 
-    def _load(self) -> dict[str, Track]:
+    def _load(self) -> dict[str, DatasetTrack]:
         tracks = super()._load()
         for track_id, track in tracks.items():
             track.metadata["set"] = campaign(track_id)

@@ -37,7 +37,7 @@ import pandas as pd
 from moodscope.constants import PAPER_CLIP_SECONDS
 from moodscope.datasets.annotated import AnnotatedDataset
 from moodscope.datasets.annotations import StaticLabels, WideDynamic
-from moodscope.datasets.base import Dataset, Issue, Track
+from moodscope.datasets.base import Dataset, DatasetTrack, Issue
 from moodscope.datasets.labels import scale_1_9
 from moodscope.datasets.tables import find_column, read_table
 
@@ -95,7 +95,7 @@ class EmoMusic(AnnotatedDataset):
         }
 
 
-def _static_issue(track_id: str, deam: Track, emo: Track) -> Issue | None:
+def _static_issue(track_id: str, deam: DatasetTrack, emo: DatasetTrack) -> Issue | None:
     ours = np.array([deam.valence, deam.arousal])
     theirs = np.array([emo.valence, emo.arousal])
     gap = np.abs(ours - theirs).max()
@@ -114,7 +114,7 @@ def _static_issue(track_id: str, deam: Track, emo: Track) -> Issue | None:
     )
 
 
-def _dynamic_issue(track_id: str, deam: Track, emo: Track) -> Issue | None:
+def _dynamic_issue(track_id: str, deam: DatasetTrack, emo: DatasetTrack) -> Issue | None:
     times, i, j = np.intersect1d(deam.dynamic.times, emo.dynamic.times, return_indices=True)
     if len(times) == 0:
         return Issue("warning", "cross-dataset", "dynamic annotations share no sample times", track_id)

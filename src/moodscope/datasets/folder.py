@@ -7,7 +7,7 @@ given by ``scale`` ("-1..1", "1..9" or "0..1") and mapped to [-1, 1]; the defaul
 scale from the values and refuses to guess when they all lie in [0, 1] (both "0..1" and "-1..1" fit).
 Track ids come from an ``id`` (or ``track_id``/``song_id``) column when there is one, else from the
 file stem (the path without extension where two files share a stem). An ``artist`` column, if
-present, is kept for grouped splits; a ``split`` column becomes ``Track.split``.
+present, is kept for grouped splits; a ``split`` column becomes ``DatasetTrack.split``.
 
 The CSV is ``csv`` when given (absolute, or relative to the folder); else ``annotations.csv``
 or ``labels.csv`` in the folder; else the folder's only CSV.
@@ -23,7 +23,7 @@ import pandas as pd
 from moodscope.audio import find_audio_files
 from moodscope.datasets.annotated import AnnotatedDataset, natural_key
 from moodscope.datasets.annotations import static_table
-from moodscope.datasets.base import Issue, Track
+from moodscope.datasets.base import DatasetTrack, Issue
 from moodscope.datasets.labels import quadrant_from_va, scale_0_1, scale_1_9
 from moodscope.datasets.tables import corrected, find_column, normalise_quadrant, numeric, read_table
 from moodscope.errors import DatasetError
@@ -107,7 +107,7 @@ class FolderDataset(AnnotatedDataset):
     def _audio_files(self) -> list[Path]:
         return find_audio_files(self.root)
 
-    def _load(self) -> dict[str, Track]:
+    def _load(self) -> dict[str, DatasetTrack]:
         path = self.csv_path
         table = read_table(path, dtype=str)
         path_column = find_column(table, *PATH_COLUMNS, path=path)
@@ -188,7 +188,7 @@ class FolderDataset(AnnotatedDataset):
         extras = {
             name: find_column(table, name, path=self.csv_path, required=False) for name in ("artist", "title", "split")
         }
-        tracks: dict[str, Track] = {}
+        tracks: dict[str, DatasetTrack] = {}
         for i, track_id in enumerate(table["_id"]):
             if track_id in tracks:
                 if static is None:  # static_table already reported repeated ids
@@ -197,7 +197,7 @@ class FolderDataset(AnnotatedDataset):
             row = table.iloc[i]
             v, a = static.loc[track_id].tolist() if static is not None else (np.nan, np.nan)
             label = quadrants.iloc[i] if quadrants is not None else None
-            track = Track(
+            track = DatasetTrack(
                 track_id=track_id,
                 audio_path=row["_path"],
                 valence=None if np.isnan(v) else float(v),

@@ -6,7 +6,7 @@ Layout (``root`` is the ``MER_audio_taffc_dataset`` folder)::
     panda_dataset_taffc_metadata.csv      Song,Artist,Title,Quadrant,PQuad,…,MoodsStrSplit,…,GenresStr,…
     Q1/ Q2/ Q3/ Q4/<Song>.mp3             ~30-s AllMusic previews
 
-Labels: the Russell quadrant given by the dataset becomes ``Track.quadrant_label`` (same numbering as
+Labels: the Russell quadrant given by the dataset becomes ``DatasetTrack.quadrant_label`` (same numbering as
 :mod:`moodscope.datasets.labels`). ``valence`` and ``arousal`` stay None: the dataset has no dimensional
 ratings, and putting every song at its quadrant centre would invent regression targets (use
 :data:`~moodscope.constants.QUADRANT_CENTRES` explicitly where a point is needed). There is no
@@ -28,7 +28,7 @@ import pandas as pd
 
 from moodscope.constants import QUADRANTS
 from moodscope.datasets.annotated import AnnotatedDataset, audio_index, natural_key
-from moodscope.datasets.base import Issue, Track
+from moodscope.datasets.base import DatasetTrack, Issue
 from moodscope.datasets.tables import clean_ids, corrected, find_column, normalise_quadrant, read_table, require_path
 
 ANNOTATION_FILE = Path("panda_dataset_taffc_annotations.csv")
@@ -62,7 +62,7 @@ class FourQ(AnnotatedDataset):
             found[path.stem] = path
         return found
 
-    def _load(self) -> dict[str, Track]:
+    def _load(self) -> dict[str, DatasetTrack]:
         labels = self._read_labels()
         metadata = self._read_metadata()
         audio = self._audio_by_song()
@@ -71,7 +71,7 @@ class FourQ(AnnotatedDataset):
             quadrant = labels[song]
             meta = metadata.get(song, {})
             self._check_quadrants(song, quadrant, meta.pop("quadrant", None), audio.get(song))
-            tracks[song] = Track(
+            tracks[song] = DatasetTrack(
                 track_id=song,
                 audio_path=audio.get(song, self.root / quadrant / f"{song}.mp3"),
                 quadrant_label=quadrant,

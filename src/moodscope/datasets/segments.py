@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from moodscope.constants import DYNAMIC_RATE_HZ, MIN_DYNAMIC_COVERAGE, QUADRANTS, SEGMENT_SECONDS
-from moodscope.datasets.base import Dataset, Track
+from moodscope.datasets.base import Dataset, DatasetTrack
 from moodscope.datasets.labels import near_axis, quadrant_index, segment_dynamic_va, segment_va
 from moodscope.errors import DatasetError
 from moodscope.features.cache import clip_segments, load_track_features, track_file
@@ -53,7 +53,7 @@ VA_TARGETS = ("mixed", "static", "dynamic")
 """Which valence/arousal a segment is labelled with (see :func:`track_segment_va`)."""
 
 
-def track_segment_va(track: Track, n_segments: int, targets: str = "mixed") -> np.ndarray:
+def track_segment_va(track: DatasetTrack, n_segments: int, targets: str = "mixed") -> np.ndarray:
     """Valence/arousal labels of a track's first ``n_segments`` segments [shape=(n, 2)], on [-1, 1]; NaN
     rows for segments without a label (and all NaN when the dataset has only quadrants).
 

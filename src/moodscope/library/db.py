@@ -369,7 +369,8 @@ class Tags:
 
 @dataclass
 class Track:
-    """One indexed track: where it is, its tags and the summary of its mood."""
+    """One indexed track of the mood library: where it is, its tags and the summary of its mood (a
+    track of a training dataset is :class:`moodscope.datasets.base.DatasetTrack`)."""
 
     id: int
     path: str

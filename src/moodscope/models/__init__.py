@@ -9,7 +9,7 @@ name                  inputs                                                    
 ``hybrid``            CNN over MFCC ∥ LSTM over RMS, ZCR ∥ DNN over 10 statics      Model 3
 ====================  ============================================================  ==================
 
-Each model is a :class:`~moodscope.models.blocks.MoodModel` built from a dataclass config
+Each model is a :class:`~moodscope.models.blocks.MoodNetwork` built from a dataclass config
 (``build_model(name, **config)``) and returns logits over the four quadrants (Q1..Q4, Russell).
 :func:`model_inputs` turns (normalised) :class:`~moodscope.features.extract.SegmentFeatures` into the
 arrays a model reads.
@@ -24,12 +24,12 @@ import numpy as np
 from moodscope.constants import MODEL_NAMES, SERIES_NAMES
 from moodscope.errors import ModelError
 from moodscope.features.extract import SegmentFeatures
-from moodscope.models.blocks import MoodModel
+from moodscope.models.blocks import MoodNetwork
 from moodscope.models.cnn import CNN, CNNConfig
 from moodscope.models.cnn_lstm import CNNLSTM, CNNLSTMConfig
 from moodscope.models.hybrid import Hybrid, HybridConfig
 
-MODELS: dict[str, tuple[type[MoodModel], type]] = {
+MODELS: dict[str, tuple[type[MoodNetwork], type]] = {
     "cnn": (CNN, CNNConfig),
     "cnn-lstm": (CNNLSTM, CNNLSTMConfig),
     "hybrid": (Hybrid, HybridConfig),
@@ -40,7 +40,7 @@ assert tuple(MODELS) == MODEL_NAMES, "constants.MODEL_NAMES must list the regist
 PAPER_MODEL_NUMBERS = {"cnn": 1, "cnn-lstm": 2, "hybrid": 3}
 
 
-def build_model(name: str, **config) -> MoodModel:
+def build_model(name: str, **config) -> MoodNetwork:
     """Build model ``name`` with its default config updated by ``config``."""
     if name not in MODELS:
         raise ModelError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
@@ -52,12 +52,12 @@ def build_model(name: str, **config) -> MoodModel:
     return cls(config_cls(**config))
 
 
-def model_config(model: MoodModel) -> dict:
+def model_config(model: MoodNetwork) -> dict:
     """The model's config as a plain dict (lists instead of tuples), as stored in checkpoints."""
     return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(model.config).items()}
 
 
-def model_inputs(model: MoodModel | type[MoodModel], features: SegmentFeatures) -> dict[str, np.ndarray]:
+def model_inputs(model: MoodNetwork | type[MoodNetwork], features: SegmentFeatures) -> dict[str, np.ndarray]:
     """The float32 arrays ``model`` reads, keyed by ``forward`` argument name.
 
     ``image`` [shape=(n, channels, 13, 216)], ``series`` [shape=(n, 216, k)], ``static`` [shape=(n, 10)].
@@ -73,4 +73,4 @@ def model_inputs(model: MoodModel | type[MoodModel], features: SegmentFeatures) 
     return out
 
 
-__all__ = ["MODELS", "MoodModel", "build_model", "model_config", "model_inputs"]
+__all__ = ["MODELS", "MoodNetwork", "build_model", "model_config", "model_inputs"]

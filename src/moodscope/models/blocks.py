@@ -98,8 +98,9 @@ class ClassifierHead(nn.Module):
         return self.body(x)
 
 
-class MoodModel(nn.Module):
-    """Base class of the registered models: declares which inputs a model reads.
+class MoodNetwork(nn.Module):
+    """Base class of the paper's networks (a torch module; what ``analyze`` runs is a
+    :class:`moodscope.analysis.pretrained.MoodModel`): declares which inputs a network reads.
 
     ``image_channels``: feature names stacked as image channels (from ``mfcc``, ``delta``, ``delta2``);
     ``series_names``: frame series fed to the LSTM (names of ``SERIES_NAMES``), empty for none;

@@ -39,7 +39,7 @@ from moodscope.errors import ModelError
 from moodscope.features.extract import FEATURE_PARAMS, SegmentFeatures
 from moodscope.features.normalization import Normalization
 from moodscope.fileio import atomic_write
-from moodscope.models import MoodModel, build_model, model_config, model_inputs
+from moodscope.models import MoodNetwork, build_model, model_config, model_inputs
 
 FORMAT = "moodscope-checkpoint"
 FORMAT_VERSION = 1
@@ -90,7 +90,7 @@ def base_meta(arch: str, config: dict, *, task: str = "quadrants", **extra: Any)
     return meta
 
 
-def build_meta(model: MoodModel, normalization: Normalization, **extra: Any) -> dict:
+def build_meta(model: MoodNetwork, normalization: Normalization, **extra: Any) -> dict:
     """The metadata of a checkpoint of one of the paper's networks, with its feature normalisation."""
     return base_meta(model.name, model_config(model), normalization=normalization.to_dict(), **extra)
 
@@ -118,7 +118,7 @@ def write_checkpoint(path: str | Path, state_dict: dict[str, torch.Tensor], meta
     return path
 
 
-def save_checkpoint(path: str | Path, model: MoodModel, meta: dict, **extra_payload: Any) -> Path:
+def save_checkpoint(path: str | Path, model: MoodNetwork, meta: dict, **extra_payload: Any) -> Path:
     """Write ``model``'s weights and ``meta`` to ``path`` with :func:`write_checkpoint`."""
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     return write_checkpoint(path, state, meta, **extra_payload)
@@ -200,7 +200,7 @@ def read_checkpoint(path: str | Path, *, verify: bool = True) -> dict:
     return payload
 
 
-def module_from_checkpoint(payload: dict, source: str | Path = "checkpoint") -> MoodModel:
+def module_from_checkpoint(payload: dict, source: str | Path = "checkpoint") -> MoodNetwork:
     """Rebuild, in eval mode, the network of a checkpoint of one of the paper's architectures."""
     arch = payload["meta"].get("arch")
     try:
@@ -215,14 +215,14 @@ def module_from_checkpoint(payload: dict, source: str | Path = "checkpoint") -> 
     return model
 
 
-def load_checkpoint(path: str | Path) -> tuple[MoodModel, dict]:
+def load_checkpoint(path: str | Path) -> tuple[MoodNetwork, dict]:
     """Rebuild the network of a checkpoint, in eval mode, and return it with its metadata dict."""
     payload = read_checkpoint(path)
     return module_from_checkpoint(payload, path), payload["meta"]
 
 
 @torch.no_grad()
-def predict_outputs(model: MoodModel, meta: dict, features: SegmentFeatures, batch_size: int = 256) -> np.ndarray:
+def predict_outputs(model: MoodNetwork, meta: dict, features: SegmentFeatures, batch_size: int = 256) -> np.ndarray:
     """The model's raw outputs [shape=(n, n_outputs)] on raw (unnormalised) ``features``, after the
     normalisation stored in ``meta``: quadrant logits, or valence/arousal for a ``va`` checkpoint."""
     was_training = model.training
@@ -239,7 +239,7 @@ def predict_outputs(model: MoodModel, meta: dict, features: SegmentFeatures, bat
     return np.concatenate(out).astype(np.float32)
 
 
-def predict_proba(model: MoodModel, meta: dict, features: SegmentFeatures, batch_size: int = 256) -> np.ndarray:
+def predict_proba(model: MoodNetwork, meta: dict, features: SegmentFeatures, batch_size: int = 256) -> np.ndarray:
     """Quadrant probabilities [shape=(n, 4)] (Q1..Q4, Russell) of raw (unnormalised) ``features``: a
     softmax over the logits of a ``quadrants`` checkpoint."""
     if meta.get("task", "quadrants") != "quadrants":

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from moodscope.constants import N_QUADRANTS
-from moodscope.models.blocks import ClassifierHead, ConvBranch, MoodModel
+from moodscope.models.blocks import ClassifierHead, ConvBranch, MoodNetwork
 
 
 @dataclass
@@ -25,7 +25,7 @@ class CNNConfig:
         self.filters = tuple(self.filters)
 
 
-class CNN(MoodModel):
+class CNN(MoodNetwork):
     """``image`` (batch, 3, 13, 216) → logits (batch, 4)."""
 
     name = "cnn"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from moodscope.constants import N_QUADRANTS, SERIES_NAMES
-from moodscope.models.blocks import ClassifierHead, ConvBranch, MoodModel, SeriesLSTM
+from moodscope.models.blocks import ClassifierHead, ConvBranch, MoodNetwork, SeriesLSTM
 
 
 @dataclass
@@ -27,7 +27,7 @@ class CNNLSTMConfig:
         self.filters = tuple(self.filters)
 
 
-class CNNLSTM(MoodModel):
+class CNNLSTM(MoodNetwork):
     """``image`` (batch, 2, 13, 216) and ``series`` (batch, 216, 5) → logits (batch, 4)."""
 
     name = "cnn-lstm"

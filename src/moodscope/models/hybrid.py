@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from moodscope.constants import N_QUADRANTS, N_STATIC
-from moodscope.models.blocks import ClassifierHead, ConvBranch, DenseBranch, MoodModel, SeriesLSTM
+from moodscope.models.blocks import ClassifierHead, ConvBranch, DenseBranch, MoodNetwork, SeriesLSTM
 
 
 @dataclass
@@ -30,7 +30,7 @@ class HybridConfig:
         self.static_units = tuple(self.static_units)
 
 
-class Hybrid(MoodModel):
+class Hybrid(MoodNetwork):
     """``image`` (batch, 1, 13, 216), ``series`` (batch, 216, 2) and ``static`` (batch, 10) → logits (batch, 4)."""
 
     name = "hybrid"

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from moodscope.models import MoodModel, build_model, model_config, model_inputs
+from moodscope.models import MoodNetwork, build_model, model_config, model_inputs
 from moodscope.training.config import TrainConfig
 from moodscope.version import __version__
 
@@ -95,7 +95,7 @@ def _batches(n: int, batch_size: int, generator: torch.Generator | None = None):
 
 @torch.no_grad()
 def evaluate_loss(
-    model: MoodModel,
+    model: MoodNetwork,
     inputs: dict[str, torch.Tensor],
     y: torch.Tensor,
     batch_size: int = 256,
@@ -110,7 +110,7 @@ def evaluate_loss(
 
 
 def fit(
-    model: MoodModel,
+    model: MoodNetwork,
     train: tuple[dict[str, np.ndarray], np.ndarray],
     val: tuple[dict[str, np.ndarray], np.ndarray],
     config: TrainConfig,
@@ -357,7 +357,7 @@ def run_experiment(
     return out
 
 
-def _va_predictions(model: MoodModel, meta: dict, test) -> dict:
+def _va_predictions(model: MoodNetwork, meta: dict, test) -> dict:
     """A fold's test estimates and labels, per segment (kept to pool the folds and to plot them)."""
     from moodscope.models.checkpoint import predict_outputs
 
@@ -396,7 +396,7 @@ def _check_va_setup(table, protocol: str, config: TrainConfig) -> None:
         )
 
 
-def _residual_rmse(model: MoodModel, meta: dict, table, rows: np.ndarray) -> list[float]:
+def _residual_rmse(model: MoodNetwork, meta: dict, table, rows: np.ndarray) -> list[float]:
     """Root mean squared error per dimension on ``rows`` (the validation part): how far the truth typically
     lies from an estimate, used to turn estimates into quadrant probabilities."""
     from moodscope.models.checkpoint import predict_outputs
@@ -405,7 +405,7 @@ def _residual_rmse(model: MoodModel, meta: dict, table, rows: np.ndarray) -> lis
     return [float(x) for x in np.sqrt((error**2).mean(axis=0))]
 
 
-def _test_metrics(model: MoodModel, meta: dict, test, *, song_labels=None, song_va=None) -> dict:
+def _test_metrics(model: MoodNetwork, meta: dict, test, *, song_labels=None, song_va=None) -> dict:
     """Segment- and song-level metrics of a trained model on the test part of a segment table."""
     from moodscope.models.checkpoint import predict_outputs, predict_proba
     from moodscope.training.evaluate import evaluate_probs, evaluate_va
