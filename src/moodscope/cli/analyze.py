@@ -106,27 +106,6 @@ def check_plot_path(path: Path) -> None:
     check_writable(path)
 
 
-def load_model_once(spec: str | None):
-    """Load ``--model`` (failing early, once); a checkpoint that cannot be read is a one-line error.
-
-    torch's unpickling errors run over several lines and advise loading with ``weights_only=False``,
-    which would run code from an untrusted file: they are not passed on.
-    """
-    from moodscope.analysis.pretrained import load_model
-    from moodscope.errors import ModelError
-
-    try:
-        return load_model(spec)
-    except ModelError as exc:
-        message = str(exc)
-        if "\n" in message or "weights_only" in message:
-            raise ModelError(
-                f"{spec}: not a moodscope checkpoint; give 'accurate', 'fast' or a checkpoint written by "
-                "`moodscope train`"
-            ) from exc
-        raise
-
-
 def format_table(analyses, *, timeline: bool) -> str:
     from moodscope.constants import QUADRANTS
 
@@ -198,6 +177,7 @@ def write_text(text: str, out: Path | None) -> None:
 def run_analyze(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from moodscope.analysis.pretrained import load_model
     from moodscope.engine.analysis import analyze_files
     from moodscope.engine.sources import list_audio
     from moodscope.errors import MoodscopeError
@@ -227,7 +207,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     paths = list_audio(args.paths)
     if not paths:
         raise MoodscopeError(f"no audio files found in {', '.join(map(str, args.paths))}")
-    load_model_once(args.model)
+    load_model(args.model)  # a bad --model fails now, in one line, before any work
     if fmt == "dataset":
         return run_dataset(args, paths, out)
     with tqdm(total=len(paths), unit="file", desc="analyze", disable=None if len(paths) > 1 else True) as bar:
@@ -283,12 +263,12 @@ def run_dataset(args: argparse.Namespace, paths: list[str], out: Path) -> int:
 
 def run_demo(args: argparse.Namespace) -> int:
     from moodscope.analysis.analyzer import analyze
+    from moodscope.analysis.pretrained import load_model
     from moodscope.analysis.timeline import plot_timeline
-
-    check_plot_path(args.plot)
     from moodscope.paths import DEMO_CLIP
 
-    analysis = analyze(DEMO_CLIP, model=load_model_once(args.model))
+    check_plot_path(args.plot)
+    analysis = analyze(DEMO_CLIP, model=load_model(args.model))
     print(format_table([analysis], timeline=True))
     print("\n'March Thee to Dis' by Max McCracken (Endgame: Singularity), CC BY-SA 3.0")
     plot_timeline([analysis], args.plot)

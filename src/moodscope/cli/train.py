@@ -271,12 +271,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from moodscope.analysis.evaluation import evaluate_model, write_evaluation_report
-    from moodscope.cli.analyze import load_model_once
+    from moodscope.analysis.pretrained import load_model
     from moodscope.cli.options import engine_kwargs
     from moodscope.datasets import load_dataset
     from moodscope.engine.analysis import analyze_files
 
-    load_model_once(args.model)
+    load_model(args.model)  # a bad model fails now, in one line
     dataset = load_dataset(args.dataset, args.root)
     with tqdm(unit="file", desc="evaluate", disable=None) as bar:
 
