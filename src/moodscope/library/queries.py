@@ -235,6 +235,11 @@ def kmeans(
     Deterministic for a given ``seed``. On more than ``fit_sample`` rows the centres are fitted on a
     random sample of that size and every row is then assigned to its nearest centre.
     ``return_distances`` adds each row's squared distance to its centre.
+
+    Why not scikit-learn's ``KMeans``: the library must run on the core install, and scikit-learn
+    (with scipy and joblib) is only in the ``train`` extra; these 40 lines of numpy cluster 100,000
+    profiles in well under a second, and fitting on a fixed-size sample keeps ``clusters`` fast
+    however large the library grows.
     """
     x = np.asarray(x)
     x = x if x.dtype in (np.float32, np.float64) else x.astype(np.float64)
