@@ -131,11 +131,15 @@ def test_stream_audio_blocks_concatenate_to_load_audio(tmp_path, sr):
 
 
 def test_load_audio_duration_keeps_the_start(tmp_path):
+    """A tone whose loudness rises over the file: any 3 s but the first would differ (a steady tone would
+    not tell the start from the end, which are whole periods apart)."""
     path = tmp_path / "long.wav"
-    sf.write(path, tone(12.0, 44_100), 44_100)
-    head = load_audio(path, duration=3.0)
+    y = tone(12.0, 44_100) * np.linspace(0.05, 1.0, 12 * 44_100, dtype=np.float32)
+    sf.write(path, y, 44_100)
+    head, full = load_audio(path, duration=3.0), load_audio(path)
     assert len(head) == 3 * SAMPLE_RATE
-    np.testing.assert_allclose(head, load_audio(path)[: len(head)], atol=1e-6)
+    np.testing.assert_allclose(head, full[: len(head)], atol=1e-6)
+    assert np.abs(head - full[-len(head) :]).max() > 0.1  # the end is another signal
 
 
 # --- segmenting -------------------------------------------------------------------------------

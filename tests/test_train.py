@@ -24,7 +24,7 @@ from moodscope.training.evaluate import (
     song_probabilities,
     summarize,
 )
-from moodscope.training.loop import TrainConfig, fit, run_experiment
+from moodscope.training.loop import TrainConfig, evaluate_loss, fit, run_experiment
 from moodscope.training.report import paper_table3_russell, table3_markdown
 from moodscope.training.reproduce import reproduce
 from test_models import TINY, TINY_RNN, random_features
@@ -79,13 +79,26 @@ def test_fit_learns_stops_early_and_keeps_the_best(tmp_path):
     model = build_model("hybrid", **TINY_OVERRIDES["hybrid"])
     y = np.tile(np.arange(4), 16)
     cfg = TrainConfig(learning_rate=3e-3, batch_size=16, max_epochs=30, patience=2, seed=1, threads=1)
-    result = fit(model, _xy(model, y), _xy(model, y[:16], seed=1), cfg)
+    val = _xy(model, y[:16], seed=1)
+    result = fit(model, _xy(model, y), val, cfg)
     losses = [r["val_loss"] for r in result.history]
-    assert result.stopped_early or len(result.history) == 30
     assert result.best_epoch == int(np.argmin(losses))
-    assert len(result.history) - 1 - result.best_epoch <= cfg.patience
-    assert losses[result.best_epoch] < losses[0]
+    assert losses[result.best_epoch] < losses[0]  # it learned
     assert not model.training
+    # it ends with the best epoch's weights, not the last epoch's
+    x_val = {k: torch.from_numpy(v) for k, v in val[0].items()}
+    assert evaluate_loss(model, x_val, torch.from_numpy(val[1]))[0] == pytest.approx(
+        losses[result.best_epoch], rel=1e-5
+    )
+
+    # validation labels the features contradict: validation loss rises as training goes on, so
+    # training must stop exactly `patience` epochs after its best epoch, long before max_epochs
+    torch.manual_seed(0)
+    model = build_model("hybrid", **TINY_OVERRIDES["hybrid"])
+    misleading = (model_inputs(model, learnable_features(y[:16], seed=1)), (y[:16] + 2) % 4)
+    result = fit(model, _xy(model, y), misleading, cfg)
+    assert result.stopped_early
+    assert len(result.history) == result.best_epoch + 1 + cfg.patience < cfg.max_epochs
 
 
 def test_interrupted_training_resumes_exactly(tmp_path):
