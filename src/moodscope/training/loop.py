@@ -124,97 +124,47 @@ def fit(
     model ends with its best weights. Targets are quadrant indices [shape=(n,)] for the ``quadrants``
     task, valence/arousal [shape=(n, 2)] for ``va`` (``config.task``). ``meta`` describes the run in
     ``workdir/last.pt``."""
-    from moodscope.models.checkpoint import read_checkpoint, save_checkpoint
-
     goal = objective(config.task)
     threads_before = torch.get_num_threads()
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
-    x_train = {k: torch.from_numpy(v) for k, v in train[0].items()}
-    y_train = torch.from_numpy(np.asarray(train[1], goal.target_dtype))
-    x_val = {k: torch.from_numpy(v) for k, v in val[0].items()}
-    y_val = torch.from_numpy(np.asarray(val[1], goal.target_dtype))
+    x_train, y_train = _as_tensors(train, goal)
+    x_val, y_val = _as_tensors(val, goal)
     weight = torch.as_tensor(class_weights, dtype=torch.float32) if class_weights is not None else None
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     result = TrainResult()
-    best_state = copy.deepcopy(model.state_dict())
-    bad_epochs, start_epoch = 0, 0
+    run = _RunState(best_state=copy.deepcopy(model.state_dict()))
     fingerprint = json.dumps([model.name, model_config(model), asdict(config), len(y_train), len(y_val)])
-
     last = workdir / "last.pt" if workdir else None
     if last is not None and last.exists():
-        payload = read_checkpoint(last)
-        state = payload.get("train_state", {})
-        if state.get("fingerprint") == fingerprint:
-            model.load_state_dict(payload["state_dict"])
-            optimizer.load_state_dict(state["optimizer"])
-            best_state = state["best_state"]
-            result.history = state["history"]
-            result.best_epoch, result.best_val_loss = state["best_epoch"], state["best_val_loss"]
-            bad_epochs, start_epoch = state["bad_epochs"], state["epoch"] + 1
-            result.resumed_from = state["epoch"]
-            log.info("resuming %s from epoch %d", last, start_epoch)
-        else:
-            log.warning("%s belongs to another run; starting afresh", last)
+        _resume(last, fingerprint, model, optimizer, result, run)
 
     t0 = time.perf_counter()
-    for epoch in range(start_epoch, config.max_epochs):
-        if bad_epochs >= config.patience:
+    for epoch in range(run.start_epoch, config.max_epochs):
+        if run.bad_epochs >= config.patience:
             result.stopped_early = True
             break
-        torch.manual_seed(config.seed + epoch)
-        generator = torch.Generator().manual_seed(config.seed + epoch)
-        n_batches = -(-len(y_train) // config.batch_size)
-        if progress:
-            progress("epoch", {"epoch": epoch, "batches": n_batches})
-        model.train()
-        started, loss_sum, seen = time.perf_counter(), 0.0, 0
-        outputs, targets = [], []
-        for idx in _batches(len(y_train), config.batch_size, generator):
-            out = model(**{k: v[idx] for k, v in x_train.items()})
-            loss = goal.loss(out, y_train[idx], weight)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            loss_sum += loss.item() * len(idx)
-            seen += len(idx)
-            outputs.append(out.detach())
-            targets.append(y_train[idx])
-            if progress:
-                progress(
-                    "batch", {"loss": loss_sum / seen, goal.metric: goal.score(torch.cat(outputs), torch.cat(targets))}
-                )
+        started = time.perf_counter()
+        train_loss, train_score = _train_one_epoch(
+            model, optimizer, goal, x_train, y_train, weight, config, epoch, progress
+        )
         val_loss, val_score, _ = evaluate_loss(model, x_val, y_val, task=config.task)
         row = {
             "epoch": epoch,
-            "train_loss": loss_sum / max(seen, 1),
-            f"train_{goal.metric}": goal.score(torch.cat(outputs), torch.cat(targets)) if outputs else float("nan"),
+            "train_loss": train_loss,
+            f"train_{goal.metric}": train_score,
             "val_loss": val_loss,
             f"val_{goal.metric}": val_score,
             "seconds": time.perf_counter() - started,
         }
         result.history.append(row)
-        if val_loss < result.best_val_loss:
-            result.best_val_loss, result.best_epoch, bad_epochs = val_loss, epoch, 0
-            best_state = copy.deepcopy(model.state_dict())
-        else:
-            bad_epochs += 1
+        _keep_if_best(model, epoch, val_loss, result, run)
         if progress:
             progress("epoch-end", row)
         if last is not None:
-            train_state = {
-                "fingerprint": fingerprint,
-                "epoch": epoch,
-                "optimizer": optimizer.state_dict(),
-                "best_state": best_state,
-                "history": result.history,
-                "best_epoch": result.best_epoch,
-                "best_val_loss": result.best_val_loss,
-                "bad_epochs": bad_epochs,
-            }
-            save_checkpoint(last, model, dict(meta or {}, last_epoch=epoch), train_state=train_state)
+            _save_last(last, model, meta, fingerprint, epoch, optimizer, result, run)
     else:
-        result.stopped_early = bad_epochs >= config.patience
+        result.stopped_early = run.bad_epochs >= config.patience
     result.seconds = sum(r["seconds"] for r in result.history)
     log.debug(
         "trained %d epochs in %.1f s (this session %.1f s)",
@@ -222,10 +172,117 @@ def fit(
         result.seconds,
         time.perf_counter() - t0,
     )
-    model.load_state_dict(best_state)
+    model.load_state_dict(run.best_state)
     model.eval()
     torch.set_num_threads(threads_before)
     return result
+
+
+@dataclass
+class _RunState:
+    """What :func:`fit` carries from epoch to epoch besides the history: the best weights so far, the
+    epochs since they improved, and where a resumed run starts."""
+
+    best_state: dict
+    bad_epochs: int = 0
+    start_epoch: int = 0
+
+
+def _as_tensors(part: tuple[dict[str, np.ndarray], np.ndarray], goal: Objective):
+    inputs, targets = part
+    return {k: torch.from_numpy(v) for k, v in inputs.items()}, torch.from_numpy(np.asarray(targets, goal.target_dtype))
+
+
+def _resume(last: Path, fingerprint: str, model: MoodNetwork, optimizer, result: TrainResult, run: _RunState) -> None:
+    """Continue from ``last.pt`` when it belongs to this very run (same model, config and data sizes)."""
+    from moodscope.models.checkpoint import read_checkpoint
+
+    payload = read_checkpoint(last)
+    state = payload.get("train_state", {})
+    if state.get("fingerprint") != fingerprint:
+        log.warning("%s belongs to another run; starting afresh", last)
+        return
+    model.load_state_dict(payload["state_dict"])
+    optimizer.load_state_dict(state["optimizer"])
+    run.best_state = state["best_state"]
+    result.history = state["history"]
+    result.best_epoch, result.best_val_loss = state["best_epoch"], state["best_val_loss"]
+    run.bad_epochs, run.start_epoch = state["bad_epochs"], state["epoch"] + 1
+    result.resumed_from = state["epoch"]
+    log.info("resuming %s from epoch %d", last, run.start_epoch)
+
+
+def _train_one_epoch(
+    model: MoodNetwork,
+    optimizer,
+    goal: Objective,
+    x: dict[str, torch.Tensor],
+    y: torch.Tensor,
+    weight: torch.Tensor | None,
+    config: TrainConfig,
+    epoch: int,
+    progress: Progress | None,
+) -> tuple[float, float]:
+    """One pass over the training part in mini-batches of a seeded order (reseeded from ``seed + epoch``,
+    so a resumed run continues exactly). Returns the epoch's mean loss and score."""
+    torch.manual_seed(config.seed + epoch)
+    generator = torch.Generator().manual_seed(config.seed + epoch)
+    if progress:
+        progress("epoch", {"epoch": epoch, "batches": -(-len(y) // config.batch_size)})
+    model.train()
+    loss_sum, seen = 0.0, 0
+    outputs, targets = [], []
+    for idx in _batches(len(y), config.batch_size, generator):
+        out = model(**{k: v[idx] for k, v in x.items()})
+        loss = goal.loss(out, y[idx], weight)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        loss_sum += loss.item() * len(idx)
+        seen += len(idx)
+        outputs.append(out.detach())
+        targets.append(y[idx])
+        if progress:
+            progress(
+                "batch", {"loss": loss_sum / seen, goal.metric: goal.score(torch.cat(outputs), torch.cat(targets))}
+            )
+    score = goal.score(torch.cat(outputs), torch.cat(targets)) if outputs else float("nan")
+    return loss_sum / max(seen, 1), score
+
+
+def _keep_if_best(model: MoodNetwork, epoch: int, val_loss: float, result: TrainResult, run: _RunState) -> None:
+    """Early stopping's bookkeeping: keep the weights of the best validation loss, count the epochs since."""
+    if val_loss < result.best_val_loss:
+        result.best_val_loss, result.best_epoch, run.bad_epochs = val_loss, epoch, 0
+        run.best_state = copy.deepcopy(model.state_dict())
+    else:
+        run.bad_epochs += 1
+
+
+def _save_last(
+    last: Path,
+    model: MoodNetwork,
+    meta: dict | None,
+    fingerprint: str,
+    epoch: int,
+    optimizer,
+    result: TrainResult,
+    run: _RunState,
+) -> None:
+    """``last.pt``: the weights after ``epoch`` and everything :func:`_resume` needs to continue."""
+    from moodscope.models.checkpoint import save_checkpoint
+
+    train_state = {
+        "fingerprint": fingerprint,
+        "epoch": epoch,
+        "optimizer": optimizer.state_dict(),
+        "best_state": run.best_state,
+        "history": result.history,
+        "best_epoch": result.best_epoch,
+        "best_val_loss": result.best_val_loss,
+        "bad_epochs": run.bad_epochs,
+    }
+    save_checkpoint(last, model, dict(meta or {}, last_epoch=epoch), train_state=train_state)
 
 
 def run_experiment(
@@ -257,11 +314,8 @@ def run_experiment(
     whose ``best.pt`` is complete is not trained again. ``run_extra`` is stored in each checkpoint's
     ``run`` record (e.g. the valence/arousal targets).
     """
-    from moodscope.features.normalization import Normalization
-    from moodscope.fileio import sha256_files
-    from moodscope.models.checkpoint import build_meta, read_checkpoint, save_checkpoint
     from moodscope.training.evaluate import summarize, summarize_va
-    from moodscope.training.protocols import class_weights, leakage, make_splits
+    from moodscope.training.protocols import make_splits
 
     config = train_config or TrainConfig()
     regression = config.task == "va"
@@ -269,31 +323,15 @@ def run_experiment(
     if regression:
         _check_va_setup(table, protocol, config)
     splits = make_splits(table.quadrant, table.artists, protocol, folds=folds, seed=config.seed, balance=config.balance)
-    targets = table.va.astype(np.float32) if regression else table.quadrant
     results = []
     for split in splits:
         if progress:
             progress("fold", {"fold": split.fold, "folds": folds})
         workdir = out_dir / f"fold{split.fold}" if out_dir else None
-        if workdir and (workdir / "best.pt").exists():
-            meta = read_checkpoint(workdir / "best.pt")["meta"]
-            same_model = meta.get("arch") == model_name and meta.get("config") == model_config(
-                build_model(model_name, **overrides)
-            )
-            stored = {"task": "quadrants"} | meta.get("run", {}).get("train_config", {})
-            if meta.get("complete") and same_model and stored == asdict(config):
-                results.append(meta["result"] | {"checkpoint_sha256": sha256_files(workdir / "best.pt")})
-                continue
-        train_rows = np.unique(split.train)
-        norm = Normalization.fit(table.features.select(train_rows))
-        model = build_model(model_name, **overrides)
-        normed = norm.apply(table.features)
-        inputs = model_inputs(model, normed)
-        del normed
-
-        def part(rows: np.ndarray, inputs=inputs) -> tuple[dict[str, np.ndarray], np.ndarray]:
-            return {k: v[rows] for k, v in inputs.items()}, targets[rows]
-
+        finished = _finished_fold(workdir, model_name, overrides, config)
+        if finished is not None:
+            results.append(finished)
+            continue
         run_info = {
             "dataset": dataset_name,
             "protocol": protocol,
@@ -304,45 +342,19 @@ def run_experiment(
             "n_val": len(split.val),
             "n_test": len(split.test),
         } | (run_extra or {})
-        meta = build_meta(model, norm, task=config.task, run=run_info)
-        weights = class_weights(table.quadrant[split.train]) if config.balance == "class-weights" else None
-        fitted = fit(
-            model,
-            part(split.train),
-            part(split.val),
-            config,
-            workdir=workdir,
-            meta=meta,
-            class_weights=weights,
-            progress=progress,
+        results.append(
+            _train_fold(
+                table,
+                split,
+                build_model(model_name, **overrides),
+                config,
+                run_info=run_info,
+                workdir=workdir,
+                song_labels=song_labels,
+                song_va=song_va,
+                progress=progress,
+            )
         )
-        if regression:
-            meta["va_val_rmse"] = _residual_rmse(model, meta, table, split.val if len(split.val) else train_rows)
-        test = table.select(split.test)
-        metrics = _test_metrics(model, meta, test, song_labels=song_labels, song_va=song_va)
-        result = {
-            "fold": split.fold,
-            "metrics": metrics,
-            "history": fitted.history,
-            "best_epoch": fitted.best_epoch,
-            "epochs": len(fitted.history),
-            "train_seconds": fitted.seconds,
-            "leakage": leakage(split, table.track_ids),
-            "split_sizes": {"train": len(split.train), "val": len(split.val), "test": len(split.test)},
-            "test_songs": sorted(set(table.track_ids[split.test].tolist())),
-        }
-        if regression:
-            result["test_predictions"] = _va_predictions(model, meta, test)
-        results.append(result)
-        if workdir:
-            split_info = {
-                "train_songs": sorted(set(table.track_ids[split.train].tolist())),
-                "test_songs": result["test_songs"],
-            }
-            meta = dict(meta, metrics=metrics, result=result, split=split_info, complete=True)
-            save_checkpoint(workdir / "best.pt", model, meta)
-            (workdir / "last.pt").unlink(missing_ok=True)
-            result["checkpoint_sha256"] = sha256_files(workdir / "best.pt")  # its model_hash in analyze
     out = {
         "model": model_name,
         "protocol": protocol,
@@ -355,6 +367,92 @@ def run_experiment(
     if regression:
         out["pooled"] = _pooled_va(results, song_va)
     return out
+
+
+def _finished_fold(workdir: Path | None, model_name: str, overrides: dict, config: TrainConfig) -> dict | None:
+    """The result of a fold whose ``best.pt`` is complete and was trained with this model and config."""
+    from moodscope.fileio import sha256_files
+    from moodscope.models.checkpoint import read_checkpoint
+
+    if workdir is None or not (workdir / "best.pt").exists():
+        return None
+    meta = read_checkpoint(workdir / "best.pt")["meta"]
+    same_model = meta.get("arch") == model_name and meta.get("config") == model_config(
+        build_model(model_name, **overrides)
+    )
+    stored = {"task": "quadrants"} | meta.get("run", {}).get("train_config", {})
+    if meta.get("complete") and same_model and stored == asdict(config):
+        return meta["result"] | {"checkpoint_sha256": sha256_files(workdir / "best.pt")}
+    return None
+
+
+def _train_fold(
+    table,
+    split,
+    model: MoodNetwork,
+    config: TrainConfig,
+    *,
+    run_info: dict,
+    workdir: Path | None,
+    song_labels: dict[str, int] | None,
+    song_va: dict[str, tuple[float, float]] | None,
+    progress: Progress | None,
+) -> dict:
+    """One fold: normalisation fitted on its training rows, :func:`fit`, test metrics, and (with a
+    ``workdir``) its complete ``best.pt``. Returns the fold's result."""
+    from moodscope.features.normalization import Normalization
+    from moodscope.fileio import sha256_files
+    from moodscope.models.checkpoint import build_meta, save_checkpoint
+    from moodscope.training.protocols import class_weights, leakage
+
+    regression = config.task == "va"
+    targets = table.va.astype(np.float32) if regression else table.quadrant
+    train_rows = np.unique(split.train)
+    norm = Normalization.fit(table.features.select(train_rows))
+    inputs = model_inputs(model, norm.apply(table.features))
+
+    def part(rows: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        return {k: v[rows] for k, v in inputs.items()}, targets[rows]
+
+    meta = build_meta(model, norm, task=config.task, run=run_info)
+    weights = class_weights(table.quadrant[split.train]) if config.balance == "class-weights" else None
+    fitted = fit(
+        model,
+        part(split.train),
+        part(split.val),
+        config,
+        workdir=workdir,
+        meta=meta,
+        class_weights=weights,
+        progress=progress,
+    )
+    if regression:
+        meta["va_val_rmse"] = _residual_rmse(model, meta, table, split.val if len(split.val) else train_rows)
+    test = table.select(split.test)
+    metrics = _test_metrics(model, meta, test, song_labels=song_labels, song_va=song_va)
+    result = {
+        "fold": split.fold,
+        "metrics": metrics,
+        "history": fitted.history,
+        "best_epoch": fitted.best_epoch,
+        "epochs": len(fitted.history),
+        "train_seconds": fitted.seconds,
+        "leakage": leakage(split, table.track_ids),
+        "split_sizes": {"train": len(split.train), "val": len(split.val), "test": len(split.test)},
+        "test_songs": sorted(set(table.track_ids[split.test].tolist())),
+    }
+    if regression:
+        result["test_predictions"] = _va_predictions(model, meta, test)
+    if workdir:
+        split_info = {
+            "train_songs": sorted(set(table.track_ids[split.train].tolist())),
+            "test_songs": result["test_songs"],
+        }
+        meta = dict(meta, metrics=metrics, result=result, split=split_info, complete=True)
+        save_checkpoint(workdir / "best.pt", model, meta)
+        (workdir / "last.pt").unlink(missing_ok=True)
+        result["checkpoint_sha256"] = sha256_files(workdir / "best.pt")  # its model_hash in analyze
+    return result
 
 
 def _va_predictions(model: MoodNetwork, meta: dict, test) -> dict:
