@@ -425,3 +425,54 @@ def test_analyze_help(capsys):
     out = capsys.readouterr().out
     for option in ("--model", "--format", "--out", "--plot", "--workers", "--timeline"):
         assert option in out
+
+
+def test_quiet_verbose_after_the_command_and_elapsed_time(tmp_path, capsys, tiny_model):
+    song = write_audio(tmp_path / "song.wav", 11.0)
+    code, out, err = run(capsys, "analyze", str(song), "--model", tiny_model, "-v")  # -v after the command
+    assert code == 0 and "mood: Q" in out
+    assert "analyzed 1 of 1 files (0.2 min of audio) in " in err and "x real time" in err
+    plot = tmp_path / "p.png"
+    code, out, err = run(capsys, "analyze", str(song), "--model", tiny_model, "-q", "--plot", str(plot))
+    assert code == 0 and "mood: Q" in out and err == ""  # -q: the result, no notes
+    assert_png(plot)
+    code, _, err = run(capsys, "-q", "analyze", str(tmp_path / "missing.wav"), "--model", tiny_model)
+    assert code == 1 and "missing.wav" in err  # errors are still shown
+
+
+def test_rows_tracks_gives_one_summary_row_per_track(tmp_path, capsys, tiny_model):
+    from moodscope.analysis.analyzer import TRACK_COLUMNS
+
+    a, b = write_audio(tmp_path / "a.wav", 16.0), write_audio(tmp_path / "b.wav", 11.0, seed=1)
+    args = (str(a), str(b), "--model", tiny_model, "--workers", "1")
+    assert run(capsys, "analyze", *args, "--rows", "tracks", "--out", str(tmp_path / "t.csv"))[0] == 0
+    assert run(capsys, "analyze", *args, "--rows", "tracks", "--out", str(tmp_path / "t.parquet"))[0] == 0
+    assert run(capsys, "analyze", *args, "--out", str(tmp_path / "s.csv"))[0] == 0
+    assert run(capsys, "analyze", *args, "--format", "json", "--out", str(tmp_path / "t.json"))[0] == 0
+    tracks, segments = pd.read_csv(tmp_path / "t.csv"), pd.read_csv(tmp_path / "s.csv")
+    assert list(tracks.columns) == list(TRACK_COLUMNS) and len(tracks) == 2
+    pd.testing.assert_frame_equal(tracks, pd.read_parquet(tmp_path / "t.parquet"), check_dtype=False)
+    assert tracks.n_segments.tolist() == [3, 2] and segments.groupby("track").size().loc[str(a)] == 3
+    for row, summary in zip(tracks.itertuples(), (t["summary"] for t in read_json(tmp_path / "t.json"))):
+        assert row.quadrant == summary["quadrant"] and row.confidence == pytest.approx(summary["confidence"])
+        assert [getattr(row, f"p_{q}") for q in QUADRANTS] == pytest.approx(list(summary["probabilities"].values()))
+
+
+def test_help_says_what_accurate_is_and_how_many_tracks_a_plot_shows(capsys):
+    from moodscope.constants import MAX_TRACKS_PER_PLOT
+
+    with pytest.raises(SystemExit):
+        main(["analyze", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "musicnn" in out and "moodscope models" in out
+    assert f"the first {MAX_TRACKS_PER_PLOT} tracks only" in out
+
+
+def test_plot_of_many_tracks_says_what_it_leaves_out():
+    from moodscope.cli.analyze import plot_limit_note
+    from moodscope.constants import MAX_TRACKS_PER_PLOT
+
+    assert plot_limit_note(MAX_TRACKS_PER_PLOT) == ""
+    assert f"first {MAX_TRACKS_PER_PLOT} of {MAX_TRACKS_PER_PLOT + 3} tracks" in plot_limit_note(
+        MAX_TRACKS_PER_PLOT + 3
+    )

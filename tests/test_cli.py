@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from moodscope.analysis.pretrained import SHIPPED_MODELS, load_model
 from moodscope.cli import build_parser, main
 from moodscope.models.checkpoint import save_random_checkpoint
@@ -98,3 +100,17 @@ def test_training_defaults_come_from_train_config():
         d.batch_size,
         d.learning_rate,
     )
+
+
+def test_version(capsys):
+    from moodscope.version import __version__
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"moodscope {__version__}"
+
+
+@pytest.mark.parametrize("argv", [["-v", "models", "-q"], ["models", "-vv"], ["library", "stats", "-q"]])
+def test_verbosity_options_after_any_command(argv):
+    args = build_parser().parse_args(argv)
+    assert args.verbose >= 1 or args.quiet

@@ -68,6 +68,9 @@ VA_RANGE = (-1.0, 1.0)
 """The range of the valence and arousal values moodscope reports; plots, maps and the web page take
 their axes from it (quadrant boundaries at its midpoint)."""
 
+MAX_TRACKS_PER_PLOT = 12
+"""A timeline plot (``analyze --plot``) draws one panel per track for at most this many tracks."""
+
 QUADRANT_COLOURS = {"Q1": "#f2a516", "Q2": "#d7263d", "Q3": "#3066be", "Q4": "#2e9e6b"}
 
 AUDIO_EXTENSIONS = (".mp3", ".wav", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".mp4", ".aiff", ".aif")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -26,7 +26,7 @@ from moodscope.constants import (
     SEGMENT_SAMPLES,
     SEGMENT_SECONDS,
 )
-from moodscope.errors import AudioError, ModelError
+from moodscope.errors import AudioError, ModelError, MoodscopeError
 from moodscope.version import __version__
 
 log = logging.getLogger(__name__)
@@ -117,6 +117,24 @@ class Analysis:
             frame[key] = value
         return frame
 
+    def summary_row(self) -> dict:
+        """One row for the whole track (:data:`TRACK_COLUMNS`): its summary, size and provenance."""
+        s = self.summary
+        return {
+            "track": self.source,
+            "duration": float(self.duration),
+            "n_segments": len(self.starts),
+            "quadrant": s.quadrant,
+            "mood": s.mood,
+            "confidence": s.confidence,
+            **{f"p_{q}": s.probabilities[q] for q in QUADRANTS},
+            "valence": s.valence,
+            "arousal": s.arousal,
+            **{f"share_{q}": s.quadrant_share[q] for q in QUADRANTS},
+            **self.provenance,
+            "va_meaning": self.va_meaning,
+        }
+
     def to_dict(self) -> dict:
         return {
             "track": self.source,
@@ -140,6 +158,39 @@ class Analysis:
 
     def to_json(self, **kw) -> str:
         return json.dumps(self.to_dict(), **{"allow_nan": False, **kw})
+
+
+TRACK_COLUMNS = (
+    "track",
+    "duration",
+    "n_segments",
+    "quadrant",
+    "mood",
+    "confidence",
+    *(f"p_{q}" for q in QUADRANTS),
+    "valence",
+    "arousal",
+    *(f"share_{q}" for q in QUADRANTS),
+    "moodscope_version",
+    "model",
+    "model_hash",
+    "va_meaning",
+)
+"""The columns of a per-track table (:meth:`Analysis.summary_row`), documented in docs/formats.md."""
+
+ROWS = ("segments", "tracks")
+
+
+def analyses_frame(analyses: Sequence[Analysis], rows: str = "segments"):
+    """The table CSV and Parquet outputs hold: one row per segment (:meth:`Analysis.to_dataframe`) or,
+    with ``rows="tracks"``, one per track (:meth:`Analysis.summary_row`)."""
+    import pandas as pd
+
+    if rows not in ROWS:
+        raise MoodscopeError(f"rows must be one of {', '.join(ROWS)}, not {rows!r}")
+    if rows == "tracks":
+        return pd.DataFrame([a.summary_row() for a in analyses], columns=list(TRACK_COLUMNS))
+    return pd.concat([a.to_dataframe() for a in analyses], ignore_index=True) if analyses else pd.DataFrame()
 
 
 def provenance_metadata(analyses: list[Analysis]) -> dict:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import os
 
 from moodscope.analysis.analyzer import Analysis
-from moodscope.constants import QUADRANT_COLOURS, QUADRANT_MOODS, QUADRANTS, SEGMENT_SECONDS
-
-MAX_TRACKS_PER_PLOT = 12
+from moodscope.constants import MAX_TRACKS_PER_PLOT, QUADRANT_COLOURS, QUADRANT_MOODS, QUADRANTS, SEGMENT_SECONDS
 
 
 def plot_timeline(analyses: list[Analysis], path: str | os.PathLike) -> None:

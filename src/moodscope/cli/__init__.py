@@ -18,7 +18,9 @@ import sys
 import threading
 from collections.abc import Iterator
 
+from moodscope.cli.console import quiet
 from moodscope.errors import MoodscopeError
+from moodscope.version import __version__
 
 COMMAND_MODULES = ("features", "datasets", "train", "analyze", "embed", "models", "library", "serve")
 
@@ -29,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Music emotion recognition: mood of tracks, segment by segment, on Russell's four quadrants "
         "(Q1 happy/excited, Q2 tense/angry, Q3 sad/depressed, Q4 calm/relaxed).",
     )
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _add_verbosity(parser, default=0)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:
@@ -39,7 +42,33 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         module.register(sub)
+    for command in _subcommands(parser):
+        _add_verbosity(command, default=argparse.SUPPRESS)  # -v and -q after the command too
     return parser
+
+
+def _add_verbosity(parser: argparse.ArgumentParser, *, default: object) -> None:
+    """``-v/--verbose`` (more log output) and ``-q/--quiet`` (errors and results only). On a subcommand
+    their default is SUPPRESS, so that they do not undo the same options given before the command."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("-v", "--verbose", action="count", default=default, help="more log output (-vv for debug)")
+    group.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=argparse.SUPPRESS if default is argparse.SUPPRESS else False,
+        help="only results and errors: no progress bars, notes or warnings",
+    )
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """Every (nested) subcommand parser below ``parser``."""
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):  # aliases share a parser
+                found += [sub, *_subcommands(sub)]
+    return found
 
 
 class Terminated(KeyboardInterrupt):
@@ -66,15 +95,14 @@ def sigterm_as_interrupt() -> Iterator[None]:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    level = logging.ERROR if args.quiet else [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(level)  # also when an earlier call (tests, an embedding program) configured it
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
-        with sigterm_as_interrupt():
+        with sigterm_as_interrupt(), quiet(args.quiet):
             return int(args.func(args) or 0)
     except MoodscopeError as exc:
         print(f"moodscope: error: {exc}", file=sys.stderr)

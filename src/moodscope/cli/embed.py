@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from moodscope.cli.console import note, progress_bar
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     from moodscope.cli.options import add_engine_options
@@ -33,8 +35,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_embed(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from moodscope.analysis.accurate import BLOCKS
     from moodscope.analysis.embeddings import embed_files
     from moodscope.audio import find_audio_files
@@ -53,12 +53,12 @@ def run_embed(args: argparse.Namespace) -> int:
             for r in engine.map(EmbedJob(chosen), as_items(files)):
                 yield r.key, r.value, r.error
 
-    with tqdm(total=len(paths), unit="file", desc="embed", disable=None if len(paths) > 1 else True) as bar:
+    with progress_bar(total=len(paths), unit="file", desc="embed", show=len(paths) > 1) as bar:
         result = embed_files(
             paths, args.out, blocks=blocks, run=run, progress=lambda done, total: bar.update(done - bar.n)
         )
     if result.out is not None:
-        print(f"{result.segments} segments of {result.tracks} files written to {result.out}", file=sys.stderr)
+        note(f"{result.segments} segments of {result.tracks} files written to {result.out}")
     if result.failed:
         print(f"{len(result.failed)} of {len(paths)} files failed:", file=sys.stderr)
         for path, reason in result.failed.items():

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from moodscope.cli.console import progress_bar
 from moodscope.cli.options import add_engine_options, engine_kwargs
 
 
@@ -47,14 +48,12 @@ def dataset_items(name: str, root: Path | None, csv: Path | None = None) -> tupl
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from moodscope.engine.features import build_cache
     from moodscope.features.cache import store_dir
 
     name, items = dataset_items(args.dataset, args.root, args.csv)
     store = store_dir(args.out, name)
-    with tqdm(total=0, unit="file", desc=f"features {name}", disable=None) as bar:
+    with progress_bar(total=0, unit="file", desc=f"features {name}") as bar:
 
         def progress(done: int, total: int) -> None:
             bar.total = total

@@ -7,8 +7,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from moodscope.cli.console import note, progress_bar
 from moodscope.cli.options import (
     add_engine_options,
+    add_model_option,
     engine_kwargs,
     fraction,
     non_negative_int,
@@ -117,7 +119,7 @@ def emit(args: argparse.Namespace, playlist) -> int:
     for option, write in (("m3u", write_m3u), ("xspf", write_xspf)):
         if getattr(args, option, None):
             path = write(playlist.tracks, getattr(args, option), name=playlist.name, relative=args.relative)
-            print(f"wrote {path} ({len(playlist.tracks)} tracks)", file=sys.stderr)
+            note(f"wrote {path} ({len(playlist.tracks)} tracks)")
     return 0
 
 
@@ -137,9 +139,7 @@ def add_scan(cmds: argparse._SubParsersAction, shared: SharedOptions) -> None:
         "until they change.",
     )
     p.add_argument("folders", nargs="+", type=Path, metavar="DIR", help="folders of music (recursively)")
-    p.add_argument(
-        "--model", default=None, help="'accurate' (default), 'fast' or the path of a checkpoint (`moodscope train`)"
-    )
+    add_model_option(p)
     add_engine_options(p)
     p.add_argument("--force", action="store_true", help="analyse every file again (e.g. after changing --model)")
     p.add_argument("--retry-failed", action="store_true", help="try again files that failed before")
@@ -169,7 +169,7 @@ def run_scan(args: argparse.Namespace) -> int:
     if args.rebuild:
         aside = move_aside(db)
         if aside is not None:
-            print(f"moved the old library aside to {aside}", file=sys.stderr)
+            note(f"moved the old library aside to {aside}")
     created = not db.exists()
     try:
         with _open(args, create=True, write=True) as lib:
@@ -181,14 +181,12 @@ def run_scan(args: argparse.Namespace) -> int:
 
 
 def _scan(args: argparse.Namespace, lib) -> int:
-    from tqdm import tqdm
-
-    bars: dict[str, tqdm] = {}
+    bars: dict = {}
 
     def progress(stage: str, done: int, total: int) -> None:
         bar = bars.get(stage)
         if bar is None:
-            bar = bars[stage] = tqdm(total=total, unit="file", desc=stage, disable=None, file=sys.stderr)
+            bar = bars[stage] = progress_bar(total=total, unit="file", desc=stage)
         bar.total = total
         bar.update(done - bar.n)
 
@@ -303,7 +301,7 @@ def run_export(args: argparse.Namespace) -> int:
     text = library_json(rows, **meta) + "\n" if fmt == "json" else library_csv(rows)
     write_text(text, args.out)  # "-": standard output
     if str(args.out) != "-":
-        print(f"wrote {args.out} ({len(rows)} tracks)", file=sys.stderr)
+        note(f"wrote {args.out} ({len(rows)} tracks)")
     return 0
 
 

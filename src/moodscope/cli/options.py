@@ -1,5 +1,5 @@
-"""Command-line options shared by several commands: the engine options (analyze, library scan,
-features) and argument types that refuse impossible numbers with argparse's usage error."""
+"""Command-line options shared by several commands: the model to analyse with, the engine to run on
+(analyze, library scan, features) and argument types that refuse impossible numbers with argparse's usage error."""
 
 from __future__ import annotations
 
@@ -35,6 +35,17 @@ def positive_float(text: str) -> float:
 def fraction(text: str) -> float:
     """An argument type: a number in [0, 1] (confidences)."""
     return _number(text, float, lambda v: 0 <= v <= 1, "a number between 0 and 1")
+
+MODEL_HELP = (
+    "'accurate' (default: the shipped musicnn model, pretrained music-tagging embeddings of each 5-s segment "
+    "with a linear head; `moodscope models` shows what it is made of), 'fast' (the paper's hybrid CNN-LSTM "
+    "model on the Table 2 features) or the path of a checkpoint written by `moodscope train`"
+)
+
+
+def add_model_option(p: argparse.ArgumentParser) -> None:
+    """``--model``: a shipped model name or a checkpoint path (default: the shipped ``accurate``)."""
+    p.add_argument("--model", default=None, help=MODEL_HELP)
 
 
 def add_engine_options(p: argparse.ArgumentParser, *, what: str = "analysis") -> None:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from moodscope.cli.library import DB_HELP
+from moodscope.cli.options import add_model_option
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,9 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--db", type=Path, default=None, metavar="PATH", help=DB_HELP)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     p.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
-    p.add_argument(
-        "--model", default=None, help="'accurate' (default), 'fast' or the path of a checkpoint (`moodscope train`)"
-    )
+    add_model_option(p)
     p.add_argument(
         "--workers",
         type=int,

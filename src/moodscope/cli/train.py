@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from moodscope.cli.console import note, progress_bar
+
 
 def _common(p: argparse.ArgumentParser) -> None:
     from moodscope.paths import default_cache_dir
@@ -134,7 +136,7 @@ def _prepare(args: argparse.Namespace):
     items = [(t.track_id, t.audio_path) for t in dataset.with_audio()]
     result = build_cache(items, store, workers=args.workers)
     if result.extracted:
-        print(f"{dataset.name}: extracted features of {len(result.extracted)} tracks -> {store}", file=sys.stderr)
+        note(f"{dataset.name}: extracted features of {len(result.extracted)} tracks -> {store}")
     for track_id, reason in sorted(result.failed.items()):
         print(f"  skipped {track_id}: {reason}", file=sys.stderr)
     return dataset, store
@@ -164,20 +166,14 @@ class _ProgressBar:
         self.label, self.bar = label, None
 
     def __call__(self, event: str, info: dict) -> None:
-        from tqdm import tqdm
-
         if event == "run":
             self.label = f"{info['model']}/{info['protocol']}"
-            print(f"== {self.label}: {info['segments']} segments", file=sys.stderr)
+            note(f"== {self.label}: {info['segments']} segments")
         elif event == "fold" and info["folds"] > 1:
-            print(f"-- fold {info['fold'] + 1}/{info['folds']}", file=sys.stderr)
+            note(f"-- fold {info['fold'] + 1}/{info['folds']}")
         elif event == "epoch":
-            self.bar = tqdm(
-                total=info["batches"],
-                desc=f"{self.label} epoch {info['epoch'] + 1}",
-                unit="batch",
-                leave=False,
-                disable=None,
+            self.bar = progress_bar(
+                total=info["batches"], desc=f"{self.label} epoch {info['epoch'] + 1}", unit="batch", leave=False
             )
         elif event == "batch" and self.bar is not None:
             self.bar.set_postfix({k: f"{v:.3f}" for k, v in info.items()}, refresh=False)
@@ -186,11 +182,10 @@ class _ProgressBar:
             if self.bar is not None:
                 self.bar.close()
             score = "ccc" if "train_ccc" in info else "acc"
-            print(
+            note(
                 f"{self.label} epoch {info['epoch'] + 1}: loss {info['train_loss']:.3f} {score} "
                 f"{info[f'train_{score}']:.3f} | val loss {info['val_loss']:.3f} {score} {info[f'val_{score}']:.3f} "
-                f"({info['seconds']:.1f} s)",
-                file=sys.stderr,
+                f"({info['seconds']:.1f} s)"
             )
 
 
@@ -235,7 +230,7 @@ def run_train(args: argparse.Namespace) -> int:
     progress = _ProgressBar(f"{args.model}/{kind}")
     songs = len(set(table.track_ids.tolist()))
     counts = f"valence/arousal ({args.targets} targets)" if regression else str(table.quadrant_counts())
-    print(f"{dataset.name}: {len(table)} segments of {songs} songs, {counts}", file=sys.stderr)
+    note(f"{dataset.name}: {len(table)} segments of {songs} songs, {counts}")
     started = time.perf_counter()
     result = run_experiment(
         table,
@@ -268,8 +263,6 @@ def _positive_int(text: str) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from moodscope.analysis.evaluation import evaluate_model, write_evaluation_report
     from moodscope.analysis.pretrained import load_model
     from moodscope.cli.options import engine_kwargs
@@ -278,7 +271,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     load_model(args.model)  # a bad model fails now, in one line
     dataset = load_dataset(args.dataset, args.root)
-    with tqdm(unit="file", desc="evaluate", disable=None) as bar:
+    with progress_bar(unit="file", desc="evaluate") as bar:
 
         def progress(done: int, total: int) -> None:
             bar.total = total

@@ -72,20 +72,7 @@ def track_row(result: FileResult) -> dict[str, Any]:
         row["error"] = result.error or "unknown error"
         return row
     a: Analysis = result.value
-    s = a.summary
-    row.update(
-        duration=float(a.duration),
-        n_segments=len(a.starts),
-        quadrant=s.quadrant,
-        mood=s.mood,
-        confidence=s.confidence,
-        valence=s.valence,
-        arousal=s.arousal,
-        **{f"p_{q}": s.probabilities[q] for q in QUADRANTS},
-        **{f"share_{q}": s.quadrant_share[q] for q in QUADRANTS},
-        **a.provenance,
-        va_meaning=a.va_meaning,
-    )
+    row.update(a.summary_row())
     return row
 
 
