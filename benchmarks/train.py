@@ -36,7 +36,7 @@ def main() -> None:
 
     dataset = load_dataset("4q", args.root)
     store = store_dir(args.cache, dataset.name)
-    build_cache([(t.track_id, t.audio_path) for t in dataset.with_audio()], store, workers=2)
+    build_cache(dataset.audio_items(), store, workers=2)
     table = protocol_table(dataset, store, args.protocol)
     config = TrainConfig(threads=args.threads, max_epochs=args.epochs)
     started = time.perf_counter()

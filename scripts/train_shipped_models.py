@@ -64,7 +64,7 @@ def train_accurate(root: Path, cache: Path) -> dict:
     blocks = tuple(sorted({b for head in config.heads for b in head}))
     with tqdm(total=len(tracks), desc="musicnn descriptors", unit="clip") as bar:
         sb = dataset_blocks(
-            [(t.track_id, t.audio_path) for t in tracks],
+            dataset.audio_items(),
             cache / "accurate-4q-blocks.npz",
             blocks=blocks,
             workers=2,

@@ -20,7 +20,12 @@ from moodscope.errors import AudioError, DatasetError, LibraryError, ModelError,
 from moodscope.version import __version__
 
 if TYPE_CHECKING:
+    import os
+
+    import numpy as np
+
     from moodscope.analysis import Analysis
+    from moodscope.analysis.pretrained import MoodModel
     from moodscope.library import MoodLibrary
 
 __all__ = [
@@ -37,14 +42,18 @@ __all__ = [
 ]
 
 
-def analyze(path_or_array, sr: int | None = None, model=None) -> Analysis:
+def analyze(
+    path_or_array: str | os.PathLike | np.ndarray,
+    sr: int | None = None,
+    model: str | os.PathLike | MoodModel | None = None,
+) -> Analysis:
     """Analyse a file or an array; see :func:`moodscope.analysis.analyze`."""
     from moodscope.analysis import analyze as _analyze
 
     return _analyze(path_or_array, sr=sr, model=model)
 
 
-def load_model(name_or_path=None):
+def load_model(name_or_path: str | os.PathLike | None = None) -> MoodModel:
     """Load a mood model by name ('accurate', 'fast') or checkpoint path; see :mod:`moodscope.analysis.pretrained`."""
     from moodscope.analysis import load_model as _load_model
 

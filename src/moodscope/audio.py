@@ -36,9 +36,10 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -107,7 +108,7 @@ def check_samples(y: np.ndarray, source: str, *, offset: float = 0.0, rate: floa
 _DECODER_NOISE = re.compile(r"^(Note: |Warning: |\[src/libmpg123/|\[.*mpg123)")
 _stderr_lock = threading.Lock()
 _stderr_users = 0
-_stderr_saved: tuple[int, object] | None = None
+_stderr_saved: tuple[int, Any] | None = None  # (the saved descriptor, the capture file)
 
 
 @contextlib.contextmanager
@@ -308,7 +309,7 @@ def _open_blocks(path: Path, block_seconds: float) -> tuple[int, Iterator[np.nda
     )
 
 
-def stream_audio(path: str | os.PathLike, *, block_seconds: float = BLOCK_SECONDS) -> Iterator[np.ndarray]:
+def stream_audio(path: str | os.PathLike, *, block_seconds: float = BLOCK_SECONDS) -> Generator[np.ndarray, None, None]:
     """Decode ``path`` block by block as mono float32 at ``SAMPLE_RATE`` with bounded memory.
 
     Yields arrays [shape=(n,)]; their concatenation is the whole resampled track.
@@ -358,7 +359,7 @@ def load_audio(path: str | os.PathLike, *, duration: float | None = None) -> np.
     return y if limit is None else y[:limit]
 
 
-def resample(y: np.ndarray, sr: int, *, target: int = SAMPLE_RATE, quality: str = "VHQ") -> np.ndarray:
+def resample(y: np.ndarray, sr: float, *, target: int = SAMPLE_RATE, quality: str = "VHQ") -> np.ndarray:
     """Mix ``y`` [shape=(n,) or (channels, n)] to mono and resample it from ``sr`` to ``target`` Hz."""
     import soxr
 

@@ -49,7 +49,7 @@ from moodscope.errors import OutputError
 try:
     import fcntl
 except ImportError:  # Windows: no locks; temporary files get unique names and are not reused
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]
 
 STDOUT = "-"
 """The output path that means standard output."""

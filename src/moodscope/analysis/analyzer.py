@@ -14,6 +14,7 @@ import logging
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,6 +29,11 @@ from moodscope.constants import (
 )
 from moodscope.errors import AudioError, ModelError, MoodscopeError
 from moodscope.version import __version__
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from moodscope.analysis.pretrained import MoodModel
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +100,7 @@ class Analysis:
     def quadrants(self) -> list[str]:
         return [QUADRANTS[i] for i in self.probabilities.argmax(axis=1)]
 
-    def to_dataframe(self):
+    def to_dataframe(self) -> pd.DataFrame:
         """One row per segment: track, start, end, quadrant, mood, p_Q1..p_Q4, valence, arousal and the
         provenance columns moodscope_version, model, model_hash (the same on every row of a track)."""
         import pandas as pd
@@ -156,7 +162,7 @@ class Analysis:
             ],
         }
 
-    def to_json(self, **kw) -> str:
+    def to_json(self, **kw: Any) -> str:
         return json.dumps(self.to_dict(), **{"allow_nan": False, **kw})
 
 
@@ -181,7 +187,7 @@ TRACK_COLUMNS = (
 ROWS = ("segments", "tracks")
 
 
-def analyses_frame(analyses: Sequence[Analysis], rows: str = "segments"):
+def analyses_frame(analyses: Sequence[Analysis], rows: str = "segments") -> pd.DataFrame:
     """The table CSV and Parquet outputs hold: one row per segment (:meth:`Analysis.to_dataframe`) or,
     with ``rows="tracks"``, one per track (:meth:`Analysis.summary_row`)."""
     import pandas as pd
@@ -263,7 +269,7 @@ class SegmentStream:
 
 
 def build_analysis(
-    source: str, duration: float, model, outputs: list[tuple[np.ndarray, np.ndarray | None]]
+    source: str, duration: float, model: MoodModel, outputs: list[tuple[np.ndarray, np.ndarray | None]]
 ) -> Analysis:
     """The :class:`Analysis` of a track from the model's outputs on its segments, batch by batch in
     order (``(probabilities, valence/arousal or None)`` as ``predict_segments`` returns them).
@@ -293,7 +299,7 @@ def build_analysis(
 def analyze(
     path_or_array: str | os.PathLike | np.ndarray,
     sr: int | None = None,
-    model=None,
+    model: str | os.PathLike | MoodModel | None = None,
 ) -> Analysis:
     """Analyse one file, or an array of audio samples at rate ``sr``.
 
@@ -314,6 +320,7 @@ def analyze(
         y = audio_from_array(path_or_array, sr, source=source)
         outputs = [mood_model.predict_segments(segment_audio(y, source=source))]
         return build_analysis(source, len(y) / SAMPLE_RATE, mood_model, outputs)
+    assert not isinstance(path_or_array, np.ndarray)
     stream = SegmentStream(path_or_array)
     outputs = [mood_model.predict_segments(segments) for segments in stream]
     return build_analysis(str(path_or_array), stream.seconds, mood_model, outputs)

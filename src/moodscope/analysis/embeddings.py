@@ -75,9 +75,13 @@ def block_info(name: str) -> dict:
 
 def default_blocks() -> tuple[str, ...]:
     """The blocks the shipped ``accurate`` model reads."""
+    from moodscope.analysis.accurate import EmbeddingModel
     from moodscope.analysis.pretrained import load_model
 
-    return tuple(load_model("accurate").blocks)
+    model = load_model("accurate")
+    if not isinstance(model, EmbeddingModel):
+        raise ModelError(f"the shipped accurate model is a {model.meta.get('arch')!r} model, not musicnn descriptors")
+    return tuple(model.blocks)
 
 
 def check_blocks(blocks: tuple[str, ...]) -> tuple[str, ...]:

@@ -148,7 +148,7 @@ def evaluate_model(
     model = load_model(model_spec)
     scope = select_scope(model, dataset, all_tracks=all_tracks, limit=limit)
     by_path = {str(t.audio_path): t for t in scope.tracks}
-    analyses, failed = (run or in_process(model))([t.audio_path for t in scope.tracks])
+    analyses, failed = (run or in_process(model))([t.audio_path for t in scope.tracks if t.audio_path is not None])
     if not analyses:
         raise DatasetError(f"{dataset.name}: no track could be analysed ({len(failed)} failed)")
     pairs = [(by_path[a.source], a) for a in analyses]

@@ -11,6 +11,7 @@ live in ``moodscope/weights/`` and are found relative to this file; nothing is d
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 from typing import Protocol
 
@@ -95,7 +96,7 @@ class FeatureModel:
 
         va = predict_outputs(self.module, self.meta, features).astype(np.float64)
         probs = quadrant_probabilities_from_va(va, self.meta.get("va_val_rmse", (0.5, 0.5)))
-        return probs, to_reported_va(va)
+        return probs, np.asarray(to_reported_va(va))
 
     def predict_segments(self, segments: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         return self.predict_inputs(self.segment_inputs(segments))
@@ -126,7 +127,7 @@ def model_content_hash(path: Path, *also: Path) -> str:
     return sha256_files(path, *also)
 
 
-def resolve_model_path(spec: str | Path) -> tuple[Path, str | None]:
+def resolve_model_path(spec: str | os.PathLike) -> tuple[Path, str | None]:
     """A shipped model name or a checkpoint path -> (path, display name)."""
     if str(spec) in SHIPPED_MODELS:
         path = SHIPPED_MODELS[str(spec)]
@@ -165,9 +166,9 @@ def _load(path: Path, name: str | None) -> MoodModel:
     return model
 
 
-def load_model(spec: str | Path | MoodModel | None = None) -> MoodModel:
+def load_model(spec: str | os.PathLike | MoodModel | None = None) -> MoodModel:
     """Load a mood model by shipped name ('accurate', 'fast') or checkpoint path; None = the default."""
-    if spec is not None and not isinstance(spec, (str, Path)):
+    if spec is not None and not isinstance(spec, (str, os.PathLike)):
         return spec  # already a model
     if spec is None:
         spec = DEFAULT_MODEL if SHIPPED_MODELS[DEFAULT_MODEL].exists() else "fast"

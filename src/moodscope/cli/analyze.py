@@ -226,6 +226,7 @@ def run_analyze(args: argparse.Namespace) -> int:
         raise MoodscopeError(f"no audio files found in {', '.join(map(str, args.paths))}")
     load_model(args.model)  # a bad --model fails now, in one line, before any work
     if fmt == "dataset":
+        assert out is not None  # checked above
         return run_dataset(args, paths, out)
     started = time.perf_counter()
     with progress_bar(total=len(paths), unit="file", desc="analyze", show=len(paths) > 1) as bar:

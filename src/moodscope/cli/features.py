@@ -44,7 +44,7 @@ def dataset_items(name: str, root: Path | None, csv: Path | None = None) -> tupl
 
     kwargs = {"csv": csv} if csv else {}
     dataset = load_dataset(name, root, **kwargs)
-    return dataset.name, [(t.track_id, t.audio_path) for t in dataset.with_audio()]
+    return dataset.name, dataset.audio_items()
 
 
 def run(args: argparse.Namespace) -> int:

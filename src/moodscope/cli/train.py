@@ -133,8 +133,7 @@ def _prepare(args: argparse.Namespace):
 
     dataset = load_dataset(args.dataset, args.root)
     store = store_dir(args.cache, dataset.name)
-    items = [(t.track_id, t.audio_path) for t in dataset.with_audio()]
-    result = build_cache(items, store, workers=args.workers)
+    result = build_cache(dataset.audio_items(), store, workers=args.workers)
     if result.extracted:
         note(f"{dataset.name}: extracted features of {len(result.extracted)} tracks -> {store}")
     for track_id, reason in sorted(result.failed.items()):

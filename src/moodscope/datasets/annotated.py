@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -36,7 +36,7 @@ def natural_key(track_id: str) -> tuple[int, int | str]:
     return (0, int(track_id)) if track_id.isdigit() else (1, track_id)
 
 
-def _label(x: float) -> float | None:
+def _label(x: float | None) -> float | None:
     return None if x is None or not np.isfinite(x) else float(x)
 
 
@@ -75,7 +75,7 @@ def build_tracks(
         ]
     tracks = {}
     for track_id in sorted(set(static.index) | set(paired), key=natural_key):
-        meta = dict(info.get(track_id, {}))
+        meta: dict[str, Any] = dict(info.get(track_id, {}))
         v, a = static.loc[track_id].tolist() if track_id in static.index else (None, None)
         tracks[track_id] = DatasetTrack(
             track_id=track_id,
@@ -186,7 +186,7 @@ class AnnotatedDataset(Dataset):
         return ValidationReport(self.name, self.root, len(tracks), len(self.with_audio()), issues)
 
 
-def summary(dataset: Dataset) -> dict[str, object]:
+def summary(dataset: Dataset) -> dict[str, Any]:
     """Counts describing a dataset: tracks, audio, labels, quadrants, splits, artists."""
     tracks = list(dataset.tracks().values())
     quadrants = pd.Series([t.quadrant for t in tracks], dtype=object).value_counts()

@@ -29,7 +29,7 @@ def static_table(
     id_column: str,
     valence_column: str,
     arousal_column: str,
-    scale: Callable[[np.ndarray], np.ndarray],
+    scale: Callable[[np.ndarray], np.ndarray | float],
     valid_range: tuple[float, float],
     source: Path,
 ) -> tuple[pd.DataFrame, list[Issue]]:
@@ -97,10 +97,11 @@ def _checked_series(
 def read_wide_2hz(path: Path) -> tuple[Series2Hz, list[Issue]]:
     """Read the wide 2-Hz format: first column the song id, then ``sample_<ms>ms`` columns (NaN-padded)."""
     table = read_table(path)
-    sample_columns = [c for c in table.columns if SAMPLE_COLUMN.match(c)]
+    samples = [(c, m) for c in table.columns if (m := SAMPLE_COLUMN.match(c))]
+    sample_columns = [c for c, _ in samples]
     if not sample_columns:
         raise DatasetError(f"{path} has no 'sample_<ms>ms' columns. Is it a 2-Hz continuous annotation file?")
-    times = np.array([int(SAMPLE_COLUMN.match(c).group(1)) for c in sample_columns]) / 1000.0
+    times = np.array([int(m.group(1)) for _, m in samples]) / 1000.0
     if np.any(np.diff(times) <= 0):
         raise DatasetError(f"{path}: sample columns are not in increasing time order.")
     table = table.set_index(clean_ids(table[table.columns[0]]))
@@ -126,7 +127,7 @@ def read_long_2hz(
     time_column: str,
     value_column: str,
     source: Path,
-    scale: Callable[[np.ndarray], np.ndarray] | None = None,
+    scale: Callable[[np.ndarray], np.ndarray | float] | None = None,
 ) -> tuple[Series2Hz, list[Issue]]:
     """The long format (one row per song and frame) reshaped to a :class:`Series2Hz`.
 
@@ -199,7 +200,7 @@ class StaticLabels:
     id_column: str
     valence_column: str
     arousal_column: str
-    scale: Callable[[np.ndarray], np.ndarray]  # the files' scale -> [-1, 1]
+    scale: Callable[[np.ndarray], np.ndarray | float]  # the files' scale -> [-1, 1]
     valid_range: tuple[float, float]  # on the files' scale
 
     @property
@@ -262,7 +263,7 @@ class LongDynamic:
     time_column: str
     valence_column: str
     arousal_column: str
-    scale: Callable[[np.ndarray], np.ndarray]  # the file's scale -> [-1, 1]
+    scale: Callable[[np.ndarray], np.ndarray | float]  # the file's scale -> [-1, 1]
 
     def read(self, root: Path) -> tuple[tuple[Series2Hz, Series2Hz] | None, list[Issue]]:
         path = root / self.file

@@ -106,6 +106,10 @@ class Dataset:
         """Tracks whose audio file is present on disk."""
         return [t for t in self.tracks().values() if t.audio_path is not None and t.audio_path.exists()]
 
+    def audio_items(self) -> list[tuple[str, Path]]:
+        """``(track_id, audio_path)`` of every track whose audio is on disk: what feature caches read."""
+        return [(t.track_id, t.audio_path) for t in self.with_audio() if t.audio_path is not None]
+
     def _load(self) -> dict[str, DatasetTrack]:
         raise NotImplementedError
 

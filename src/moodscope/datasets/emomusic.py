@@ -115,11 +115,13 @@ def _static_issue(track_id: str, deam: DatasetTrack, emo: DatasetTrack) -> Issue
 
 
 def _dynamic_issue(track_id: str, deam: DatasetTrack, emo: DatasetTrack) -> Issue | None:
-    times, i, j = np.intersect1d(deam.dynamic.times, emo.dynamic.times, return_indices=True)
+    ours_dynamic, theirs_dynamic = deam.dynamic, emo.dynamic
+    assert ours_dynamic is not None and theirs_dynamic is not None  # cross_check compares tracks that have both
+    times, i, j = np.intersect1d(ours_dynamic.times, theirs_dynamic.times, return_indices=True)
     if len(times) == 0:
         return Issue("warning", "cross-dataset", "dynamic annotations share no sample times", track_id)
-    ours = np.stack([deam.dynamic.valence[i], deam.dynamic.arousal[i]])
-    theirs = np.stack([emo.dynamic.valence[j], emo.dynamic.arousal[j]])
+    ours = np.stack([ours_dynamic.valence[i], ours_dynamic.arousal[i]])
+    theirs = np.stack([theirs_dynamic.valence[j], theirs_dynamic.arousal[j]])
     with np.errstate(invalid="ignore"):
         gap = np.nanmax(np.abs(ours - theirs)) if np.isfinite(ours - theirs).any() else 0.0
         swapped = np.nanmax(np.abs(ours - theirs[::-1])) if np.isfinite(ours - theirs).any() else 0.0
@@ -140,7 +142,7 @@ def cross_check(deam: Dataset, emomusic: Dataset) -> list[Issue]:
     annotations that differ by more than ``DYNAMIC_TOLERANCE`` on their common sample times.
     """
     ours, theirs = deam.tracks(), emomusic.tracks()
-    issues = [
+    issues: list[Issue | None] = [
         Issue("warning", "cross-dataset", "emoMusic song not found in DEAM", track_id)
         for track_id in theirs
         if track_id not in ours

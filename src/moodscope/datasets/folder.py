@@ -16,6 +16,7 @@ or ``labels.csv`` in the folder; else the folder's only CSV.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -197,13 +198,16 @@ class FolderDataset(AnnotatedDataset):
             row = table.iloc[i]
             v, a = static.loc[track_id].tolist() if static is not None else (np.nan, np.nan)
             label = quadrants.iloc[i] if quadrants is not None else None
+            fields: dict[str, Any] = {
+                k: row[c] if c and isinstance(row[c], str) and row[c] else None for k, c in extras.items()
+            }
             track = DatasetTrack(
                 track_id=track_id,
                 audio_path=row["_path"],
                 valence=None if np.isnan(v) else float(v),
                 arousal=None if np.isnan(a) else float(a),
                 quadrant_label=label,
-                **{k: row[c] if c and isinstance(row[c], str) and row[c] else None for k, c in extras.items()},
+                **fields,
             )
             if label is not None and track.valence is not None and track.arousal is not None:
                 derived = quadrant_from_va(track.valence, track.arousal)

@@ -23,6 +23,7 @@ every file in its quadrant's folder; three songs have no artist).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -69,7 +70,7 @@ class FourQ(AnnotatedDataset):
         tracks = {}
         for song in sorted(labels, key=natural_key):
             quadrant = labels[song]
-            meta = metadata.get(song, {})
+            meta: dict[str, Any] = metadata.get(song, {})
             self._check_quadrants(song, quadrant, meta.pop("quadrant", None), audio.get(song))
             tracks[song] = DatasetTrack(
                 track_id=song,

@@ -8,6 +8,8 @@ Q4 = +valence -arousal. Kerhalkar et al. number Q2 and Q4 the other way round (t
 
 from __future__ import annotations
 
+from typing import overload
+
 import numpy as np
 
 from moodscope.constants import NEAR_AXIS_THRESHOLD, QUADRANTS, SEGMENT_SECONDS, VA_RANGE
@@ -85,12 +87,28 @@ def segment_va(
     return out
 
 
+@overload
+def to_reported_va(x: np.ndarray) -> np.ndarray: ...
+
+
+@overload
+def to_reported_va(x: float) -> float: ...
+
+
 def to_reported_va(x: np.ndarray | float) -> np.ndarray | float:
     """Map valence/arousal from the annotation scale [-1, 1] (every dataset's labels are mapped to it:
     :func:`scale_1_9`, :func:`scale_0_1`) linearly onto the reported range ``VA_RANGE``; the neutral
     point 0 goes to its midpoint, where the quadrant boundaries are. Inverse: :func:`from_reported_va`."""
     low, high = VA_RANGE
     return low + (np.asarray(x, dtype=float) + 1.0) * (high - low) / 2.0
+
+
+@overload
+def from_reported_va(x: np.ndarray) -> np.ndarray: ...
+
+
+@overload
+def from_reported_va(x: float) -> float: ...
 
 
 def from_reported_va(x: np.ndarray | float) -> np.ndarray | float:

@@ -13,6 +13,7 @@ import logging
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Literal, overload
 
 import pandas as pd
 
@@ -111,8 +112,17 @@ def read_ragged_csv(path: Path) -> pd.DataFrame:
     return pd.DataFrame(records, columns=[*header, "extra"])
 
 
+@overload
+def find_column(table: pd.DataFrame, *names: str, path: Path | None = None, required: Literal[True] = True) -> str: ...
+
+
+@overload
+def find_column(table: pd.DataFrame, *names: str, path: Path | None = None, required: bool) -> str | None: ...
+
+
 def find_column(table: pd.DataFrame, *names: str, path: Path | None = None, required: bool = True) -> str | None:
-    """The first column whose name matches one of ``names`` (case-insensitive, spaces ignored)."""
+    """The first column whose name matches one of ``names`` (case-insensitive, spaces ignored); with
+    ``required`` (the default) a :class:`DatasetError` naming the file when there is none."""
     keys = {re.sub(r"\s+", "", str(c)).lower(): c for c in table.columns}
     for name in names:
         column = keys.get(re.sub(r"\s+", "", name).lower())

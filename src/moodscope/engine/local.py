@@ -149,6 +149,7 @@ class _Pool:
     def _died(self, worker: _Worker, deaths: dict[str, int], pending: list[Item]) -> FileResult | None:
         """A worker died holding its item: replace it and try the item again in the new process,
         or report the item as failed after :data:`ATTEMPTS` deaths."""
+        assert worker.item is not None  # only a busy worker can die holding an item
         key, path = worker.item
         worker.process.join()
         worker.conn.close()

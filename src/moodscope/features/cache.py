@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from moodscope.audio import load_audio, segment_audio
-from moodscope.constants import SEGMENT_SECONDS
+from moodscope.constants import SAMPLE_RATE, SEGMENT_SECONDS
 from moodscope.errors import MoodscopeError
 from moodscope.features.extract import FEATURE_PARAMS, SegmentFeatures, extract_features, feature_params_hash
 from moodscope.fileio import atomic_write
@@ -62,7 +62,7 @@ def _stamp(path: Path) -> dict:
 def atomic_write_npz(target: Path, arrays: dict[str, np.ndarray]) -> None:
     """Write ``arrays`` to ``target`` so that readers only ever see a complete file."""
     with atomic_write(target, "wb") as fh:
-        np.savez(fh, **arrays)
+        np.savez(fh, **arrays)  # type: ignore[arg-type]  # numpy's stubs type **kwds as the allow_pickle flag
 
 
 def is_fresh(store: Path, track_id: str, audio_path: Path) -> bool:
@@ -83,7 +83,7 @@ def extract_file(audio_path: Path) -> tuple[SegmentFeatures, float]:
     """Decode, segment and extract one file. Returns its features and its duration in seconds."""
     y = load_audio(audio_path)
     segments = segment_audio(y, source=str(audio_path))
-    return extract_features(segments), len(y) / FEATURE_PARAMS["sample_rate"]
+    return extract_features(segments), len(y) / SAMPLE_RATE
 
 
 def extract_to_store(store: Path, track_id: str, audio_path: Path) -> float:

@@ -21,6 +21,7 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -120,7 +121,7 @@ def _savgol_taps(order: int, width: int = DELTA_WIDTH) -> np.ndarray:
     return np.linalg.pinv(design)[order] * math.factorial(order)
 
 
-def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
+def _hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
     """Slaney's mel scale (``librosa.hz_to_mel(htk=False)``): linear below 1 kHz, logarithmic above."""
     hz = np.asarray(hz, dtype=float)
     f_sp, min_log_hz, logstep = 200.0 / 3, 1000.0, math.log(6.4) / 27.0
@@ -128,7 +129,7 @@ def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
     return np.where(hz >= min_log_hz, min_log_mel + np.log(np.maximum(hz, 1e-10) / min_log_hz) / logstep, hz / f_sp)
 
 
-def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
+def _mel_to_hz(mel: np.ndarray | float) -> np.ndarray:
     """Inverse of :func:`_hz_to_mel` (``librosa.mel_to_hz(htk=False)``)."""
     mel = np.asarray(mel, dtype=float)
     f_sp, min_log_hz, logstep = 200.0 / 3, 1000.0, math.log(6.4) / 27.0
@@ -203,7 +204,7 @@ _FRAME_BLOCKS = N_FFT // HOP_LENGTH
 _N_BLOCKS = N_FRAMES - 1 + _FRAME_BLOCKS
 
 
-def _hop_blocks(x: np.ndarray, *, mode: str = "constant") -> np.ndarray:
+def _hop_blocks(x: np.ndarray, *, mode: Literal["constant", "edge"] = "constant") -> np.ndarray:
     """Pad [shape=(n, samples)] like a centred STFT (``N_FFT // 2`` each side) and cut the part the
     frames cover into hop-sized blocks: [shape=(n, _N_BLOCKS, HOP_LENGTH)]."""
     half = N_FFT // 2
@@ -305,10 +306,12 @@ def extract_features(segments: np.ndarray) -> SegmentFeatures:
     delta2 = _delta(mfcc, 2)
 
     # centroid and spread (p = 2) from the moments, with librosa.util.normalize's silent-frame rule
-    m = m.reshape(-1, 3)
-    total = np.where(m[:, 0] < np.finfo(np.float32).tiny, 1.0, m[:, 0])
-    centroid = m[:, 1] / total
-    spread = np.sqrt(np.maximum(m[:, 2] - 2.0 * centroid * m[:, 1] + centroid**2 * m[:, 0], 0.0) / total)
+    moments = m.reshape(-1, 3)
+    total = np.where(moments[:, 0] < np.finfo(np.float32).tiny, 1.0, moments[:, 0])
+    centroid = moments[:, 1] / total
+    spread = np.sqrt(
+        np.maximum(moments[:, 2] - 2.0 * centroid * moments[:, 1] + centroid**2 * moments[:, 0], 0.0) / total
+    )
 
     series = np.empty((n, len(SERIES_NAMES), N_FRAMES), dtype=np.float32)
     series[:, 0] = _envelope(y)

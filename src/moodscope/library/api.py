@@ -48,6 +48,9 @@ from moodscope.library.queries import Cluster, Mood, parse_mood
 from moodscope.library.scan import Analyzer, Progress, ScanResult, model_analyzer, scan_library
 
 if TYPE_CHECKING:
+    import pandas as pd
+
+    from moodscope.analysis.analyzer import Analysis
     from moodscope.library.tagging import TagResult
 
 
@@ -87,7 +90,8 @@ def _as_mood(mood: str | Mood | tuple[float, float]) -> Mood:
 
 def _filter_sql(mood: Mood | None, min_confidence: float, text: str | None) -> tuple[str, tuple]:
     """The SQL condition (and its parameters) of the track filters of :meth:`MoodLibrary.tracks`."""
-    where, params = ["confidence >= ?"], [float(min_confidence)]
+    where: list[str] = ["confidence >= ?"]
+    params: list[object] = [float(min_confidence)]
     if mood is not None and not mood.is_point:
         where.append("quadrant = ?")
         params.append(mood.quadrant)
@@ -136,7 +140,7 @@ class MoodLibrary:
     def __enter__(self) -> MoodLibrary:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     @_guarded
@@ -152,7 +156,7 @@ class MoodLibrary:
     def scan(
         self,
         *roots: str | os.PathLike,
-        model=None,
+        model: str | os.PathLike | None = None,
         engine: Engine | str = "local",
         workers: int | None = None,
         address: str | None = None,
@@ -211,7 +215,7 @@ class MoodLibrary:
         self,
         paths: Iterable[str | os.PathLike],
         *,
-        model=None,
+        model: str | os.PathLike | None = None,
         workers: int | None = None,
         analyzer: Analyzer | None = None,
         force: bool = False,
@@ -336,7 +340,7 @@ class MoodLibrary:
         raise LibraryError(f"{len(found)} tracks match {text!r} ({names}{more}); give its id or a longer title")
 
     @_guarded
-    def timeline(self, ref: int | str | os.PathLike):
+    def timeline(self, ref: int | str | os.PathLike) -> pd.DataFrame:
         """The per-segment timeline of a track as a DataFrame (start, end, quadrant, p_Q1..p_Q4, valence, arousal)."""
         import pandas as pd
 
@@ -360,7 +364,7 @@ class MoodLibrary:
         return frame
 
     @_guarded
-    def analysis(self, ref: int | str | os.PathLike | Track):
+    def analysis(self, ref: int | str | os.PathLike | Track) -> Analysis:
         """A track's stored analysis as :func:`moodscope.analysis.analyze` returns it (timeline and summary)."""
         from moodscope.analysis.analyzer import Analysis
 

@@ -40,7 +40,7 @@ def audio_hash(file: str | os.PathLike | BinaryIO) -> str:
     ``file`` is a path or a binary file object open for reading (read from its start; its position
     is not restored).
     """
-    if hasattr(file, "read"):
+    if not isinstance(file, (str, os.PathLike)):
         return _audio_hash(file)
     with open(file, "rb") as fh:
         return _audio_hash(fh)

@@ -30,6 +30,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -37,6 +38,9 @@ from moodscope.constants import QUADRANT_MOODS, QUADRANTS
 from moodscope.errors import LibraryError
 from moodscope.library.integrity import bad_profile_rows, bad_segment_rows, bad_track_rows, damaged, describe_track
 from moodscope.library.profile import PROFILE_SIZE, profile_vector
+
+if TYPE_CHECKING:
+    from moodscope.analysis.analyzer import Analysis
 
 log = logging.getLogger(__name__)
 
@@ -346,7 +350,7 @@ class transaction:
         self.conn.execute("BEGIN IMMEDIATE")
         return self.conn
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
 
 
@@ -445,8 +449,18 @@ _TRACK_COLUMNS = (
 def _track_from_row(row: tuple) -> Track:
     probs = dict(zip(QUADRANTS, row[10:14]))
     share = dict(zip(QUADRANTS, row[14:18]))
+    track_id, path, title, artist, album, duration, quadrant, confidence, valence, arousal = row[:10]
     return Track(
-        *row[:10],
+        id=track_id,
+        path=path,
+        title=title,
+        artist=artist,
+        album=album,
+        duration=duration,
+        quadrant=quadrant,
+        confidence=confidence,
+        valence=valence,
+        arousal=arousal,
         probabilities=probs,
         quadrant_share=share,
         model=row[18],
@@ -485,7 +499,7 @@ def write_analysis(
     stamp: FileStamp,
     digest: str,
     tags: Tags,
-    analysis,
+    analysis: Analysis,
     audio_digest: str | None = None,
 ) -> int:
     """Insert or replace the track at ``stamp.path`` with a new analysis, in one transaction.
@@ -549,6 +563,7 @@ def write_analysis(
             [(track_id, i, *seg) for i, seg in enumerate(segments)],
         )
         conn.execute("DELETE FROM failures WHERE path = ?", (stamp.path,))
+    assert track_id is not None  # the INSERT above gave the row an id
     return int(track_id)
 
 
@@ -579,6 +594,7 @@ def copy_track(
             (new_id, source_id),
         )
         conn.execute("DELETE FROM failures WHERE path = ?", (stamp.path,))
+    assert new_id is not None  # the INSERT above gave the row an id
     return int(new_id)
 
 
@@ -621,7 +637,8 @@ def _profiles_from_bytes(data: bytes, n: int) -> Profiles:
     expected = n * sum(np.dtype(dtype).itemsize * width for _, dtype, width in _SNAPSHOT_FIELDS)
     if len(data) != expected:
         raise ValueError(f"the snapshot holds {len(data)} bytes, not {expected}")
-    arrays, offset = {}, 0
+    arrays: dict[str, Any] = {}
+    offset = 0
     for name, dtype, width in _SNAPSHOT_FIELDS:
         count = n * width
         a = np.frombuffer(data, dtype=dtype, count=count, offset=offset)

@@ -53,7 +53,8 @@ def parse_mood(text: str) -> Mood:
     key = str(text).strip().lower()
     if key in MOOD_WORDS:
         q = MOOD_WORDS[key]
-        return Mood(str(text), tuple(map(float, QUADRANT_CENTRES[q])), q, False)
+        v, a = QUADRANT_CENTRES[q]
+        return Mood(str(text), (float(v), float(a)), q, False)
     match = _POINT.match(key)
     if match:
         v, a = float(match.group(1)), float(match.group(2))
@@ -151,7 +152,7 @@ def fill_playlist(
     if minutes is None and n is None:
         n = 20
     if minutes is None:
-        return ranked[: max(0, n)]
+        return ranked[: max(0, n or 0)]
     budget = minutes * 60.0
     limit = n if n is not None else len(ranked)
     chosen, total = [], 0.0
@@ -267,6 +268,7 @@ def kmeans(
         inertia = _sq_dist(fit, centres).min(axis=1).sum()
         if best is None or inertia < best[0]:
             best = (inertia, centres)
+    assert best is not None  # n_init >= 1
     centres = best[1].astype(x.dtype)
     d = _sq_dist(x, centres)
     labels = d.argmin(axis=1)
@@ -318,7 +320,7 @@ def _level(value: float, high: str, low: str, name: str) -> str:
 
 def describe_cluster(valence: float, arousal: float, share: dict[str, float], variability: float) -> str:
     """Words for a cluster: its quadrants, valence and arousal levels, and how steady its tracks are."""
-    top = sorted(share, key=share.get, reverse=True)
+    top = sorted(share, key=lambda q: share[q], reverse=True)
     first, second = top[0], top[1]
     if share[first] >= 0.6:
         moods = f"mostly {QUADRANT_MOODS[first]} ({first} {share[first]:.0%})"
@@ -374,8 +376,8 @@ def _clusters(profiles: Profiles, k: int, seed: int) -> list[Cluster]:
     order = np.argsort(labels + within, kind="stable")  # by cluster, then nearest to its centre (ties by row)
     bounds = np.searchsorted(labels[order], np.arange(k + 1))
     counts = np.bincount(labels, minlength=k)
-    means = np.stack([np.bincount(labels, weights=col, minlength=k) for col in features.T], axis=1)
-    means /= np.maximum(counts, 1)[:, None]  # (k, 8): valence, arousal, 4 shares, 2 stds
+    sums = np.stack([np.bincount(labels, weights=col, minlength=k) for col in features.T], axis=1)
+    means = sums / np.maximum(counts, 1)[:, None]  # (k, 8): valence, arousal, 4 shares, 2 stds
     out = []
     for c in range(k):
         if counts[c] == 0:

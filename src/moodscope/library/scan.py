@@ -38,6 +38,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from moodscope.constants import AUDIO_EXTENSIONS
 from moodscope.engine.analysis import as_items
@@ -48,11 +49,14 @@ from moodscope.library.audiohash import audio_hash
 from moodscope.library.db import FileStamp, copy_track, record_failure, transaction, write_analysis
 from moodscope.library.tags import read_tags
 
+if TYPE_CHECKING:
+    from moodscope.analysis.analyzer import Analysis
+
 log = logging.getLogger(__name__)
 
 HASH_CHUNK = 1 << 20
 
-AnalysisResult = tuple[str, object | None, str | None]
+AnalysisResult = tuple[str, "Analysis | None", str | None]
 """(path, :class:`~moodscope.analysis.analyzer.Analysis` or None, failure reason or None)."""
 
 Analyzer = Callable[[list[Path]], Iterable[AnalysisResult]]

@@ -31,6 +31,7 @@ ID3 tags keep their version (v2.3 or v2.4) and an ID3v1 tag is kept byte for byt
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 import shutil
@@ -39,6 +40,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO, cast
 
 from moodscope.errors import MoodscopeError, UnsupportedFormatError
 from moodscope.fileio import atomic_write
@@ -235,11 +237,11 @@ def _write(real: str, tagged, st: os.stat_result, known_audio: str | None, *, to
         fh.seek(0)
         save_tags(tagged, fh)  # the copy has the bytes ``tagged`` was read from
         fh.flush()
-        new_audio = audio_hash(fh)
+        new_audio = audio_hash(cast(BinaryIO, fh))
         if new_audio != known_audio and new_audio != audio_hash(real):
             raise MoodscopeError(f"{real}: writing the tags would change the audio data; the file was left as it was")
         fh.seek(0)
-        digest = hashlib.file_digest(fh, "sha256").hexdigest()
+        digest = hashlib.file_digest(cast(io.BufferedRandom, fh), "sha256").hexdigest()
         if not touch:
             os.utime(fh.fileno(), ns=(st.st_atime_ns, st.st_mtime_ns))
     return digest, new_audio

@@ -137,7 +137,8 @@ def read_mood_tags(audio) -> dict[str, str]:
     Names are matched without regard to case (Vorbis comments are case-insensitive; other tools
     may write ``mood``); a tag with several values gives its first.
     """
-    tags, kind, found = audio.tags, _kind(audio), {}
+    tags, kind = audio.tags, _kind(audio)
+    found: dict[str, str] = {}
     if tags is None:
         return found
     wanted = {name.lower(): name for name in MOOD_TAGS}

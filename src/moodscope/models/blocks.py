@@ -9,6 +9,7 @@ images are ``(batch, channels, N_MFCC, N_FRAMES)``, series ``(batch, N_FRAMES, n
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -108,6 +109,7 @@ class MoodNetwork(nn.Module):
     """
 
     name: str = ""
+    config: Any  # the architecture's config dataclass
     image_channels: tuple[str, ...] = ()
     series_names: tuple[str, ...] = ()
     uses_static: bool = False

@@ -74,6 +74,11 @@ def weights_path(name: str = "msd") -> Path:
 class FrozenBatchNorm(nn.Module):
     """Inference-only batch norm with TF's epsilon, over dimension 1."""
 
+    weight: torch.Tensor
+    bias: torch.Tensor
+    running_mean: torch.Tensor
+    running_var: torch.Tensor
+
     def __init__(self, n: int) -> None:
         super().__init__()
         for buf in ("weight", "bias", "running_mean", "running_var"):
@@ -104,6 +109,12 @@ class FrontEndBranch(nn.Module):
         self.bn = FrozenBatchNorm(n_filters)
         self.time_pad = time_pad
 
+    @property
+    def _bias(self) -> torch.Tensor:
+        bias = self.conv.bias
+        assert bias is not None  # the convolution is built with a bias
+        return bias
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, 1, T, F) -> (B, C, T)
         scale, shift = self.bn.scale_shift()
         sign = torch.where(scale >= 0, 1.0, -1.0).to(x.dtype)
@@ -121,7 +132,7 @@ class FrontEndBranch(nn.Module):
         extreme = z.permute(0, 2, 3, 1).amax(dim=2).transpose(1, 2) * sign.view(
             1, -1, 1
         )  # max over freq (min if s < 0)
-        return torch.relu(extreme + self.conv.bias.view(1, -1, 1)) * scale.view(1, -1, 1) + shift.view(1, -1, 1)
+        return torch.relu(extreme + self._bias.view(1, -1, 1)) * scale.view(1, -1, 1) + shift.view(1, -1, 1)
 
 
 class TemporalBranch(FrontEndBranch):
@@ -160,7 +171,7 @@ class TemporalBranch(FrontEndBranch):
         z = F.conv2d(phased.transpose(1, 2), weight)  # (B, C * P, n_steps, F)
         m = z.amax(dim=3).view(batch, -1, p, n_steps).transpose(2, 3).reshape(batch, -1, n_steps * p)
         extreme = m[:, :, :n_time] * sign.view(1, -1, 1)
-        return torch.relu(extreme + self.conv.bias.view(1, -1, 1)) * scale.view(1, -1, 1) + shift.view(1, -1, 1)
+        return torch.relu(extreme + self._bias.view(1, -1, 1)) * scale.view(1, -1, 1) + shift.view(1, -1, 1)
 
 
 class MidEndLayer(nn.Module):

@@ -463,6 +463,7 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        assert config.queue is not None  # ServerConfig.__post_init__ sets it
         uploads = Path(tempfile.mkdtemp(prefix="moodscope-uploads-"))
         state = ServerState(
             config=config,

@@ -17,6 +17,7 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from fastapi import Request
 from python_multipart.exceptions import MultipartParseError
@@ -108,7 +109,7 @@ class _Receiver:
             self.complete = True
         self._writing = False
 
-    def callbacks(self) -> dict:
+    def callbacks(self) -> Any:  # python-multipart's MultipartCallbacks (a TypedDict)
         names = ("on_part_begin", "on_header_field", "on_header_value", "on_header_end", "on_headers_finished",
                  "on_part_data", "on_part_end")  # fmt: skip
         return {name: getattr(self, name) for name in names}
