@@ -217,7 +217,8 @@ def embed_files(
             if value is None:
                 result.failed[path] = error or "unknown error"
             else:
-                yield _table(schema, path, *value, provenance)
+                starts, arrays = value
+                yield _table(schema, path, starts, arrays, provenance)
             if progress:
                 progress(done, len(paths))
 
