@@ -197,11 +197,25 @@ def test_audio_streams_with_ranges_and_content_types(client):
         assert tail.status_code == 206 and tail.content == data[-50:]
     first = client.get(f"{API}/tracks").json()["tracks"][0]
     url = f"{API}/tracks/{first['id']}/audio"
-    error_of(client.get(url, headers={"Range": "bytes=abc"}), 400)
-    error_of(client.get(url, headers={"Range": "lines=1-2"}), 400)
-    unsatisfiable = client.get(url, headers={"Range": "bytes=999999999-"})
-    error_of(unsatisfiable, 416)
-    assert unsatisfiable.headers["content-range"].startswith("bytes */")
+    data = Path(first["path"]).read_bytes()
+    assert "first-last" in error_of(client.get(url, headers={"Range": "bytes=abc"}), 400)
+    assert "ends before it starts" in error_of(client.get(url, headers={"Range": "bytes=9-2"}), 400)
+    for status, header in [(416, "bytes=999999999-"), (416, "bytes=-0")]:
+        unsatisfiable = client.get(url, headers={"Range": header})
+        error_of(unsatisfiable, status)
+        assert unsatisfiable.headers["content-range"] == f"bytes */{len(data)}"
+    # ignored, so the whole file: another unit (RFC 9110 MUST), several ranges, a stale If-Range
+    for headers in ({"Range": "lines=1-2"}, {"Range": "bytes=0-9,20-29"},
+                    {"Range": "bytes=0-9", "If-Range": '"not-this-file"'}):  # fmt: skip
+        whole = client.get(url, headers=headers)
+        assert whole.status_code == 200 and whole.content == data, headers
+        assert whole.headers["content-length"] == str(len(data))
+    # a current If-Range (ETag or Last-Modified) keeps the range
+    etag, modified = whole.headers["etag"], whole.headers["last-modified"]
+    for validator in (etag, modified):
+        part = client.get(url, headers={"Range": "bytes=10-19", "If-Range": validator})
+        assert part.status_code == 206 and part.content == data[10:20]
+        assert part.headers["content-length"] == "10" and part.headers["etag"] == etag
 
 
 def test_audio_of_a_vanished_file_is_404(world, tmp_path):

@@ -23,7 +23,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.requests import ClientDisconnect
 
@@ -275,8 +275,8 @@ def track_detail(state: State, track_id: TrackId):
 
 @router.get(
     "/tracks/{track_id}/audio",
-    response_class=FileResponse,
-    summary="the track's audio file (HTTP range requests supported)",
+    response_class=StreamingResponse,
+    summary="the track's audio file (one HTTP byte range at a time: RFC 9110)",
     responses={
         200: {"content": {t: {} for t in sorted(set(AUDIO_MEDIA_TYPES.values()))}, "description": "the file"},
         206: {"description": "the requested byte range"},
@@ -287,30 +287,35 @@ def track_audio(
     state: State,
     track_id: TrackId,
     range_: Annotated[str | None, Header(alias="range", max_length=1000)] = None,
+    if_range: Annotated[str | None, Header(alias="if-range", max_length=200)] = None,
 ):
+    from moodscope.server.ranges import RangeError, file_validators, if_range_matches, parse_range, read_file_bytes
+
     with state.libraries.borrow() as lib:
         track = _track(lib, track_id)
     path = Path(track.path)
     try:
-        size = path.stat().st_size
+        stat = path.stat()
     except OSError as exc:
         raise ApiError(404, f"the file of track {track_id} is gone ({track.path}); rescan its folder") from exc
-    if range_ is not None:
-        _check_range(range_, size)
-    media_type = AUDIO_MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream")
-    return FileResponse(path, media_type=media_type)
-
-
-def _check_range(header: str, size: int) -> None:
-    """Refuse as JSON what Starlette's FileResponse would refuse as plain text (its own parser)."""
-    from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable
-
-    try:
-        FileResponse._parse_range_header(header, size)
-    except MalformedRangeHeader as exc:
-        raise ApiError(400, f"malformed Range header: {exc.content}") from exc
-    except RangeNotSatisfiable as exc:
-        raise ApiError(416, f"the file has {size} bytes", headers={"Content-Range": f"bytes */{size}"}) from exc
+    validators = file_validators(stat)
+    wanted = None
+    if range_ is not None and if_range_matches(if_range, validators):
+        try:
+            wanted = parse_range(range_, stat.st_size)
+        except RangeError as exc:
+            headers = {"Content-Range": f"bytes */{stat.st_size}"} if exc.status == 416 else None
+            raise ApiError(exc.status, str(exc), headers=headers) from exc
+    first, length = (wanted.first, wanted.length) if wanted else (0, stat.st_size)
+    headers = {"accept-ranges": "bytes", "content-length": str(length), **validators}
+    if wanted:
+        headers["content-range"] = wanted.content_range
+    return StreamingResponse(
+        read_file_bytes(path, first, length),
+        status_code=206 if wanted else 200,
+        media_type=AUDIO_MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream"),
+        headers=headers,
+    )
 
 
 @router.get("/map", response_model=schemas.MapOut, summary="every track on the valence/arousal plane (columns)")
