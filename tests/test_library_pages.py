@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from moodscope.cli import main
 from moodscope.constants import QUADRANTS
 from moodscope.errors import LibraryError
 from moodscope.library import MoodLibrary
+from moodscope.library.db import SCHEMA_VERSION
 from moodscope.library.playlists import cluster_playlist, journey_playlist, list_tracks, mood_playlist
 
 
@@ -48,6 +50,55 @@ def test_pages_partition_the_full_list_and_count_matches(lib, mood):
     assert all(len(page) <= 7 for page in pages)
 
 
+@pytest.mark.parametrize("mood", [None, "Q2", "calm", "0.3,-0.2"])
+@pytest.mark.parametrize("text", [None, "SONG 1", "nothing like it"])
+@pytest.mark.parametrize("min_confidence", [0.0, 0.45])
+def test_track_page_is_a_page_of_tracks_and_its_total(lib, mood, text, min_confidence):
+    full = lib.tracks(mood, text=text, min_confidence=min_confidence)
+    assert lib.count(mood, text=text, min_confidence=min_confidence) == len(full)
+    for offset in (0, 3, len(full), len(full) + 5):
+        page, total = lib.track_page(mood, text=text, min_confidence=min_confidence, limit=4, offset=offset)
+        assert total == len(full), offset  # also on a page past the end
+        assert [t.id for t in page] == [t.id for t in full[offset : offset + 4]]
+        assert [t.score for t in page] == [t.score for t in full[offset : offset + 4]]
+    assert [t.id for t in lib.track_page(mood, text=text, min_confidence=min_confidence)[0]] == [t.id for t in full]
+
+
+def test_confidence_filters_agree_with_the_stored_values(lib):
+    """The profiles keep each confidence as stored (float64): a threshold equal to a track's own
+    confidence keeps that track, one a hair above it drops it, in lists and counts whichever path
+    answers them (a float32 copy would keep it: both round to the same float32)."""
+    stored = dict(lib.conn.execute("SELECT id, confidence FROM tracks"))
+    for track_id, confidence in list(stored.items())[:12]:
+        for threshold in (confidence, float(np.nextafter(confidence, 1.0))):
+            expected = sorted(i for i, c in stored.items() if c >= threshold)
+            assert (track_id in expected) == (threshold == confidence)
+            assert lib.count(min_confidence=threshold) == len(expected)
+            page, total = lib.track_page(min_confidence=threshold, limit=1000)
+            assert [t.id for t in page] == expected and total == len(expected)
+            near = lib.tracks("0.0,0.0", min_confidence=threshold)
+            assert sorted(t.id for t in near) == expected == sorted(t.id for t in lib.tracks(min_confidence=threshold))
+
+
+def test_a_library_of_schema_4_drops_its_snapshot_of_the_older_layout(lib):
+    before = lib.profiles()
+    path = lib.path
+    lib.close()
+    # a library as schema 4 left it: its snapshot held float32 confidences (4 bytes fewer per track)
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE profile_snapshot SET data = substr(data, 1, length(data) - 4 * n)")
+    conn.execute("PRAGMA user_version = 4")
+    conn.commit()
+    conn.close()
+    with MoodLibrary(path, create=False) as again:
+        assert again.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        after = again.profiles()
+        assert np.array_equal(after.ids, before.ids) and np.array_equal(after.confidence, before.confidence)
+        assert after.confidence.dtype == np.float64
+        n, size = again.conn.execute("SELECT n, length(data) FROM profile_snapshot").fetchone()
+        assert n == len(before.ids) and size == n * (8 + 1 + 8 + 4 + 4 * before.matrix.shape[1])  # saved again, whole
+
+
 @pytest.mark.parametrize("mood", [None, "Q1", "0.0,0.0"])
 def test_text_filter_is_a_case_insensitive_substring_of_title_artist_or_path(lib, mood):
     found = lib.tracks(mood, text="SONG 1")
@@ -72,14 +123,20 @@ def test_min_confidence_applies_to_lists_and_counts(lib):
 
 
 def test_points_are_the_tracks_as_columns(lib):
+    lib.conn.execute("UPDATE tracks SET artist = 'Band' WHERE id % 3 = 0")
+    lib.conn.execute("UPDATE tracks SET artist = 'Other' WHERE id % 3 = 1")
     points = lib.points()
     tracks = lib.tracks()
-    assert points["id"] == [t.id for t in tracks]
-    assert {len(column) for column in points.values()} == {len(lib)}
+    assert points["id"] == [t.id for t in tracks] and points["quadrants"] == list(QUADRANTS)
+    assert points["artists"] == ["Other", "Band"]  # each artist once, in order of appearance
+    columns = ("id", "title", "artist", "quadrant", "confidence", "valence", "arousal")
+    assert {len(points[c]) for c in columns} == {len(lib)}
     for i, t in enumerate(tracks):
-        assert points["title"][i] == t.display_title and points["quadrant"][i] == t.quadrant
+        assert points["title"][i] == t.display_title and QUADRANTS[points["quadrant"][i]] == t.quadrant
+        assert points["artist"][i] == (-1 if t.artist is None else points["artists"].index(t.artist))
         assert points["valence"][i] == pytest.approx(t.valence, abs=1e-4)
         assert points["arousal"][i] == pytest.approx(t.arousal, abs=1e-4)
+        assert points["confidence"][i] == pytest.approx(t.confidence, abs=1e-4)
 
 
 def test_stored_analysis_matches_the_track_summary(lib):

@@ -134,6 +134,42 @@ def test_journey_moves_monotonically_toward_the_target(va, start, target, n):
         assert d[-1] == pytest.approx(nearest), "the journey ends at the track nearest the target"
 
 
+def journey_by_definition(va, start, target, n):
+    """The journey as its docstring defines it, measured against every track at every step."""
+    count = min(n, len(va))
+    waypoints = np.asarray(start) + (np.linspace(0, 1, count) if count > 1 else np.ones(1))[:, None] * (
+        np.asarray(target) - np.asarray(start)
+    )
+    by_rank = np.argsort(np.hypot(*(va - np.asarray(target)).T), kind="stable")
+    chosen, upper = [], len(va)
+    for i, w in enumerate(waypoints):
+        lower = count - 1 - i  # the steps still to come keep the `lower` tracks nearest the target
+        window = va[by_rank[lower:upper]]
+        upper = lower + int(np.argmin(np.hypot(window[:, 0] - w[0], window[:, 1] - w[1])))
+        chosen.append(by_rank[upper])
+    return np.asarray(chosen, dtype=np.int64)
+
+
+@pytest.mark.parametrize("grid_min", [0, 10**9])  # with the grid index, and measuring every track
+def test_journey_is_the_defined_path_with_or_without_the_grid(grid_min):
+    rng = np.random.default_rng(5)
+    for trial in range(170):
+        small = trial < 150  # then larger libraries, where only some tracks are ranked and the grid finds the rest
+        size = int(rng.integers(1, 300)) if small else int(rng.integers(1500, 5000))
+        va = rng.uniform(-1, 1, (size, 2)).astype(np.float32).astype(np.float64)
+        if trial % 2:
+            va = np.round(va * 5) / 5  # a coarse grid: many tracks at the same place, many ties
+        elif trial % 3 == 0:
+            va = np.clip(rng.normal(0.2, 0.1, va.shape), -1, 1)  # a cloud, with waypoints far outside it
+        start, target = tuple(rng.uniform(-1.2, 1.2, 2)), tuple(rng.uniform(-1, 1, 2))
+        n = int(rng.integers(1, len(va) + 3)) if small else int(rng.integers(1, 400))
+        cache: dict = {}
+        for _ in range(2):  # the second call reuses the cached grid
+            rows, _ = journey(va, start, target, n, cache=cache, grid_min=grid_min)
+            assert np.array_equal(rows, journey_by_definition(va, start, target, n)), (trial, len(va), n)
+        assert ("journey_grid" in cache) == (grid_min == 0)
+
+
 def test_journey_follows_the_line_on_a_grid():
     g = np.linspace(-0.5, 0.5, 11)
     va = np.array([(v, a) for v in g for a in g])

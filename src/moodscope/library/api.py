@@ -39,6 +39,7 @@ from moodscope.library.db import (
     fetch_tracks,
     load_profiles,
     scan_lock,
+    select_page,
     select_tracks,
     writable,
 )
@@ -414,64 +415,106 @@ class MoodLibrary:
         ``text`` keeps the tracks whose title, artist or path contains it (case-insensitive);
         ``offset`` skips that many of the ranked tracks (pages of ``limit``).
         """
+        return self._select(mood, min_confidence, limit, offset, text, total=False)[0]
+
+    @_guarded
+    def track_page(
+        self,
+        mood: str | Mood | None = None,
+        *,
+        min_confidence: float = 0.0,
+        limit: int | None = None,
+        offset: int = 0,
+        text: str | None = None,
+    ) -> tuple[list[Track], int]:
+        """One page of :meth:`tracks` and how many tracks match in all (:meth:`count`), answered together:
+        a text filter scans the table once for both; without one the total comes from the profiles."""
+        tracks, total = self._select(mood, min_confidence, limit, offset, text, total=True)
+        return tracks, int(total)
+
+    def _select(
+        self, mood, min_confidence: float, limit: int | None, offset: int, text: str | None, *, total: bool
+    ) -> tuple[list[Track], int | None]:
         limit = None if limit is None else _count(limit, "limit")
         offset = _count(offset, "offset", minimum=0)
         min_confidence = _confidence(min_confidence)
         target = None if mood is None else _as_mood(mood)
+        offset, limit = int(offset), None if limit is None else int(limit)
+        stop = None if limit is None else offset + limit
+        if target is not None and target.is_point:  # ranked in numpy; a text filter keeps the ids SQL matches
+            prof = self.profiles()
+            rows, scores = queries.rank_for_mood(
+                prof, target, min_confidence=min_confidence, limit=None if stop is None or text else stop
+            )
+            n = None
+            if text:
+                where, params = _filter_sql(target, min_confidence, text)
+                ids = np.fromiter((r[0] for r in self.conn.execute(f"SELECT id FROM tracks WHERE {where}", params)),
+                                  np.int64)  # fmt: skip
+                keep = np.isin(prof.ids[rows], ids)
+                rows, scores = rows[keep], scores[keep]
+                n = len(rows)
+            elif total:
+                n = self.count(target, min_confidence=min_confidence)
+            return self._tracks_at(rows[offset:stop], scores[offset:stop]), n
+        if target is None and not text and limit is not None:  # a page by id: the rows from the profiles
+            prof = self.profiles()
+            rows = np.flatnonzero(prof.confidence >= min_confidence)
+            return self._tracks_at(rows[offset:stop]), len(rows)
         where, params = _filter_sql(target, min_confidence, text)
-        page = (
-            "" if limit is None and not offset else f" LIMIT {-1 if limit is None else int(limit)} OFFSET {int(offset)}"
-        )
-        if target is None:
-            return select_tracks(self.conn, where, params, order="id" + page)
-        if not target.is_point:
-            found = select_tracks(self.conn, where, params, order="confidence DESC, id DESC" + page)
+        order = "id" if target is None else "confidence DESC, id DESC"
+        if total and text:  # one scan of the table for the page and the total
+            found, n = select_page(self.conn, where, params, order, limit, offset)
+        else:
+            page = "" if limit is None and not offset else f" LIMIT {-1 if limit is None else limit} OFFSET {offset}"
+            found = select_tracks(self.conn, where, params, order=order + page)
+            n = self.count(target, min_confidence=min_confidence) if total else None
+        if target is not None:
             for t in found:
                 t.score = t.confidence
-            return found
-        prof = self.profiles()
-        wanted = None if limit is None or text else int(offset) + int(limit)
-        rows, scores = queries.rank_for_mood(prof, target, min_confidence=min_confidence, limit=wanted)
-        if text:
-            ids = np.fromiter(
-                (r[0] for r in self.conn.execute(f"SELECT id FROM tracks WHERE {where}", params)), np.int64
-            )
-            keep = np.isin(prof.ids[rows], ids)
-            rows, scores = rows[keep], scores[keep]
-        stop = None if limit is None else int(offset) + int(limit)
-        return self._tracks_at(rows[int(offset) : stop], scores[int(offset) : stop])
+        return found, n
 
     @_guarded
     def count(self, mood: str | Mood | None = None, *, min_confidence: float = 0.0, text: str | None = None) -> int:
-        """How many tracks :meth:`tracks` would list without ``limit`` and ``offset``."""
+        """How many tracks :meth:`tracks` would list without ``limit`` and ``offset``.
+
+        Without ``text`` it is counted from what the library keeps (the profiles, or the mood index of a
+        quadrant); a text filter scans the table."""
         target = None if mood is None else _as_mood(mood)
-        if target is not None and target.is_point and not text:  # what rank_for_mood keeps: no SQL scan
+        if not text and (target is None or target.is_point):  # what rank_for_mood keeps: no SQL scan
             return int(np.count_nonzero(self.profiles().confidence >= min_confidence))
         where, params = _filter_sql(target, min_confidence, text)
         return self.conn.execute(f"SELECT count(*) FROM tracks WHERE {where}", params).fetchone()[0]
 
     @_guarded
     def points(self) -> dict[str, list]:
-        """Every track as columns for a map, by id: ``id``, ``title``, ``artist``, ``quadrant``,
-        ``confidence``, ``valence``, ``arousal`` (lists of equal length)."""
+        """Every track as columns for a map, by id (compact: one list per field, no object per track).
+
+        ``id``, ``title``, ``valence``, ``arousal``, ``confidence`` (rounded to 4 decimals) are lists of
+        equal length; ``quadrant`` holds indices into ``quadrants`` (``["Q1", .., "Q4"]``) and ``artist``
+        indices into ``artists`` (each name once; -1: unknown artist).
+        """
         rows = self.conn.execute(
-            "SELECT id, title, path, artist, quadrant, confidence, valence, arousal FROM tracks ORDER BY id"
+            "SELECT id, title, CASE WHEN title IS NULL THEN path END, artist, quadrant, confidence, valence, arousal "
+            "FROM tracks ORDER BY id"
         ).fetchall()
         bad = bad_points([r[4] for r in rows], [r[5:8] for r in rows])
         if bad.any():
             raise damaged(self.path, f"track {rows[int(np.flatnonzero(bad)[0])][0]} holds impossible values")
-        columns: dict[str, list] = {
-            k: [] for k in ("id", "title", "artist", "quadrant", "confidence", "valence", "arousal")
+        quadrant_index = {q: i for i, q in enumerate(QUADRANTS)}
+        artists: dict[str, int] = {}
+        ids, titles, paths, artist, quadrant, confidence, valence, arousal = zip(*rows) if rows else ((),) * 8
+        return {
+            "quadrants": list(QUADRANTS),
+            "id": list(ids),
+            "title": [t if t is not None else Path(p).stem for t, p in zip(titles, paths)],
+            "artist": [-1 if a is None else artists.setdefault(a, len(artists)) for a in artist],
+            "artists": list(artists),  # filled by the line above, in order of first appearance
+            "quadrant": [quadrant_index[q] for q in quadrant],
+            "confidence": [round(c, 4) for c in confidence],
+            "valence": [round(v, 4) for v in valence],
+            "arousal": [round(a, 4) for a in arousal],
         }
-        for track_id, title, path, artist, quadrant, confidence, valence, arousal in rows:
-            columns["id"].append(track_id)
-            columns["title"].append(title or Path(path).stem)
-            columns["artist"].append(artist)
-            columns["quadrant"].append(quadrant)
-            columns["confidence"].append(round(confidence, 4))
-            columns["valence"].append(round(valence, 4))
-            columns["arousal"].append(round(arousal, 4))
-        return columns
 
     @_guarded
     def similar(self, ref: int | str | os.PathLike | Track, n: int = 10) -> list[Track]:
@@ -531,7 +574,7 @@ class MoodLibrary:
         prof = self.profiles()
         a, b = _as_mood(start), _as_mood(target)
         va = prof.matrix[:, :2]
-        rows, waypoints = queries.journey(va, a.point, b.point, n)
+        rows, waypoints = queries.journey(va, a.point, b.point, n, cache=prof.cache)
         dist = np.hypot(*(va[rows] - np.asarray(b.point)).T)
         tracks = self._tracks_at(rows, dist)
         for i, (track, w) in enumerate(zip(tracks, waypoints), start=1):

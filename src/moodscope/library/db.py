@@ -125,6 +125,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE tracks ADD COLUMN audio_hash TEXT;
     CREATE INDEX tracks_audio_hash ON tracks (audio_hash);
     """,
+    # version 5: the profile snapshot keeps each confidence as stored (float64, so that filters on the
+    # snapshot agree with SQL's); snapshots of the older layout are dropped (rebuilt by the next query)
+    """
+    DELETE FROM profile_snapshot;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -494,6 +499,21 @@ def select_tracks(conn: sqlite3.Connection, where: str = "", params: tuple = (),
     return _tracks_from_rows(conn, conn.execute(sql, params).fetchall())
 
 
+def select_page(
+    conn: sqlite3.Connection, where: str, params: tuple, order: str, limit: int | None, offset: int = 0
+) -> tuple[list[Track], int]:
+    """One page of the tracks matching ``where`` (in ``order``) and how many match in all, from one
+    pass over the table (the total is a window count over the matches, taken before the page is cut)."""
+    page = f" LIMIT {-1 if limit is None else int(limit)} OFFSET {int(offset)}"
+    sql = f"SELECT {_TRACK_COLUMNS}, count(*) OVER () FROM tracks WHERE {where} ORDER BY {order}{page}"
+    rows = conn.execute(sql, params).fetchall()
+    if rows:
+        return [_track_from_row(row[:-1]) for row in rows], int(rows[0][-1])
+    if not offset:
+        return [], 0
+    return [], conn.execute(f"SELECT count(*) FROM tracks WHERE {where}", params).fetchone()[0]  # past the end
+
+
 def write_analysis(
     conn: sqlite3.Connection,
     stamp: FileStamp,
@@ -614,7 +634,7 @@ class Profiles:
 
     ids: np.ndarray  # (n,) int64
     quadrant: np.ndarray  # (n,) int8, index into QUADRANTS
-    confidence: np.ndarray  # (n,) float32
+    confidence: np.ndarray  # (n,) float64: the stored value, so that filters on it agree with SQL's
     duration: np.ndarray  # (n,) float32 seconds
     matrix: np.ndarray  # (n, PROFILE_SIZE) float32, see moodscope.library.profile
     cache: dict = field(default_factory=dict, repr=False, compare=False)  # derived arrays, built by queries
@@ -623,7 +643,7 @@ class Profiles:
         return len(self.ids)
 
 
-_SNAPSHOT_FIELDS = (("ids", np.int64, 1), ("quadrant", np.int8, 1), ("confidence", np.float32, 1),
+_SNAPSHOT_FIELDS = (("ids", np.int64, 1), ("quadrant", np.int8, 1), ("confidence", np.float64, 1),
                    ("duration", np.float32, 1), ("matrix", np.float32, PROFILE_SIZE))  # fmt: skip
 
 
@@ -656,14 +676,16 @@ def _profiles_from_rows(conn: sqlite3.Connection, *, validate: bool = True) -> P
     n = len(rows)
     if n == 0:
         empty = np.zeros(0, dtype=np.float32)
-        return Profiles(np.zeros(0, np.int64), np.zeros(0, np.int8), empty, empty, np.zeros((0, PROFILE_SIZE), "f4"))
+        return Profiles(
+            np.zeros(0, np.int64), np.zeros(0, np.int8), np.zeros(0), empty, np.zeros((0, PROFILE_SIZE), "f4")
+        )
     ids, quad, conf, dur, blobs = zip(*rows)
     try:
         matrix = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(n, PROFILE_SIZE)
         profiles = Profiles(
             ids=np.fromiter(ids, dtype=np.int64, count=n),
             quadrant=np.fromiter(quad, dtype=np.int8, count=n),
-            confidence=np.fromiter(conf, dtype=np.float32, count=n),
+            confidence=np.fromiter(conf, dtype=np.float64, count=n),
             duration=np.fromiter(dur, dtype=np.float32, count=n),
             matrix=matrix,
         )

@@ -169,25 +169,86 @@ def fill_playlist(
 # ---- journey -------------------------------------------------------------------------------------
 
 
+JOURNEY_GRID_MIN = 4096
+"""From this many tracks on, a journey step looks at the tracks of the grid cells nearest its waypoint
+instead of measuring the distance to every track."""
+
+
+class _GridIndex:
+    """Rows of 2-D points bucketed into a square grid of about 16 points a cell (rows sorted by cell)."""
+
+    def __init__(self, xy: np.ndarray):
+        self.side = side = max(1, int(np.sqrt(len(xy) / 16)))
+        self.lo = lo = xy.min(axis=0)
+        self.size = size = np.maximum(xy.max(axis=0) - lo, 1e-12) / side  # (width, height) of a cell
+        col, row = self._cell(xy).T
+        flat = row * side + col
+        self.order = np.argsort(flat, kind="stable")
+        self.starts = np.searchsorted(flat[self.order], np.arange(side**2 + 1))  # cell c: order[starts[c]:starts[c+1]]
+        self.cells = cells = np.flatnonzero(np.diff(self.starts))  # the cells that hold rows
+        self.x0, self.y0 = lo[0] + (cells % side) * size[0], lo[1] + (cells // side) * size[1]
+        self.x1, self.y1 = self.x0 + size[0], self.y0 + size[1]
+
+    def _cell(self, xy: np.ndarray) -> np.ndarray:
+        return np.clip(((xy - self.lo) / self.size).astype(np.int64), 0, self.side - 1)
+
+    def around(self, w: np.ndarray, reach: int) -> tuple[np.ndarray, float]:
+        """The rows of the cells within ``reach`` cells of ``w``'s, and a distance that every other row is
+        at least as far from ``w`` (inf: there is no other row)."""
+        col, row = self._cell(w[None, :])[0]
+        c0, c1 = max(0, col - reach), min(self.side - 1, col + reach)
+        r0, r1 = max(0, row - reach), min(self.side - 1, row + reach)
+        lines = np.arange(r0, r1 + 1) * self.side  # each grid row's cells c0..c1 are one slice of `order`
+        rows = np.concatenate([self.order[a:b] for a, b in zip(self.starts[lines + c0], self.starts[lines + c1 + 1])])
+        x0, y0 = self.lo + np.array([c0, r0]) * self.size
+        x1, y1 = self.lo + np.array([c1 + 1, r1 + 1]) * self.size
+        gaps = [w[0] - x0 if c0 > 0 else np.inf, x1 - w[0] if c1 < self.side - 1 else np.inf,
+                w[1] - y0 if r0 > 0 else np.inf, y1 - w[1] if r1 < self.side - 1 else np.inf]  # fmt: skip
+        return rows, min(gaps) - 1e-9  # a margin for the rounding of the cell bounds
+
+    def by_distance(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The non-empty cells, nearest to ``w`` first, and for each a distance none of its rows is nearer than."""
+        dx = np.maximum(np.maximum(self.x0 - w[0], w[0] - self.x1), 0.0)
+        dy = np.maximum(np.maximum(self.y0 - w[1], w[1] - self.y1), 0.0)
+        near = np.hypot(dx, dy) - 1e-9
+        order = np.argsort(near, kind="stable")
+        return self.cells[order], near[order]
+
+    def rows(self, cells: np.ndarray) -> np.ndarray:
+        return np.concatenate([self.order[a:b] for a, b in zip(self.starts[cells], self.starts[cells + 1])])
+
+
 def journey(
     va: np.ndarray,
     start: tuple[float, float],
     target: tuple[float, float],
     n: int = 12,
+    *,
+    cache: dict | None = None,
+    grid_min: int = JOURNEY_GRID_MIN,
 ) -> tuple[np.ndarray, np.ndarray]:
     """A path of ``n`` tracks from the ``start`` mood to the ``target`` mood (the iso principle).
 
     ``va`` [shape=(N, 2)] holds each track's mean valence/arousal. Waypoints are ``n`` evenly spaced
     points on the segment start -> target; step ``i`` takes the track nearest to waypoint ``i``
-    among those allowed. Tracks are ranked by distance to the target (ties by row); a step may only
-    take a track ranked strictly closer to the target than the previous one, and only if enough
-    closer tracks remain for the steps still to come.
+    among those allowed (ties: the one nearer the target, then by row). Tracks are ranked by distance
+    to the target (ties by row); a step may only take a track ranked strictly closer to the target
+    than the previous one, and only if enough closer tracks remain for the steps still to come.
 
     Guarantees: the result has exactly ``min(n, N)`` distinct rows; their distances to the target are
     non-increasing (each step moves toward the target or stays as close); the last track is the
     library's track nearest to the target (for ``n >= 2``). Returns (rows, waypoints [shape=(n, 2)]).
+
+    Only the ``4 n`` (at least 1,024) tracks nearest the target are ranked; from ``grid_min`` tracks
+    on, a step looks at the tracks ranked between its bounds when both are known, else at those of the
+    grid cells nearest its waypoint (until no cell left can hold a nearer track), rather than at every
+    track. ``cache`` (``Profiles.cache``: it must belong to this ``va``) keeps the float64 copy and the
+    grid between calls.
     """
-    va = np.asarray(va, dtype=np.float64).reshape(-1, 2)
+    cache = {} if cache is None else cache
+    if "journey_va" not in cache:
+        cache["journey_va"] = np.ascontiguousarray(np.asarray(va, dtype=np.float64).reshape(-1, 2))
+    va = cache["journey_va"]
     start_p, target_p = np.asarray(start, dtype=np.float64), np.asarray(target, dtype=np.float64)
     count = min(int(n), len(va))
     if count <= 0:
@@ -195,17 +256,58 @@ def journey(
     steps = np.linspace(0.0, 1.0, count) if count > 1 else np.ones(1)
     waypoints = start_p + steps[:, None] * (target_p - start_p)
     to_target = np.hypot(va[:, 0] - target_p[0], va[:, 1] - target_p[1])
-    by_rank = np.argsort(to_target, kind="stable")  # rank r -> row, nearest to the target first (ties by row)
-    ranked_va = va[by_rank]
+    ranked = _best(to_target, max(4 * count, 1024))  # the tracks nearest the target, nearest first (ties by row)
+    rank = np.full(len(va), len(ranked), dtype=np.int64)  # their ranks; len(ranked) for every other track
+    rank[ranked] = np.arange(len(ranked))
+    grid = None
+    if len(va) >= grid_min:
+        if "journey_grid" not in cache:
+            cache["journey_grid"] = _GridIndex(va)
+        grid = cache["journey_grid"]
+
+    def nearest_allowed(rows: np.ndarray, w: np.ndarray, lower: int, prev: int | None) -> tuple[int | None, float]:
+        """Among ``rows``, the allowed row nearest to ``w`` and its distance (None, inf: none allowed)."""
+        ok = rank[rows] >= lower  # the `lower` tracks nearest the target are kept for the steps to come
+        if prev is not None:  # ranked strictly closer to the target than the previous step's track
+            d_prev, d = to_target[prev], to_target[rows]
+            ok &= (d < d_prev) | ((d == d_prev) & (rows < prev))
+        rows = rows[ok]
+        if len(rows) == 0:
+            return None, np.inf
+        d = np.hypot(va[rows, 0] - w[0], va[rows, 1] - w[1])
+        tied = rows[d == d.min()]
+        if len(tied) > 1:
+            tied = tied[np.lexsort((tied, to_target[tied]))]  # the one ranked nearest the target
+        return int(tied[0]), float(d.min())
+
     chosen: list[int] = []
-    upper = len(va)  # ranks allowed at this step: [count - 1 - i, upper)
+    prev = None
     for i, w in enumerate(waypoints):
         lower = count - 1 - i
-        window = ranked_va[lower:upper]
-        d = np.hypot(window[:, 0] - w[0], window[:, 1] - w[1])
-        r = lower + int(np.argmin(d))  # argmin takes the first minimum: the nearer-to-target rank
-        chosen.append(int(by_rank[r]))
-        upper = r
+        if grid is None:
+            row, _ = nearest_allowed(np.arange(len(va)), w, lower, prev)
+        elif prev is not None and rank[prev] < len(ranked):  # the allowed ranks are known: lower..rank[prev]
+            row, _ = nearest_allowed(ranked[lower : rank[prev]], w, lower, prev)
+        else:  # the cells around the waypoint, a few rings wider until no track beyond can be nearer; failing
+            # that, every cell nearest the waypoint first, until none left can hold a nearer track
+            for reach in (1, 2, 4, 8):
+                rows, bound = grid.around(w, reach)
+                row, d = nearest_allowed(rows, w, lower, prev)
+                if row is not None and d < bound:
+                    break
+            else:
+                best = (np.inf, np.inf, -1)  # distance to the waypoint, to the target, row: the smallest wins
+                cells, near = grid.by_distance(w)
+                done, batch = 0, 4
+                while done < len(cells) and near[done] <= best[0]:
+                    upto = min(len(cells), done + batch)
+                    found, found_d = nearest_allowed(grid.rows(cells[done:upto]), w, lower, prev)
+                    if found is not None:
+                        best = min(best, (found_d, to_target[found], found))
+                    done, batch = upto, 2 * batch
+                row = best[2]
+        chosen.append(row)
+        prev = row
     return np.asarray(chosen, dtype=np.int64), waypoints
 
 
@@ -405,6 +507,7 @@ def _clusters(profiles: Profiles, k: int, seed: int) -> list[Cluster]:
 
 
 __all__ = [
+    "JOURNEY_GRID_MIN",
     "MOOD_WORDS",
     "SIMILARITY_WEIGHTS",
     "Cluster",
