@@ -231,12 +231,56 @@ def test_audio_of_a_vanished_file_is_404(world, tmp_path):
 
 
 def test_map_columns_match_the_tracks(client):
-    points = client.get(f"{API}/map").json()
+    response = client.get(f"{API}/map")  # httpx asks for gzip and decodes it
+    assert response.headers["content-encoding"] == "gzip" and response.headers["vary"] == "Accept-Encoding"
+    points = response.json()
     tracks = client.get(f"{API}/tracks").json()["tracks"]
     assert points["id"] == [t["id"] for t in tracks]
-    assert points["quadrant"] == [t["quadrant"] for t in tracks]
+    assert [points["quadrants"][q] for q in points["quadrant"]] == [t["quadrant"] for t in tracks]
     assert points["valence"] == [t["valence"] for t in tracks]
+    assert points["arousal"] == [t["arousal"] for t in tracks]
+    assert points["confidence"] == [t["confidence"] for t in tracks]
     assert points["title"] == [t["title"] for t in tracks]
+    assert [points["artists"][a] if a >= 0 else None for a in points["artist"]] == [t["artist"] for t in tracks]
+    plain = client.get(f"{API}/map", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers and json.loads(plain.content) == points
+    assert plain.content.startswith(b'{"quadrants":["Q1","Q2","Q3","Q4"],"id":[')  # compact separators
+    assert plain.headers["etag"] != response.headers["etag"]  # two encodings, two validators
+
+
+def test_map_is_cached_per_library_state_with_etags(world, tmp_path):
+    db = tmp_path / "lib.db"
+    with MoodLibrary(world["db"]) as source, MoodLibrary(db) as copy:
+        source.conn.backup(copy.conn)
+    with TestClient(create_app(ServerConfig(db=db, model=world["model"], workers=1))) as c:
+        first = c.get(f"{API}/map")
+        etag = first.headers["etag"]
+        assert first.headers["cache-control"] == "no-cache"
+        assert c.get(f"{API}/map").headers["etag"] == etag  # the same state: the same bytes
+        again = c.get(f"{API}/map", headers={"If-None-Match": etag})
+        assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
+        assert c.get(f"{API}/map", headers={"If-None-Match": f'"other", W/{etag}'}).status_code == 304
+        assert c.get(f"{API}/map", headers={"If-None-Match": '"other"'}).status_code == 200
+        # another process renames a track: the next request sees it, under a new ETag
+        with MoodLibrary(db) as writer:
+            track_id = first.json()["id"][0]
+            writer.conn.execute("UPDATE tracks SET title = 'Renamed', artist = 'Someone' WHERE id = ?", (track_id,))
+        changed = c.get(f"{API}/map", headers={"If-None-Match": etag})
+        assert changed.status_code == 200 and changed.headers["etag"] != etag
+        points = changed.json()
+        assert points["title"][0] == "Renamed" and points["artists"][points["artist"][0]] == "Someone"
+
+
+@pytest.mark.parametrize(
+    ("header", "gzip"),
+    [(None, False), ("", False), ("gzip", True), ("gzip, deflate, br", True), ("br;q=1.0, gzip;q=0.8", True),
+     ("GZIP", True), ("*", True), ("gzip;q=0", False), ("gzip;q=0.0, *", False), ("identity", False),
+     ("deflate, *;q=0", False), ("gzip;q=bad", False)],
+)  # fmt: skip
+def test_accept_encoding(header, gzip):
+    from moodscope.server.mapcache import accepts_gzip
+
+    assert accepts_gzip(header) is gzip
 
 
 # ---- the library commands: same parameters, same results as the CLI ------------------------------------

@@ -22,10 +22,14 @@ import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 from playwright.sync_api import expect
 
 from conftest import shared_data
+from moodscope.analysis.analyzer import Analysis
+from moodscope.constants import QUADRANT_COLOURS, QUADRANTS
+from moodscope.datasets.labels import quadrant_from_va
 from moodscope.library import MoodLibrary
 from moodscope.models.checkpoint import save_random_checkpoint
 
@@ -320,6 +324,139 @@ def test_api_docs_render_offline(page, site):
     page.wait_for_selector(".swagger-ui .opblock")
     assert page.locator(".swagger-ui .opblock").count() >= 14
     only_this_server(page, site["url"])
+
+
+GRID = np.linspace(-0.9, 0.9, 20)  # 20 x 20 tracks, 25 plot units apart: no two dots touch
+
+
+def grid_analyzer(paths):
+    """A stand-in analysis (no audio decoded): track ``grid i j.wav`` sits at valence GRID[i], arousal GRID[j]."""
+    for p in paths:
+        i, j = (int(k) for k in Path(p).stem.split()[1:])
+        v, a = GRID[i], GRID[j]
+        probs = np.full((3, 4), 0.1)
+        probs[:, QUADRANTS.index(quadrant_from_va(v, a))] = 0.7
+        yield str(p), Analysis(str(p), 15.0, "stand-in", np.arange(3) * 5.0, probs, np.tile([v, a], (3, 1))), None
+
+
+@pytest.fixture(scope="module")
+def grid_site(tmp_path_factory, site):
+    """A server over a library of 400 tracks spread on a grid of the valence/arousal plane."""
+    tmp = tmp_path_factory.mktemp("grid")
+    music = tmp / "music"
+    music.mkdir()
+    for i in range(len(GRID)):
+        for j in range(len(GRID)):
+            (music / f"grid {i:02d} {j:02d}.wav").write_bytes(b"RIFF" + bytes([i, j]))
+    db = tmp / "grid.db"
+    with MoodLibrary(db) as lib:
+        assert len(lib.scan(music, analyzer=grid_analyzer).analysed) == len(GRID) ** 2
+    server = Server(tmp, db, site["model"])
+    yield {"url": server.url}
+    server.stop()
+
+
+def canvas_pixel(page, at: dict) -> np.ndarray:
+    """The RGB painted on the map's canvas under a client position."""
+    rgba = page.evaluate(
+        """({x, y}) => { const c = document.querySelector("#map-canvas"); const box = c.getBoundingClientRect();
+            const px = c.getContext("2d").getImageData(Math.floor((x - box.left) * c.width / box.width),
+              Math.floor((y - box.top) * c.height / box.height), 1, 1).data; return Array.from(px); }""",
+        at,
+    )
+    return np.asarray(rgba[:3], dtype=float)
+
+
+def painted_as(page, at: dict) -> str:
+    """Which quadrant's colour (80 % over the plot's background) the pixel under ``at`` is nearest to, or 'none'."""
+    background = np.array([0xFB, 0xFC, 0xFE], dtype=float)
+    expected = {q: 0.8 * np.array([int(c[k : k + 2], 16) for k in (1, 3, 5)]) + 0.2 * background
+                for q, c in QUADRANT_COLOURS.items()} | {"none": background}  # fmt: skip
+    pixel = canvas_pixel(page, at)
+    return min(expected, key=lambda q: np.abs(expected[q] - pixel).sum())
+
+
+def wait_painted(page, at: dict, quadrant: str, timeout: float = 10.0) -> None:
+    """Wait until the canvas shows ``quadrant``'s colour (or 'none') under ``at`` (it repaints on the next frame)."""
+    deadline = time.time() + timeout
+    while (found := painted_as(page, at)) != quadrant and time.time() < deadline:
+        page.wait_for_timeout(50)
+    assert found == quadrant
+
+
+def test_canvas_map_hovers_clicks_filters_and_zooms_like_the_svg_one(page, grid_site):
+    url = grid_site["url"]
+    tracks = {t["id"]: t for t in get_json(f"{url}/api/v1/tracks?limit=1000")["tracks"]}
+    page.set_viewport_size({"width": 1280, "height": 1600})  # the whole map on the screen, for the pointer
+    open_page(page, url)  # 400 tracks: SVG circles
+    assert page.locator("#map").get_attribute("data-mode") == "svg" and page.locator("#map circle.pt").count() == 400
+    open_page(page, f"{url}/?map=canvas")
+    assert page.locator("#map").get_attribute("data-mode") == "canvas"
+    assert page.locator("#map circle.pt").count() == 0 and page.locator("#map-canvas").is_visible()
+    assert page.locator("#map-count").inner_text().startswith("400 of 400")
+
+    def position(track_id: int) -> dict:
+        return page.evaluate("id => window.moodscope.map.clientPosition(id)", track_id)
+
+    tooltip = page.locator("#tooltip")
+    sample = sorted(tracks)[::37]
+    for track_id in sample:  # the pointer on a dot names that track; the dot is painted in its colour
+        at = position(track_id)
+        page.mouse.move(at["x"], at["y"])
+        expect(tooltip).to_be_visible()
+        assert tooltip.inner_text().startswith(tracks[track_id]["title"])
+        assert painted_as(page, at) == tracks[track_id]["quadrant"]
+    # a track a little off the centre (still on the plot when zoomed in) and its right-hand neighbour
+    by_place = {(t["valence"], t["arousal"]): i for i, t in tracks.items()}
+    i, j = np.searchsorted(GRID, 0.25), np.searchsorted(GRID, -0.25)
+    first = tracks[by_place[(round(GRID[i], 4), round(GRID[j], 4))]]
+    neighbour = by_place[(round(GRID[i + 1], 4), round(GRID[j], 4))]
+    a, b = position(first["id"]), position(neighbour)
+    between = {"x": (a["x"] + b["x"]) / 2, "y": (a["y"] + b["y"]) / 2}
+    page.mouse.move(between["x"], between["y"])  # between two dots: nothing to name
+    expect(tooltip).to_be_hidden()
+    assert painted_as(page, between) == "none"
+
+    # a hidden quadrant is neither painted nor hovered
+    quadrant = first["quadrant"]
+    page.locator(f"#quadrant-filter input[value={quadrant}]").uncheck()
+    others = sum(t["quadrant"] != quadrant for t in tracks.values())
+    assert page.locator("#map-count").inner_text().startswith(f"{others} of 400")
+    page.mouse.move(a["x"], a["y"])
+    expect(tooltip).to_be_hidden()
+    wait_painted(page, a, "none")
+    page.locator(f"#quadrant-filter input[value={quadrant}]").check()
+    # the search box keeps one track: only it can be hovered
+    page.fill("#map-search", first["title"])
+    assert page.locator("#map-count").inner_text().startswith("1 of 400")
+    page.mouse.move(b["x"], b["y"])
+    expect(tooltip).to_be_hidden()
+    page.mouse.move(a["x"], a["y"])
+    expect(tooltip).to_be_visible()
+    expect(tooltip).to_contain_text(first["title"])
+    page.fill("#map-search", "")
+
+    # zoomed in, the dot has moved and is still found where it is drawn
+    page.click("#zoom-in")
+    page.click("#zoom-in")
+    zoomed = position(first["id"])
+    assert abs(zoomed["x"] - a["x"]) + abs(zoomed["y"] - a["y"]) > 5
+    right = position(neighbour)
+    assert right["x"] - zoomed["x"] > 1.5 * (b["x"] - a["x"])  # farther apart than before
+    page.mouse.move((zoomed["x"] + right["x"]) / 2, zoomed["y"])
+    expect(tooltip).to_be_hidden()
+    page.mouse.move(zoomed["x"], zoomed["y"])
+    expect(tooltip).to_be_visible()
+    expect(tooltip).to_contain_text(first["title"])
+    wait_painted(page, zoomed, quadrant)
+    # a click selects it: its timeline, and a ring around its dot
+    page.mouse.click(zoomed["x"], zoomed["y"])
+    page.wait_for_selector("#track-panel:not([hidden]) #track-timeline svg")
+    assert page.locator("#track-panel").get_attribute("data-id") == str(first["id"])
+    assert first["title"] in page.locator("#track-title").inner_text()
+    assert page.locator("#map .mark.selected").get_attribute("visibility") == "visible"
+    only_this_server(page, url)
+    assert page.errors == []
 
 
 def test_server_stops_cleanly_on_ctrl_c(site):

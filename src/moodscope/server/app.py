@@ -23,7 +23,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.requests import ClientDisconnect
 
@@ -32,6 +32,7 @@ from moodscope.server import schemas
 from moodscope.server.config import ServerConfig
 from moodscope.server.errors import ApiError, install_error_handlers
 from moodscope.server.jobs import ScanJobs, resolve_scan_folder
+from moodscope.server.mapcache import MapCache, accepts_gzip, etag_matches
 from moodscope.server.pool import AnalysisPool
 from moodscope.server.schemas import ErrorBody
 from moodscope.server.uploads import analyse_upload, receive_upload
@@ -113,6 +114,7 @@ class ServerState:
     pool: AnalysisPool
     jobs: ScanJobs
     uploads: Path
+    maps: MapCache
 
 
 def get_state(request: Request) -> ServerState:
@@ -260,8 +262,7 @@ def list_tracks(
 
     target = parse_mood(mood) if mood else None
     with state.libraries.borrow() as lib:
-        tracks = lib.tracks(target, min_confidence=min_confidence, limit=limit, offset=offset, text=q)
-        total = lib.count(target, min_confidence=min_confidence, text=q)
+        tracks, total = lib.track_page(target, min_confidence=min_confidence, limit=limit, offset=offset, text=q)
     return {"total": total, "offset": offset, "limit": limit, "tracks": [t.to_dict() for t in tracks]}
 
 
@@ -318,11 +319,23 @@ def track_audio(
     )
 
 
-@router.get("/map", response_model=schemas.MapOut, summary="every track on the valence/arousal plane (columns)")
-def track_map(state: State):
+@router.get(
+    "/map",
+    response_model=schemas.MapOut,
+    responses={304: {"description": "the map has not changed since the copy named by If-None-Match"}},
+    summary="every track on the valence/arousal plane (compact columns; gzip and ETag)",
+)
+def track_map(state: State, request: Request):
     with state.libraries.borrow() as lib:
-        points = lib.points()
-    return JSONResponse(points)
+        encoded = state.maps.get(lib)
+    gz = accepts_gzip(request.headers.get("accept-encoding"))
+    etag = encoded.gzip_etag if gz else encoded.etag
+    headers = {"ETag": etag, "Vary": "Accept-Encoding", "Cache-Control": "no-cache"}
+    if etag_matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    if gz:
+        headers["Content-Encoding"] = "gzip"
+    return Response(encoded.gzip if gz else encoded.json, media_type="application/json", headers=headers)
 
 
 @router.get(
@@ -478,6 +491,7 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
             pool=AnalysisPool(config.workers, config.queue),
             jobs=ScanJobs(db, model=config.model, workers=config.workers),
             uploads=uploads,
+            maps=MapCache(),
         )
         app.state.server = state
         try:

@@ -115,12 +115,15 @@ class StatsOut(Open):
 
 
 class MapOut(BaseModel):
-    """Every track as columns (equal lengths, by id)."""
+    """Every track as columns of equal length, by id (``MoodLibrary.points``): indices into the
+    ``quadrants`` and ``artists`` lists instead of repeated names, values rounded to 4 decimals."""
 
+    quadrants: list[str] = Field(description="the quadrant names that `quadrant` indexes")
     id: list[int]
     title: list[str]
-    artist: list[str | None]
-    quadrant: list[str]
+    artist: list[int] = Field(description="index into `artists`; -1: unknown")
+    artists: list[str] = Field(description="every artist once")
+    quadrant: list[int] = Field(description="index into `quadrants`")
     confidence: list[float]
     valence: list[float]
     arousal: list[float]

@@ -31,7 +31,9 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 function setupLibrary(config) {
   const panel = $("#track-panel");
   const audio = $("#track-audio");
-  const map = new MoodMap($("#map"), $("#tooltip"), config, (id) => showTrack(id));
+  const mode = new URLSearchParams(window.location.search).get("map"); // ?map=svg|canvas: force one
+  const map = new MoodMap($("#map"), $("#map-canvas"), $("#tooltip"), config, (id) => showTrack(id), mode);
+  window.moodscope = { map }; // for the console and the browser tests (where a track's dot is drawn)
   const search = $("#map-search");
   const filters = $("#quadrant-filter");
   for (const [q, info] of Object.entries(config.quadrants)) {
@@ -46,7 +48,7 @@ function setupLibrary(config) {
   function update() {
     const hidden = new Set([...filters.querySelectorAll("input:not(:checked)")].map((box) => box.value));
     const shown = map.filter(hidden, search.value);
-    const total = map.points ? map.points.id.length : 0;
+    const total = map.n;
     $("#map-count").textContent = total ? `${shown} of ${total} tracks shown` : "";
   }
   filters.addEventListener("change", update);
