@@ -10,14 +10,18 @@ library queries over HTTP on a large library.
    (``moodscope.analyze``, the same model), so the latencies can be read as multiples of one analysis.
    Goals: every upload answered 200 in the end; ``/health`` p95 <= 100 ms; peak memory <= 1.5 GB.
 2. **Queries**: a synthetic library of ``--tracks`` (100,000) tracks (the builder of
-   ``benchmarks/library.py``) behind ``moodscope serve``; each query of a mix (track pages, mood
-   lists, text search, track detail, similar, playlist, journey, clusters, stats) is asked
-   ``--repeat`` times after one warm-up; reported p50/p95 per query and over all. Reference in the
-   same run: the same library calls in this process. Goal: p95 <= 150 ms. ``/map`` (every track's
-   point: megabytes of JSON at this size) is reported apart.
+   ``benchmarks/library.py``; ``--library FILE`` keeps it for the next run) behind ``moodscope
+   serve``; each query of a mix (track pages, mood lists, text search, track detail, similar,
+   playlist, journey, clusters, stats) is asked ``--repeat`` times after one warm-up; reported
+   p50/p95 per query and over all. Reference in the same run: the same library calls in this
+   process (for ``/tracks``: the page and its total). Goal: p95 <= 150 ms. ``/map`` (every track's
+   point: megabytes of JSON at this size) is reported apart: the first request (which builds it),
+   then cached, gzip and plain, and a revalidation (304). ``--browser``: the page in headless
+   Chromium, from navigation to every track drawn, and one repaint of every dot.
 
     python benchmarks/serve.py                          # both parts, 20 uploads, 100,000 tracks
     python benchmarks/serve.py --skip-queries --workers 2 --json docs/benchmarks/serve.json
+    python benchmarks/serve.py --skip-uploads --library /tmp/lib100k.db --browser   # queries, map, page
 """
 
 from __future__ import annotations
@@ -272,21 +276,22 @@ def queries(n: int) -> dict:
     """name: (HTTP path, the same call in process), on a library of ``n`` tracks."""
     tid = n // 2 + 1
     return {
+        # a page of tracks and the total, as GET /tracks computes them
         "tracks page": (
             "/tracks?limit=50&offset=5000",
-            lambda lib: lib.tracks(limit=50, offset=5000),
+            lambda lib: lib.track_page(limit=50, offset=5000),
         ),
         "tracks calm conf>=0.6": (
             "/tracks?mood=calm&min_confidence=0.6&limit=100",
-            lambda lib: lib.tracks("calm", min_confidence=0.6, limit=100),
+            lambda lib: lib.track_page("calm", min_confidence=0.6, limit=100),
         ),
         "tracks near 0.3,-0.2": (
             "/tracks?mood=0.3,-0.2&limit=50",
-            lambda lib: lib.tracks("0.3,-0.2", limit=50),
+            lambda lib: lib.track_page("0.3,-0.2", limit=50),
         ),
         "tracks text search": (
             "/tracks?q=Artist%20123&limit=50",
-            lambda lib: lib.tracks(text="Artist 123", limit=50),
+            lambda lib: lib.track_page(text="Artist 123", limit=50),
         ),
         "track detail": (f"/tracks/{tid}", lambda lib: lib.analysis(tid)),
         "similar": (f"/similar/{tid}?n=10", lambda lib: lib.similar(tid, n=10)),
@@ -311,13 +316,17 @@ def queries(n: int) -> dict:
     }
 
 
-def bench_queries(n: int, repeat: int, workdir: Path) -> dict:
+def bench_queries(n: int, repeat: int, workdir: Path, library: Path | None = None, browser: bool = False) -> dict:
     from moodscope.library import MoodLibrary
 
-    db = workdir / "queries.db"
+    db = library or workdir / "queries.db"
     start = time.perf_counter()
-    build_synthetic_library(db, n)
+    if not db.exists():
+        build_synthetic_library(db, n)
     built = time.perf_counter() - start
+    with MoodLibrary(db, create=False) as lib:
+        if len(lib) != n:
+            raise SystemExit(f"{db} holds {len(lib)} tracks, not --tracks {n}: give another --library")
     server = Server(
         "--db",
         str(db),
@@ -334,6 +343,7 @@ def bench_queries(n: int, repeat: int, workdir: Path) -> dict:
             "repeat": repeat,
             "queries": {},
         }
+        out["map"] = bench_map(server.port)  # first: the first request builds the map
         every: list[float] = []
         with MoodLibrary(db, create=False) as lib:
             for name, (path, call) in queries(n).items():
@@ -358,22 +368,71 @@ def bench_queries(n: int, repeat: int, workdir: Path) -> dict:
                     "p50_ms": round(percentile(times, 50), 1),
                     "p95_ms": round(percentile(times, 95), 1),
                     "in_process_p50_ms": round(percentile(reference, 50), 1),
+                    "in_process_p95_ms": round(percentile(reference, 95), 1),
                     "bytes": len(body),
                 }
-        t = time.perf_counter()
-        status, _, body = request(server.port, "GET", "/api/v1/map")
-        out["map"] = {
-            "status": status,
-            "ms": round(1000 * (time.perf_counter() - t), 1),
-            "bytes": len(body),
-        }
         out["all_p50_ms"] = round(percentile(every, 50), 1)
         out["all_p95_ms"] = round(percentile(every, 95), 1)
         out["cold_start_note"] = (
             "after one warm-up request per query (the profile matrix is loaded once per connection)"
         )
+        if browser:
+            out["page"] = bench_page(server.port)
     finally:
         server.stop()
+    return out
+
+
+def bench_map(port: int) -> dict:
+    """GET /map: the first request (built and encoded), then from the cache, plain and gzip; a revalidation."""
+    timed = {}
+    for name, headers in [("first_gzip", {"Accept-Encoding": "gzip"}), ("cached_gzip", {"Accept-Encoding": "gzip"}),
+                          ("cached_plain", {})]:  # fmt: skip
+        t = time.perf_counter()
+        status, got, body = request(port, "GET", "/api/v1/map", headers=headers)
+        timed[name] = (status, round(1000 * (time.perf_counter() - t), 1), len(body), got)
+    etag = {k.lower(): v for k, v in timed["cached_gzip"][3].items()}.get("etag")
+    t = time.perf_counter()
+    revalidate = {"Accept-Encoding": "gzip", "If-None-Match": etag or '"none"'}
+    status_304 = request(port, "GET", "/api/v1/map", headers=revalidate)[0]
+    return {
+        "status": timed["first_gzip"][0],
+        "first_ms": timed["first_gzip"][1],
+        "cached_gzip_ms": timed["cached_gzip"][1],
+        "cached_plain_ms": timed["cached_plain"][1],
+        "gzip_bytes": timed["cached_gzip"][2],
+        "bytes": timed["cached_plain"][2],
+        "revalidate_status": status_304,
+        "revalidate_ms": round(1000 * (time.perf_counter() - t), 1),
+    }
+
+
+def bench_page(port: int) -> dict:
+    """The page in headless Chromium (Playwright, /usr/bin/chromium): from navigation to every track on
+    the map, how it draws them, and one repaint of every dot (zoom, pan and filters repaint)."""
+    from playwright.sync_api import sync_playwright
+
+    args = ["--no-sandbox", "--headless", "--disable-gpu", "--no-first-run"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=args)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.set_default_timeout(600_000)
+            t = time.perf_counter()
+            page.goto(f"http://{HOST}:{port}/")
+            page.wait_for_selector("body[data-ready=true]", state="attached")
+            ready = time.perf_counter() - t
+            out = {"ready_s": round(ready, 2), "mode": page.locator("#map").get_attribute("data-mode"),
+                   "count": page.locator("#map-count").inner_text()}  # fmt: skip
+            repaint = page.evaluate(
+                """() => { const m = window.moodscope && window.moodscope.map;
+                    if (!m || m.mode !== "canvas") return null;
+                    const times = []; for (let k = 0; k < 5; k++) { const t = performance.now(); m.draw();
+                    times.push(performance.now() - t); } return times.sort((a, b) => a - b)[2]; }"""
+            )
+            out["repaint_ms"] = None if repaint is None else round(repaint, 1)
+        finally:
+            browser.close()
     return out
 
 
@@ -397,6 +456,16 @@ def main(argv: list[str] | None = None) -> int:
         help="--workers of the upload server (default: its own)",
     )
     parser.add_argument("--tracks", type=int, default=100_000, help="tracks of the query library")
+    parser.add_argument(
+        "--library",
+        type=Path,
+        help="keep the synthetic query library in this file (built when it does not exist) and reuse it",
+    )
+    parser.add_argument(
+        "--browser",
+        action="store_true",
+        help="also time the page with every track in headless Chromium (/usr/bin/chromium)",
+    )
     parser.add_argument(
         "--repeat",
         type=int,
@@ -435,14 +504,21 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
         if not args.skip_queries:
-            report["queries"] = q = bench_queries(args.tracks, args.repeat, Path(tmp))
+            report["queries"] = q = bench_queries(args.tracks, args.repeat, Path(tmp), args.library, args.browser)
             print(f"library queries over HTTP on {q['tracks']} tracks (built in {q['build_s']} s), "
                   f"{q['repeat']} requests each after a warm-up:")  # fmt: skip
             for name, f in q["queries"].items():
                 print(f"  {name:<24} p50 {f['p50_ms']:>6.1f} ms  p95 {f['p95_ms']:>6.1f} ms   "
                       f"(in process {f['in_process_p50_ms']:>6.1f} ms)")  # fmt: skip
             print(f"  all queries: p50 {q['all_p50_ms']} ms, p95 {q['all_p95_ms']} ms (goal <= {QUERY_GOAL_MS:g} ms)")
-            print(f"  /map of every track: {q['map']['ms']} ms, {q['map']['bytes'] / 1e6:.1f} MB")
+            m = q["map"]
+            print(f"  /map of every track: {m['bytes'] / 1e6:.1f} MB ({m['gzip_bytes'] / 1e6:.2f} MB gzip); first "
+                  f"request {m['first_ms']} ms, then {m['cached_gzip_ms']} ms gzip / {m['cached_plain_ms']} ms plain, "
+                  f"{m['revalidate_status']} on revalidation in {m['revalidate_ms']} ms")  # fmt: skip
+            if "page" in q:
+                pg = q["page"]
+                print(f"  the page: every track drawn ({pg['mode']}, {pg['count']}) {pg['ready_s']} s after navigation;"
+                      f" a repaint of every dot {pg['repaint_ms']} ms")  # fmt: skip
     report["load_average_after"] = os.getloadavg()[0]
     if args.json:
         save_report(args.json, report, argv)
