@@ -147,7 +147,7 @@ def test_embed_default_blocks_are_the_accurate_models_and_failures_write_nothing
 
 
 def test_evaluate_reproduces_the_test_metrics_of_training(folder, tmp_path):
-    """A checkpoint evaluated through the analyze path scores its test songs' segments exactly as training did."""
+    """A checkpoint evaluated through the analyze path scores its test songs exactly as training did."""
     from test_models import TINY
 
     out = tmp_path / "run"
@@ -177,3 +177,4 @@ def test_evaluate_reproduces_the_test_metrics_of_training(folder, tmp_path):
     segment = result["quadrants"]["segment"]
     assert segment["confusion"] == trained["metrics"]["segment"]["confusion"]
     assert segment["macro_f1"] == pytest.approx(trained["metrics"]["segment"]["macro_f1"])
+    assert result["quadrants"]["song"]["confusion"] == trained["metrics"]["song"]["confusion"]  # one song rule
