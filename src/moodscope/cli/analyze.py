@@ -213,7 +213,7 @@ def run_analyze(args: argparse.Namespace) -> int:
 
         require("pyarrow.parquet", "parquet", f"--format {fmt}")  # before the analysis, not after
     # every output is checked before anything is analysed: a bad path costs a second, not the whole run
-    if fmt == "dataset":
+    if fmt == "dataset" and out is not None:
         from moodscope.engine.dataset import check_dataset_folder
 
         check_dataset_folder(out)

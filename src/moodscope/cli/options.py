@@ -36,6 +36,7 @@ def fraction(text: str) -> float:
     """An argument type: a number in [0, 1] (confidences)."""
     return _number(text, float, lambda v: 0 <= v <= 1, "a number between 0 and 1")
 
+
 MODEL_HELP = (
     "'accurate' (default: the shipped musicnn model, pretrained music-tagging embeddings of each 5-s segment "
     "with a linear head; `moodscope models` shows what it is made of), 'fast' (the paper's hybrid CNN-LSTM "

@@ -201,7 +201,7 @@ class RayEngine(Engine):
                 # Ray installs its own SIGTERM handler (print a stack trace and abort): keep ours,
                 # which stops a command as Ctrl-C does (moodscope.cli)
                 signal.signal(signal.SIGTERM, sigterm)
-        import ray.data  # type: ignore[no-redef]  # the same module as ray above, with its data package loaded
+        import ray.data  # the same module as ray above, with its data package loaded
 
         if not verbose:  # Ray Data's console log: errors only (it still writes its full log file)
             for handler in logging.getLogger("ray.data").handlers:
@@ -281,7 +281,7 @@ class RayEngine(Engine):
         import ray
 
         cpus = self.cpus
-        ds = ray.data.from_items([{"key": k, "path": p} for k, p in items], override_num_blocks=len(items))
+        ds: Any = ray.data.from_items([{"key": k, "path": p} for k, p in items], override_num_blocks=len(items))
         with warnings.catch_warnings():
             # the retry limits can only be given as "ray_remote_args", deprecated since Ray 2.60 without a replacement
             warnings.simplefilter("ignore", DeprecationWarning)

@@ -430,7 +430,8 @@ class MoodLibrary:
         """One page of :meth:`tracks` and how many tracks match in all (:meth:`count`), answered together:
         a text filter scans the table once for both; without one the total comes from the profiles."""
         tracks, total = self._select(mood, min_confidence, limit, offset, text, total=True)
-        return tracks, int(total)
+        assert total is not None  # asked for
+        return tracks, total
 
     def _select(
         self, mood, min_confidence: float, limit: int | None, offset: int, text: str | None, *, total: bool

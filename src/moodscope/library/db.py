@@ -235,7 +235,7 @@ def connect(
 def _open(path: Path, read_only: bool) -> sqlite3.Connection:
     """A connection; read-only ones fall back to ``immutable`` when the WAL index cannot be opened
     (a read-only folder where no ``-shm`` file exists: then nobody can be writing the library)."""
-    kw = {"timeout": BUSY_TIMEOUT_MS / 1000, "isolation_level": None, "check_same_thread": False}
+    kw: dict[str, Any] = {"timeout": BUSY_TIMEOUT_MS / 1000, "isolation_level": None, "check_same_thread": False}
     if not read_only:
         return sqlite3.connect(path, **kw)
     uri = "file:" + urllib.parse.quote(str(path.resolve()))

@@ -153,7 +153,7 @@ def summary(problems: list[str]) -> str:
 def _outside(values: np.ndarray, low: float, high: float) -> np.ndarray:
     """Rows [shape=(n,)] holding a value that is not finite or outside [low, high] (with float32 slack)."""
     values = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
-    return ~((values >= low - _EPS) & (values <= high + _EPS)).all(axis=1)  # NaN fails both
+    return np.asarray(~((values >= low - _EPS) & (values <= high + _EPS)).all(axis=1))  # NaN fails both
 
 
 def bad_profile_rows(matrix: np.ndarray, confidence: np.ndarray, duration: np.ndarray) -> np.ndarray:

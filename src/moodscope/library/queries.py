@@ -306,6 +306,7 @@ def journey(
                         best = min(best, (found_d, to_target[found], found))
                     done, batch = upto, 2 * batch
                 row = best[2]
+        assert row is not None  # `lower` tracks are always kept for the steps to come
         chosen.append(row)
         prev = row
     return np.asarray(chosen, dtype=np.int64), waypoints

@@ -70,7 +70,7 @@ def parse_range(header: str, size: int) -> ByteRange | None:
     specs = [_range_spec(p, header) for p in parts]
     found = [r for r in (_in_file(first, last, size) for first, last in specs) if r is not None]
     if not found:
-        if size == 0 and any(first is None and last > 0 for first, last in specs):
+        if size == 0 and any(first is None and last is not None and last > 0 for first, last in specs):
             return None  # a suffix of an empty file is satisfiable (§14.1.1): the whole (empty) file
         raise RangeError(416, f"the range {header!r} asks for no byte of the file ({size} bytes)")
     if len(specs) > 1:
@@ -82,6 +82,8 @@ def _in_file(first: int | None, last: int | None, size: int) -> ByteRange | None
     """The bytes of a parsed range spec in a file of ``size`` bytes; None when there are none (it starts
     at or beyond the end, or is a zero-length suffix: §14.1.1)."""
     if first is None:  # suffix range: the last `last` bytes
+        if last is None:
+            return None
         return ByteRange(max(0, size - last), size - 1, size) if last > 0 and size > 0 else None
     if first >= size:
         return None
