@@ -129,10 +129,15 @@ class MoodLibrary:
         self._profiles: Profiles | None = None
         self._profiles_key: tuple[int, int] | None = None
         self._verified = verify
+        self._closed = False
 
     def close(self) -> None:
         """Close the connection. A library checked on open and then written only by this process
-        (a scan, a new profile snapshot) is remembered as checked: its own writes need no check."""
+        (a scan, a new profile snapshot) is remembered as checked: its own writes need no check.
+        Closing a closed library does nothing."""
+        if self._closed:
+            return
+        self._closed = True
         wrote = self.conn.total_changes > 0
         self.conn.close()
         if wrote and self._verified:
