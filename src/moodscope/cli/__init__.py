@@ -93,17 +93,9 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    level = logging.ERROR if args.quiet else [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger().setLevel(level)  # also when an earlier call (tests, an embedding program) configured it
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
     try:
-        with sigterm_as_interrupt(), quiet(args.quiet):
-            return int(args.func(args) or 0)
+        with sigterm_as_interrupt():  # from the start: a SIGTERM while arguments are parsed stops as cleanly
+            return _run(argv)
     except MoodscopeError as exc:
         print(f"moodscope: error: {exc}", file=sys.stderr)
         return 1
@@ -116,6 +108,19 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()
         return 0
+
+
+def _run(argv: list[str] | None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.ERROR if args.quiet else [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(level)  # also when an earlier call (tests, an embedding program) configured it
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    with quiet(args.quiet):
+        return int(args.func(args) or 0)
 
 
 if __name__ == "__main__":
