@@ -15,6 +15,7 @@ import pytest
 from conftest import shared_data
 from moodscope.cli import main
 from moodscope.library import MoodLibrary
+from moodscope.library.audiohash import audio_hash
 from moodscope.library.tags import mood_tag_values, open_tagged, read_mood_tags
 
 FORMAT = "$path|$mood|$mood_quadrant|$valence|$arousal|$mood_confidence|$mood_model"
@@ -36,26 +37,27 @@ def clips(tmp_path) -> list[Path]:
     return [Path(shutil.copy(sorted((root / q).glob("*.mp3"))[0], folder)) for q in ("Q1", "Q2", "Q3", "Q4")]
 
 
-@pytest.fixture
-def beet(tmp_path, random_model):
-    """Run ``beet`` with a fresh configuration and library in ``tmp_path``; returns its stdout."""
+def beets_runner(tmp_path: Path, model: Path, *, write: bool = False, copy: bool = False):
+    """Run ``beet`` with a fresh configuration and library in ``tmp_path`` (``import.write`` and
+    ``import.copy`` as given); the function returned gives its stdout."""
     beetsdir = tmp_path / "beetsdir"
     beetsdir.mkdir()
     (tmp_path / "home").mkdir()
+    yes_no = {True: "yes", False: "no"}
     (beetsdir / "config.yaml").write_text(
         f"""
 directory: {tmp_path / "beets-music"}
 library: {tmp_path / "beets.db"}
 plugins: [moodscope]
 import:
-    copy: no
-    write: no
+    copy: {yes_no[copy]}
+    write: {yes_no[write]}
     quiet: yes
     autotag: no
 moodscope:
     auto: yes
     library: {tmp_path / "moodscope.db"}
-    model: {random_model}
+    model: {model}
     workers: 1
 """
     )
@@ -70,6 +72,12 @@ moodscope:
         return proc.stdout
 
     return run
+
+
+@pytest.fixture
+def beet(tmp_path, random_model):
+    """``beet`` on a fresh library, importing in place without writing tags."""
+    return beets_runner(tmp_path, random_model)
 
 
 def listed(output: str) -> dict[str, list[str]]:
@@ -120,3 +128,28 @@ def test_command_reuses_moodscope_library_and_writes_tags(tmp_path, clips, beet,
     assert main(["library", "scan", str(clips[0].parent), "--db", str(db)]) == 0  # beets changed the files
     out = capsys.readouterr().out
     assert "0 analysed" in out and "4 retagged" in out
+
+
+def test_auto_on_import_with_import_write_tags_the_imported_copies(tmp_path, clips, random_model, capsys):
+    """``import.write: yes`` with ``import.copy: yes``, imported as is (no autotagging, which is when
+    beets itself writes no tags): the copies in beets' folder carry the mood tags, the originals stay
+    untouched, and moodscope recognises the copies as the audio it analysed."""
+    beet = beets_runner(tmp_path, random_model, write=True, copy=True)
+    before = {clip: clip.read_bytes() for clip in clips}
+    beet("import", "-A", str(clips[0].parent))
+    items = listed(beet("ls", "-f", FORMAT))
+    copies = sorted(Path(p) for p in items)
+    assert len(copies) == 4 and all(tmp_path / "beets-music" in c.parents for c in copies)
+    assert all(clip.read_bytes() == data for clip, data in before.items())  # the sources are not written
+    with MoodLibrary(tmp_path / "moodscope.db") as library:  # analysed at their original paths
+        tracks = library.tracks_at(clips)
+    by_audio = {audio_hash(path): track for path, track in tracks.items()}  # beets renamed the copies
+    assert len(by_audio) == 4
+    for copy in copies:
+        tags = read_mood_tags(open_tagged(copy))
+        assert tags == mood_tag_values(by_audio[audio_hash(copy)]), copy
+        assert items[str(copy)][:2] == [tags["MOOD"], tags["MOODSCOPE_QUADRANT"]]
+
+    capsys.readouterr()  # the tagged copies hold the audio moodscope analysed: no new analysis
+    assert main(["library", "scan", str(tmp_path / "beets-music"), "--db", str(tmp_path / "moodscope.db")]) == 0
+    assert ": 0 analysed" in capsys.readouterr().out

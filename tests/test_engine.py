@@ -267,3 +267,40 @@ def test_dataset_output_needs_a_folder(tmp_path, capsys, tiny_model):
     assert f"{tmp_path / 'file'}: exists and is not a folder" in capsys.readouterr().err
     assert main(["analyze", str(tmp_path / "a.wav"), "--format", "dataset"]) == 1
     assert "--out DIR/" in capsys.readouterr().err
+
+
+# ---- fsspec URLs as inputs ------------------------------------------------------------------------
+
+
+def test_fsspec_urls_are_listed_and_analysed_like_local_files(tmp_path, tiny_model):
+    """A memory:// prefix (fsspec's in-memory file system, what s3:// goes through too) stands for the
+    audio files under it; each is analysed as the same file on disk is, under its URL; a missing
+    URL is a result with its error."""
+    fsspec = pytest.importorskip("fsspec", reason="URL inputs need fsspec: pip install -e '.[ray]'")
+    from moodscope.engine.analysis import analyze_files
+    from moodscope.engine.sources import list_audio
+
+    rng = np.random.default_rng(2)
+    fs = fsspec.filesystem("memory")
+    root = f"/moodscope-{os.getpid()}-{tmp_path.name}"
+    local = []
+    for name, seconds in (("b/t0.wav", 6), ("a/t1.wav", 11)):
+        path = tmp_path / name.replace("/", "-")
+        sf.write(path, (0.2 * rng.standard_normal(22_050 * seconds)).astype(np.float32), 22_050)
+        fs.pipe(f"{root}/{name}", path.read_bytes())
+        local.append(str(path))
+    fs.pipe(f"{root}/a/notes.txt", b"not audio")
+    fs.pipe(f"{root}/a/.hidden.wav", b"")
+    try:
+        urls = list_audio([f"memory://{root}/"])
+        assert urls == [f"memory://{root}/a/t1.wav", f"memory://{root}/b/t0.wav"]
+        missing = f"memory://{root}/gone.wav"
+        remote = analyze_files([*urls, missing], model=tiny_model, workers=1)
+    finally:
+        fs.rm(root, recursive=True)
+    assert remote.failed == {missing: f"{missing}: no such file"}
+    on_disk = analyze_files(local[::-1], model=tiny_model, workers=1).analyses
+    assert [a.source for a in remote.analyses] == urls
+    for a, b in zip(on_disk, remote.analyses):
+        assert b.quadrants == a.quadrants
+        np.testing.assert_allclose(b.probabilities, a.probabilities, atol=1e-6)

@@ -131,6 +131,37 @@ def test_dataset_of_good_and_bad_files_matches_the_local_engine_and_resumes(
     assert not list(out.rglob("*.tmp")) and not (out / "segments" / "part-killed-00000.parquet").exists()
 
 
+def test_cli_dataset_from_file_urls_on_ray(engine, clips, tiny_model, tmp_path, capsys):
+    """``moodscope analyze file:///folder/ --engine ray --out DIR/``: fsspec URLs read by the Ray
+    workers, the dataset readable by pyarrow and pandas with the local engine's results under the URLs,
+    a missing URL a row with its error."""
+    import pyarrow.dataset as pads
+
+    from moodscope.cli import main
+
+    paths = files(clips)
+    local = analyze_files(paths, model=tiny_model, workers=2)
+    missing = f"file://{tmp_path}/gone.mp3"
+    out = tmp_path / "moods"
+    argv = ["analyze", f"file://{clips}/", missing, "--engine", "ray", "--model", tiny_model, "--out", f"{out}/"]
+    assert main(argv) == 1  # one input failed
+    assert f"{out}: {len(paths)} analysed, 1 failed, 0 already in the dataset" in capsys.readouterr().err
+    tracks = pads.dataset(out / "tracks", format="parquet").to_table().to_pandas().set_index("track").sort_index()
+    assert list(tracks.index) == sorted([*(f"file://{p}" for p in paths), missing])
+    assert tracks.loc[missing, "error"] == f"{missing}: no such file"
+    by_url = {f"file://{a.source}": a for a in local.analyses}
+    for url, a in by_url.items():
+        row = tracks.loc[url]
+        assert pd.isna(row["error"]) and row["quadrant"] == a.summary.quadrant
+        assert row["n_segments"] == len(a.starts)
+        assert [row[f"p_{q}"] for q in CLIPS] == pytest.approx([a.summary.probabilities[q] for q in CLIPS], abs=1e-5)
+    segments = pd.read_parquet(out / "segments")
+    assert sorted(set(segments["track"])) == sorted(by_url) and len(segments) == tracks["n_segments"].sum()
+    assert main(argv) == 0  # resumed: nothing left to do (the missing URL stays a row with its error)
+    assert f"{out}: 0 analysed, 0 failed, {len(paths) + 1} already in the dataset" in capsys.readouterr().err
+    assert len(pd.read_parquet(out / "tracks")) == len(paths) + 1
+
+
 def ray_workers(name: str, parent: int | None = None) -> list[int]:
     """Live Ray worker processes started by this process (or ``parent``) whose title contains ``name``."""
     return [p for p in descendants(parent or os.getpid()) if title(p).startswith("ray::") and name in title(p)]

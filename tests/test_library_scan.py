@@ -145,6 +145,38 @@ def test_move_between_roots_and_no_prune(tmp_path, lib):
     assert lib.scan(a, analyzer=ContentAnalyzer()).pruned == [str(files[1])] and len(lib) == 2
 
 
+def test_a_copy_of_a_track_outside_the_scanned_roots_reuses_its_analysis(tmp_path, lib):
+    """A copy (here retagged, as beets does when it imports with copy and write on) of a file indexed
+    under another root, which is still there, is a copy, not new audio; once that file is gone, a
+    new path with its audio is the track moved."""
+    import mutagen
+
+    from conftest import write_audio
+
+    source = write_audio(tmp_path / "incoming" / "song.mp3", freq=330.0)
+    lib.scan(tmp_path / "incoming", analyzer=ContentAnalyzer())
+    copy = tmp_path / "beets" / "Artist" / "01 song.mp3"
+    copy.parent.mkdir(parents=True)
+    shutil.copyfile(source, copy)
+    audio = mutagen.File(copy, easy=True)
+    audio.add_tags()
+    audio["title"] = "Song"
+    audio.save()
+
+    result = lib.scan(tmp_path / "beets", analyzer=(an := ContentAnalyzer()))  # only the copy's root
+    assert an.calls == [] and result.reused == [str(copy)] and not result.analysed
+    assert lib.track(str(copy)).quadrant == lib.track(str(source)).quadrant and lib.track(str(copy)).title == "Song"
+    assert len(lib) == 2
+
+    other = tmp_path / "other" / "song.mp3"
+    other.parent.mkdir()
+    shutil.copyfile(source, other)
+    source.unlink()  # the indexed original is gone and not under the scanned root: the copy moved it
+    result = lib.scan(tmp_path / "other", analyzer=(an := ContentAnalyzer()))
+    assert an.calls == [] and result.moved == [(str(source), str(other))] and len(lib) == 2
+    integrity(lib.path)
+
+
 def test_failures_are_listed_recorded_and_skipped_until_changed(tmp_path, lib):
     music = tmp_path / "music"
     files = make_files(music, 5)

@@ -11,7 +11,9 @@ stores
 so that ``beet ls mood:calm`` finds the calm tracks. The same values are written into the files,
 under the tag names ``moodscope library tag`` uses (``MOOD``, ``MOODSCOPE_*``), whenever beets
 writes tags (``-w``/``-W``, the ``import.write`` option, ``beet write``), and read back from files
-that have them (``beet update``, imports of files tagged by moodscope).
+that have them (``beet update``, imports of files tagged by moodscope). With ``auto`` and
+``import.write`` on, imported files are tagged after beets has copied or moved them, also on as-is
+imports (where beets writes no tags of its own).
 
 Files are analysed through moodscope's mood library: a file it has already analysed (same file
 unchanged, or the same audio with other tags, moved or copied) is not analysed again, and new
@@ -69,6 +71,7 @@ class MoodscopePlugin(BeetsPlugin):
             self.add_media_field(field, media_field(tag, number=field in NUMBERS))
         if self.config["auto"].get(bool):
             self.import_stages = [self.imported]
+            self.register_listener("import_task_files", self.write_imported)
 
     def commands(self) -> list[ui.Subcommand]:
         cmd = ui.Subcommand("moodscope", help="analyse the mood of tracks with moodscope")
@@ -86,8 +89,21 @@ class MoodscopePlugin(BeetsPlugin):
         )
 
     def imported(self, session, task) -> None:
-        """Import stage: analyse the new items (beets writes the tags afterwards if import.write is on)."""
+        """Import stage: analyse the new items and store their mood (tags are written later, by
+        :meth:`write_imported`, once the files are where they go)."""
         self.analyse(task.imported_items(), write=False)
+
+    def write_imported(self, session, task) -> None:
+        """After an import has copied or moved the files: with ``import.write`` on, write the mood
+        tags into the files of the items analysed on import. Beets writes tags itself only for items
+        whose metadata it changed (an applied match, a retag), not for an as-is import."""
+        from beets.importer import Action
+
+        if not ui.should_write() or task.apply or task.choice_flag == Action.RETAG:
+            return
+        for item in task.imported_items():
+            if "mood" in item:
+                item.try_write()
 
     def analyse(self, items, *, write: bool, force: bool = False) -> tuple[int, int, int]:
         """Analyse ``items`` (through moodscope's library) and store their mood; (analysed, reused, failed)."""

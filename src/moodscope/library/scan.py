@@ -13,7 +13,8 @@ roots are canonical paths, symlinks resolved, so a folder scanned through a link
      beets, a tag editor), gets its new size/mtime/hashes and tags (**retagged**), not a new analysis;
    - a new path whose audio belongs to an indexed track whose file is gone is that track **moved**:
      the row keeps its analysis and gets the new path (and hashes and tags, if they were retagged);
-   - a new path whose audio belongs to a track still present is a copy: the analysis is **reused**;
+   - a new path whose audio belongs to a track still present (under the roots or elsewhere) is a copy:
+     the analysis is **reused**;
    - anything else is **analysed** (new files, and files whose audio changed);
 3. indexed tracks under the roots whose files were not found are **pruned**;
 4. a file that fails is recorded in ``failures`` with its reason and skipped on later scans until it
@@ -393,9 +394,8 @@ def _match_content(
             paths[paths.index(old)] = stamp.path
             update(stamp, index.tracks[old][0])
             result.moved.append((old, stamp.path))
-        elif not force and any(p in found for p in same):
-            source = next(p for p in same if p in found)
-            plan.copies.append((stamp, index.tracks[source][0]))
+        elif not force and (present := [p for p in same if p in found or (not _under(p, roots) and os.path.exists(p))]):
+            plan.copies.append((stamp, index.tracks[present[0]][0]))  # the source may be outside the roots
         else:
             plan.analyse.setdefault(audio, []).append(stamp)
     return plan
