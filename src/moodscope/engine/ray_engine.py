@@ -201,7 +201,7 @@ class RayEngine(Engine):
                 # Ray installs its own SIGTERM handler (print a stack trace and abort): keep ours,
                 # which stops a command as Ctrl-C does (moodscope.cli)
                 signal.signal(signal.SIGTERM, sigterm)
-        import ray.data  # the same module as ray above, with its data package loaded
+        import ray.data  # type: ignore[no-redef, unused-ignore]  # the module ray above, with its data package
 
         if not verbose:  # Ray Data's console log: errors only (it still writes its full log file)
             for handler in logging.getLogger("ray.data").handlers:
