@@ -7,6 +7,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from moodscope.analysis.analyzer import BATCH_SEGMENTS, analyze, va_from_probabilities
 from moodscope.constants import QUADRANTS, SEGMENT_SAMPLES, SEGMENT_SECONDS
@@ -26,11 +28,40 @@ class LoudnessModel:
         return probs, None
 
 
-def test_va_from_probabilities_quadrant_centres():
-    eye = np.eye(4)
-    va = va_from_probabilities(eye)
-    assert np.allclose(va, [[0.5, 0.5], [-0.5, 0.5], [-0.5, -0.5], [0.5, -0.5]])
-    assert np.allclose(va_from_probabilities(np.full((1, 4), 0.25)), 0)
+def test_va_from_probabilities_are_the_marginals():
+    eye = np.eye(4)  # certain of Q1, Q2, Q3, Q4
+    assert np.allclose(va_from_probabilities(eye), [[1, 1], [0, 1], [0, 0], [1, 0]])
+    assert np.allclose(va_from_probabilities(np.full((1, 4), 0.25)), 0.5)  # undecided: on the boundary
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(0, 1), min_size=4, max_size=4).filter(lambda x: sum(x) > 1e-6))
+def test_va_marginal_sum_rules(weights):
+    p = np.array([weights]) / np.sum(weights)
+    v, a = va_from_probabilities(p)[0]
+    assert 0 <= v <= 1 and 0 <= a <= 1
+    assert v == pytest.approx(p[0, 0] + p[0, 3]) and 1 - v == pytest.approx(p[0, 1] + p[0, 2])  # positive / negative
+    assert a == pytest.approx(p[0, 0] + p[0, 1]) and 1 - a == pytest.approx(p[0, 2] + p[0, 3])  # high / low
+
+
+@given(st.floats(0, 1), st.floats(0, 1))
+def test_va_of_a_factorised_model_are_its_two_probabilities(pv, pa):
+    """A head that is the product of a valence and an arousal probability gets them back exactly."""
+    p = np.array([[pv * pa, (1 - pv) * pa, (1 - pv) * (1 - pa), pv * (1 - pa)]])
+    assert np.allclose(va_from_probabilities(p), [[pv, pa]])
+
+
+def test_track_va_are_the_marginals_of_the_song_probabilities():
+    from moodscope.analysis.analyzer import summarize
+    from moodscope.training.evaluate import song_probabilities
+
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(4), size=7)
+    s = summarize(probs, va_from_probabilities(probs))
+    song = song_probabilities(probs)
+    assert s.valence == pytest.approx(song[0] + song[3], abs=1e-4)
+    assert s.arousal == pytest.approx(song[0] + song[1], abs=1e-4)
+    assert s.valence == pytest.approx(s.probabilities["Q1"] + s.probabilities["Q4"], abs=2e-4)
 
 
 def test_analyze_file_matches_array_and_streams_in_batches(make_wav):
@@ -55,7 +86,7 @@ def test_summary_follows_segments():
     assert a.quadrants == ["Q3", "Q3", "Q3", "Q1"]
     assert a.summary.quadrant == "Q3" and a.summary.mood == "sad/depressed"
     assert a.summary.quadrant_share["Q3"] == pytest.approx(0.75)
-    assert a.summary.valence < 0 and a.summary.arousal < 0
+    assert a.summary.valence < 0.5 and a.summary.arousal < 0.5
 
 
 def test_short_file_is_a_clear_error(make_wav):
@@ -141,3 +172,23 @@ def test_unusable_arrays_are_a_moodscope_error(array, sr, words):
 
     with pytest.raises(MoodscopeError, match=f"audio array: .*{words}"):
         analyze(array, sr=sr, model=LoudnessModel())
+
+
+def test_outputs_hold_valence_arousal_in_0_1_equal_to_the_marginals():
+    quiet = np.zeros(SEGMENT_SAMPLES * 2, dtype=np.float32)
+    loud = 0.5 * np.ones(SEGMENT_SAMPLES * 3, dtype=np.float32)
+    a = analyze(np.concatenate([quiet, loud]), sr=22_050, model=LoudnessModel())
+    d = a.to_dict()
+    for seg in d["segments"]:
+        p = seg["probabilities"]
+        assert 0 <= seg["valence"] <= 1 and 0 <= seg["arousal"] <= 1
+        assert seg["valence"] == pytest.approx(p["Q1"] + p["Q4"], abs=2e-4)
+        assert seg["arousal"] == pytest.approx(p["Q1"] + p["Q2"], abs=2e-4)
+    assert d["summary"]["valence"] == pytest.approx(3 / 5 * a.va[2:, 0].mean() + 2 / 5 * a.va[:2, 0].mean(), abs=1e-4)
+    assert "p(Q1) + p(Q4)" in d["va_meaning"]
+    frame = a.to_dataframe()
+    assert frame[["valence", "arousal"]].to_numpy().min() >= 0 and frame[["valence", "arousal"]].to_numpy().max() <= 1
+    assert np.allclose(frame["valence"], frame["p_Q1"] + frame["p_Q4"])
+    assert np.allclose(frame["arousal"], frame["p_Q1"] + frame["p_Q2"])
+    row = a.summary_row()
+    assert row["valence"] == pytest.approx(row["p_Q1"] + row["p_Q4"], abs=2e-4)

@@ -13,6 +13,8 @@ from moodscope.datasets.labels import (
     near_axis,
     quadrant_from_va,
     quadrant_index,
+    reported_quadrant,
+    reported_quadrant_index,
     scale_0_1,
     scale_1_9,
     segment_va,
@@ -42,8 +44,18 @@ def test_russell_quadrants():
     assert quadrant_from_va(-0.5, -0.5) == "Q3"  # sad/depressed
     assert quadrant_from_va(0.5, -0.5) == "Q4"  # calm/relaxed
     assert QUADRANT_MOODS["Q2"].startswith("tense") and QUADRANT_MOODS["Q4"].startswith("calm")
-    for q, (v, a) in QUADRANT_CENTRES.items():
-        assert quadrant_from_va(v, a) == q
+    for q, (v, a) in QUADRANT_CENTRES.items():  # the centres are on the reported 0-1 scale
+        assert 0 < v < 1 and 0 < a < 1
+        assert reported_quadrant(v, a) == q
+
+
+def test_reported_quadrants_split_the_0_1_plane_at_its_midpoint():
+    assert reported_quadrant(0.9, 0.9) == "Q1" and reported_quadrant(0.1, 0.9) == "Q2"
+    assert reported_quadrant(0.1, 0.1) == "Q3" and reported_quadrant(0.9, 0.1) == "Q4"
+    assert reported_quadrant(0.5, 0.9) == "Q1"  # the boundary counts as positive, as on [-1, 1]
+    assert reported_quadrant(0.49, 0.5) == "Q2"
+    v, a = np.array([0.75, 0.25, 0.25, 0.75]), np.array([0.75, 0.75, 0.25, 0.25])
+    np.testing.assert_array_equal(reported_quadrant_index(v, a), [0, 1, 2, 3])
 
 
 def test_quadrant_index_is_vectorised_and_ordered_like_QUADRANTS():

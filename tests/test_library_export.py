@@ -28,7 +28,7 @@ from moodscope.version import __version__
 MODEL_HASH = "ab" * 32
 
 
-def track(i: int, *, title: str | None, artist: str | None, path: str, quadrant: str = "Q4", v=0.3, a=-0.2) -> Track:
+def track(i: int, *, title: str | None, artist: str | None, path: str, quadrant: str = "Q4", v=0.8, a=0.3) -> Track:
     probs = {q: 0.25 for q in QUADRANTS}
     return Track(
         id=i,
@@ -56,8 +56,8 @@ def tracks(tmp_path):
     music.mkdir(parents=True)
     return [
         track(1, title="Blue, in Green", artist="Miles Davis", path=str(music / "blue, in green.flac")),
-        track(2, title=None, artist=None, path=str(music / "untitled take.mp3"), quadrant="Q1", v=0.4, a=0.4),
-        track(3, title="Été\nlong", artist="Ünïcode <b>", path=str(music / "été.ogg"), quadrant="Q3", v=-0.3, a=-0.3),
+        track(2, title=None, artist=None, path=str(music / "untitled take.mp3"), quadrant="Q1", v=0.9, a=0.9),
+        track(3, title="Été\nlong", artist="Ünïcode <b>", path=str(music / "été.ogg"), quadrant="Q3", v=0.2, a=0.2),
     ]
 
 

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from moodscope.analysis.analyzer import va_from_probabilities
 from moodscope.constants import QUADRANT_CENTRES, QUADRANTS
 from moodscope.errors import LibraryError
 from moodscope.library.db import Profiles
@@ -35,7 +36,7 @@ def synthetic_profiles(n: int, seed: int = 0) -> Profiles:
     for _ in range(n):
         k = int(rng.integers(1, 12))
         probs = rng.dirichlet(np.full(4, 0.5), size=k)
-        rows.append(profile_vector(probs, probs @ np.array([QUADRANT_CENTRES[q] for q in QUADRANTS])))
+        rows.append(profile_vector(probs, va_from_probabilities(probs)))
     m = np.stack(rows)
     song = m[:, 2:6]
     return Profiles(
@@ -74,8 +75,10 @@ def test_profile_vector_layout():
         ("relaxed", "Q4", False),
         ("q4", "Q4", False),
         ("calm/relaxed", "Q4", False),
-        ("0.4,-0.3", "Q4", True),
-        ("-0.2, 0.7", "Q2", True),
+        ("0.7,0.2", "Q4", True),
+        ("0.3, 0.85", "Q2", True),
+        ("0.5,0.9", "Q1", True),  # neutral valence counts as positive, as on the map
+        ("0,0", "Q3", True),
     ],
 )
 def test_parse_mood(text, quadrant, is_point):
@@ -85,7 +88,7 @@ def test_parse_mood(text, quadrant, is_point):
         assert mood.point == QUADRANT_CENTRES[quadrant]
 
 
-@pytest.mark.parametrize("text", ["gloomy", "2,0", "0.1", ""])
+@pytest.mark.parametrize("text", ["gloomy", "2,0", "0.1", "", "-0.2,0.5", "0.5,1.01"])
 def test_parse_mood_errors(text):
     with pytest.raises(LibraryError):
         parse_mood(text)
@@ -216,8 +219,9 @@ def test_clusters_csv_and_json_have_a_row_per_cluster():
 
 
 def test_describe_cluster_words():
-    text = describe_cluster(0.3, -0.3, {"Q1": 0.1, "Q2": 0.0, "Q3": 0.1, "Q4": 0.8}, 0.02)
+    text = describe_cluster(0.8, 0.2, {"Q1": 0.1, "Q2": 0.0, "Q3": 0.1, "Q4": 0.8}, 0.02)
     assert text.startswith("mostly calm/relaxed (Q4 80%)")
-    assert "positive valence (+0.30)" in text and "low arousal (-0.30)" in text and "steady" in text
-    mixed = describe_cluster(0.0, 0.0, {"Q1": 0.3, "Q2": 0.25, "Q3": 0.25, "Q4": 0.2}, 0.3)
+    assert "positive valence (0.80)" in text and "low arousal (0.20)" in text and "steady" in text
+    assert "neutral valence (0.52)" in describe_cluster(0.52, 0.6, {"Q1": 0.6, "Q2": 0.4, "Q3": 0, "Q4": 0}, 0.1)
+    mixed = describe_cluster(0.5, 0.5, {"Q1": 0.3, "Q2": 0.25, "Q3": 0.25, "Q4": 0.2}, 0.3)
     assert mixed.startswith("mixed moods") and "change a lot" in mixed

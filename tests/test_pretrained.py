@@ -47,6 +47,10 @@ def test_golden_output_on_demo_clip(name):
         assert g["start"] == e["start"]
         for q in QUADRANTS:
             assert g["probabilities"][q] == pytest.approx(e["probabilities"][q], abs=0.02)
+        for key in ("valence", "arousal"):  # probabilities of a positive / high rating, in [0, 1]
+            assert 0 <= g[key] <= 1 and g[key] == pytest.approx(e[key], abs=0.02)
+    for key in ("valence", "arousal"):
+        assert got["summary"][key] == pytest.approx(expected["summary"][key], abs=0.02)
 
 
 def test_default_model_is_accurate():

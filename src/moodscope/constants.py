@@ -61,12 +61,24 @@ QUADRANT_MOODS = {
     "Q4": "calm/relaxed",
 }
 
-QUADRANT_CENTRES = {"Q1": (0.5, 0.5), "Q2": (-0.5, 0.5), "Q3": (-0.5, -0.5), "Q4": (0.5, -0.5)}
-"""A representative valence/arousal point per quadrant, in [-1, 1]."""
+VA_RANGE = (0.0, 1.0)
+"""The range of the valence and arousal values moodscope reports (the scale of the retired streaming
+audio-features API): ``valence`` is the model's probability that listeners rate the music positive,
+``arousal`` that they rate it high (for a quadrant classifier the marginals of its quadrant probabilities,
+p(Q1) + p(Q4) and p(Q1) + p(Q2); see docs/models.md). Plots, maps and the web page take their axes from it;
+the quadrant boundaries lie at its midpoint, :data:`VA_MIDPOINT`."""
 
-VA_RANGE = (-1.0, 1.0)
-"""The range of the valence and arousal values moodscope reports; plots, maps and the web page take
-their axes from it (quadrant boundaries at its midpoint)."""
+VA_MIDPOINT = (VA_RANGE[0] + VA_RANGE[1]) / 2  # 0.5: as likely positive as negative (high as low)
+
+QUADRANT_SIGNS = {"Q1": (1, 1), "Q2": (-1, 1), "Q3": (-1, -1), "Q4": (1, -1)}
+"""The side of each axis a quadrant lies on: (sign of valence, sign of arousal) about the midpoint."""
+
+QUADRANT_CENTRES = {
+    q: (VA_MIDPOINT + sv * (VA_RANGE[1] - VA_RANGE[0]) / 4, VA_MIDPOINT + sa * (VA_RANGE[1] - VA_RANGE[0]) / 4)
+    for q, (sv, sa) in QUADRANT_SIGNS.items()
+}
+"""The centre of each quadrant on the reported plane (``VA_RANGE``): Q1 (0.75, 0.75), Q2 (0.25, 0.75),
+Q3 (0.25, 0.25), Q4 (0.75, 0.25); the point a mood word stands for in library queries."""
 
 MAX_TRACKS_PER_PLOT = 12
 """A timeline plot (``analyze --plot``) draws one panel per track for at most this many tracks."""

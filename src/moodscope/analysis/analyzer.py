@@ -20,8 +20,8 @@ import numpy as np
 
 from moodscope.audio import audio_from_array, segment_audio, stream_audio
 from moodscope.constants import (
-    QUADRANT_CENTRES,
     QUADRANT_MOODS,
+    QUADRANT_SIGNS,
     QUADRANTS,
     SAMPLE_RATE,
     SEGMENT_SAMPLES,
@@ -40,23 +40,26 @@ log = logging.getLogger(__name__)
 BATCH_SEGMENTS = 24
 """Segments analysed per batch while streaming (2 minutes of audio): bounds memory on long files."""
 
-_CENTRES = np.array([QUADRANT_CENTRES[q] for q in QUADRANTS])  # (4, 2)
-
-
 VA_FROM_PROBABILITIES = (
-    "valence/arousal derived from the quadrant probabilities: the probability-weighted mean of the quadrant "
-    "centres (±0.5, ±0.5), in [-1, 1]"
+    "valence = the model's probability that listeners rate the segment positive, p(Q1) + p(Q4); arousal = its "
+    "probability that they rate it high, p(Q1) + p(Q2): the marginals of the quadrant probabilities, in [0, 1] "
+    "(0.5 = undecided, the quadrant boundary); a track's are the marginals of its song-level probabilities"
 )
-"""What ``valence``/``arousal`` mean for a model that gives only quadrant probabilities."""
+"""What ``valence``/``arousal`` mean for a model that gives quadrant probabilities (every shipped model)."""
+
+_POSITIVE_VALENCE = [QUADRANTS.index(q) for q, (sv, _) in QUADRANT_SIGNS.items() if sv > 0]  # Q1, Q4
+_HIGH_AROUSAL = [QUADRANTS.index(q) for q, (_, sa) in QUADRANT_SIGNS.items() if sa > 0]  # Q1, Q2
 
 
 def va_from_probabilities(probs: np.ndarray) -> np.ndarray:
-    """A valence/arousal estimate [shape=(n, 2)] from quadrant probabilities [shape=(n, 4)].
+    """Valence and arousal [shape=(n, 2)] in [0, 1] from quadrant probabilities [shape=(n, 4)] (Q1..Q4):
+    the marginals valence = p(Q1) + p(Q4) (positive), arousal = p(Q1) + p(Q2) (high).
 
-    The probability-weighted mean of the quadrant centres (±0.5, ±0.5): 0 where the model is
-    undecided between opposite quadrants, ±0.5 where it is certain.
+    For a model whose quadrant probabilities are the product of a valence and an arousal probability,
+    these are exactly those two probabilities.
     """
-    return np.asarray(probs) @ _CENTRES
+    probs = np.asarray(probs, dtype=np.float64)
+    return np.stack([probs[..., _POSITIVE_VALENCE].sum(axis=-1), probs[..., _HIGH_AROUSAL].sum(axis=-1)], axis=-1)
 
 
 @dataclass
@@ -65,7 +68,7 @@ class Summary:
     mood: str
     confidence: float  # the dominant quadrant's song-level probability
     probabilities: dict[str, float]
-    valence: float  # mean over segments, [-1, 1]
+    valence: float  # the track's valence in [0, 1]: the mean of its segments' (see summarize)
     arousal: float
     quadrant_share: dict[str, float]  # fraction of segments whose top quadrant is each
 
@@ -79,7 +82,7 @@ class Analysis:
     model: str
     starts: np.ndarray  # (n,) segment start times, seconds
     probabilities: np.ndarray  # (n, 4) Q1..Q4
-    va: np.ndarray  # (n, 2) valence, arousal estimates in [-1, 1]
+    va: np.ndarray  # (n, 2) valence, arousal in [0, 1] (VA_RANGE; what they are: va_meaning)
     model_hash: str = ""  # SHA-256 of the model's content (checkpoint and weights files); "" if unknown
     moodscope_version: str = __version__
     va_meaning: str = VA_FROM_PROBABILITIES  # what the valence/arousal numbers are (the model's va_meaning)
@@ -214,7 +217,10 @@ def summarize(probs: np.ndarray, va: np.ndarray) -> Summary:
     """A track's summary from its segments' probabilities [shape=(n, 4)] and valence/arousal [shape=(n, 2)].
 
     The song-level probabilities are :func:`moodscope.training.evaluate.song_probabilities` of the
-    segments', the rule the song-level training metrics use.
+    segments', the rule the song-level training metrics use. The track's valence/arousal are the mean
+    of its segments': for a quadrant classifier (segment values :func:`va_from_probabilities`) that is
+    exactly the marginals of the song-level probabilities, since that rule is their mean; for a
+    ``va`` regressor, the mean of its regressed values.
     """
     from moodscope.training.evaluate import song_probabilities
 

@@ -45,9 +45,11 @@ class MoodModel(Protocol):
 
 REGRESSED_VA = (
     "regressed valence/arousal: the model's estimate of the listeners' mean rating, trained on {dataset} "
-    "({targets} targets); the dataset's rating scale mapped linearly onto {low:g}..{high:g} (its neutral "
-    "midpoint, e.g. 5 on DEAM's 1-9 scale, at {mid:g}); quadrant probabilities assume an error of the "
-    "validation RMSE around each estimate"
+    "({targets} targets), kept within the rating scale; the annotation scale [-1, 1] mapped linearly onto "
+    "{low:g}..{high:g}, (x + 1) / 2 (DEAM's and MTurk's 1-9 ratings r as (r - 1) / 8, PMEmo's 0-1 as given; the "
+    "neutral midpoint at {mid:g}); the quadrant probabilities take the truth as Gaussian around each estimate with "
+    "the validation RMSE, so their marginals p(Q1) + p(Q4), p(Q1) + p(Q2) are the probabilities of a positive "
+    "valence and a high arousal, Phi(x / RMSE), which lie on the same side of {mid:g} as the regressed values"
 )
 """What ``valence``/``arousal`` mean in the output of a ``va`` checkpoint (``Analysis.va_meaning``)."""
 
@@ -94,7 +96,7 @@ class FeatureModel:
             return predict_proba(self.module, self.meta, features), None
         from moodscope.datasets.labels import quadrant_probabilities_from_va, to_reported_va
 
-        va = predict_outputs(self.module, self.meta, features).astype(np.float64)
+        va = np.clip(predict_outputs(self.module, self.meta, features).astype(np.float64), -1.0, 1.0)
         probs = quadrant_probabilities_from_va(va, self.meta.get("va_val_rmse", (0.5, 0.5)))
         return probs, np.asarray(to_reported_va(va))
 

@@ -1,11 +1,20 @@
-"""Plot of an analysis: valence and arousal over time, segments shaded by their quadrant."""
+"""Plot of an analysis: valence and arousal over time (on ``VA_RANGE``, 0..1, with the quadrant boundary at
+its midpoint), segments shaded by their quadrant."""
 
 from __future__ import annotations
 
 import os
 
 from moodscope.analysis.analyzer import Analysis
-from moodscope.constants import MAX_TRACKS_PER_PLOT, QUADRANT_COLOURS, QUADRANT_MOODS, QUADRANTS, SEGMENT_SECONDS
+from moodscope.constants import (
+    MAX_TRACKS_PER_PLOT,
+    QUADRANT_COLOURS,
+    QUADRANT_MOODS,
+    QUADRANTS,
+    SEGMENT_SECONDS,
+    VA_MIDPOINT,
+    VA_RANGE,
+)
 
 
 def plot_timeline(analyses: list[Analysis], path: str | os.PathLike) -> None:
@@ -26,12 +35,12 @@ def plot_timeline(analyses: list[Analysis], path: str | os.PathLike) -> None:
         mid = a.starts + SEGMENT_SECONDS / 2
         ax.plot(mid, a.va[:, 0], "-o", color="#222222", ms=3, label="valence")
         ax.plot(mid, a.va[:, 1], "--s", color="#7a3fbf", ms=3, label="arousal")
-        ax.axhline(0, color="grey", lw=0.6)
-        ax.set_ylim(-1, 1)
+        ax.axhline(VA_MIDPOINT, color="grey", lw=0.6)
+        ax.set_ylim(*VA_RANGE)
         ax.set_xlim(0, a.starts[-1] + SEGMENT_SECONDS)
         s = a.summary
         ax.set_title(f"{os.path.basename(a.source)} — {s.quadrant} {s.mood} ({s.confidence:.0%})", fontsize=10)
-        ax.set_ylabel("[-1, 1]")
+        ax.set_ylabel("probability")
     axes[-1, 0].set_xlabel("time (s)")
     handles = [Patch(color=QUADRANT_COLOURS[q], alpha=0.4, label=f"{q} {QUADRANT_MOODS[q]}") for q in QUADRANTS]
     handles += axes[0, 0].get_legend_handles_labels()[0]

@@ -20,7 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "analyze",
         help="mood of music files or folders, segment by segment",
         description="Analyse audio files (MP3, Ogg, Opus, FLAC, WAV, M4A/AAC...) or folders (recursively): "
-        "for every 5-s segment the four quadrant probabilities and a valence/arousal estimate, and per track "
+        "for every 5-s segment the four quadrant probabilities and valence/arousal (0-1: the probabilities that "
+        "listeners rate it positive and high), and per track "
         "the dominant mood. Folders are processed in parallel; a file that fails is reported at the end and "
         "the exit status is 1, the others are still analysed and written. With --out DIR/ (a trailing slash, or "
         "--format dataset) the results stream into a Parquet dataset, DIR/segments/ and DIR/tracks/, and a re-run "
@@ -122,7 +123,7 @@ def format_table(analyses, *, timeline: bool) -> str:
             f"{a.source}  [{a.duration:.0f} s, {len(a.starts)} segments, model {a.model} "
             f"sha256:{a.model_hash[:12] or '?'}, moodscope {a.moodscope_version}]\n"
             f"  mood: {s.quadrant} {s.mood}  confidence {s.confidence:.2f}  "
-            f"valence {s.valence:+.2f}  arousal {s.arousal:+.2f}  "
+            f"valence {s.valence:.2f}  arousal {s.arousal:.2f}  "
             + "  ".join(f"{q} {s.probabilities[q]:.2f}" for q in QUADRANTS)
         )
         if timeline:
@@ -135,7 +136,7 @@ def format_table(analyses, *, timeline: bool) -> str:
                 probs = "  ".join(f"{getattr(row, f'p_{q}'):.2f}" for q in QUADRANTS)
                 lines.append(
                     f"  {row.start:7.1f} {row.end:6.1f}  {row.quadrant}    {row.mood:<15} {probs}  "
-                    f"{row.valence:+7.2f} {row.arousal:+7.2f}"
+                    f"{row.valence:7.2f} {row.arousal:7.2f}"
                 )
     for meaning in dict.fromkeys(a.va_meaning for a in analyses):
         lines.append(f"({meaning})")

@@ -20,7 +20,8 @@ from moodscope.cli.options import (
 
 MOOD_HELP = (
     "a mood word (happy, excited, tense, angry, sad, depressed, calm, relaxed), a quadrant (Q1..Q4) "
-    "or a valence,arousal point in [-1, 1] such as 0.4,-0.3"
+    "or a valence,arousal point in [0, 1] such as 0.8,0.3 (0.5 = neutral; valence = probability of a positive, "
+    "arousal of a high rating)"
 )
 DB_HELP = (
     "library database (default: $MOODSCOPE_LIBRARY, else $XDG_DATA_HOME/moodscope/library.db, "
@@ -93,7 +94,7 @@ def format_tracks(tracks, *, score: str | None = None) -> str:
         minutes, seconds = divmod(round(t.duration), 60)
         line = (
             f"{i:>3} {t.id:>6}  {t.quadrant + ' ' + t.mood:<17} {t.confidence:>4.2f}  "
-            f"{t.valence:>+5.2f} {t.arousal:>+5.2f} {minutes:>3}:{seconds:02d}"
+            f"{t.valence:>5.2f} {t.arousal:>5.2f} {minutes:>3}:{seconds:02d}"
         )
         if score:
             line += f" {t.score:>7.3f}" if t.score is not None else " " * 8
@@ -404,13 +405,13 @@ def run_show(args: argparse.Namespace) -> int:
     print(f"{t.display_name}" + (f"  [{t.album}]" if t.album else ""))
     print(f"  {t.path}")
     print(
-        f"  mood {t.quadrant} {t.mood}, confidence {t.confidence:.2f}, valence {t.valence:+.2f}, "
-        f"arousal {t.arousal:+.2f}, {t.duration:.0f} s, model {t.model}"
+        f"  mood {t.quadrant} {t.mood}, confidence {t.confidence:.2f}, valence {t.valence:.2f}, "
+        f"arousal {t.arousal:.2f}, {t.duration:.0f} s, model {t.model}"
     )
     print("  segments in each quadrant: " + ", ".join(f"{q} {s:.0%}" for q, s in t.quadrant_share.items()))
     for row in timeline.itertuples(index=False):
         print(
-            f"  {row.start:7.1f}-{row.end:<7.1f} {row.quadrant}  valence {row.valence:+.2f}  arousal {row.arousal:+.2f}"
+            f"  {row.start:7.1f}-{row.end:<7.1f} {row.quadrant}  valence {row.valence:.2f}  arousal {row.arousal:.2f}"
         )
     return 0
 
@@ -529,7 +530,7 @@ def run_clusters(args: argparse.Namespace) -> int:
             shares = ", ".join(f"{q} {s:.0%}" for q, s in c.quadrant_share.items())
             print(
                 f"\n{c.index}. {c.size} tracks ({c.fraction:.0%}): {c.description}\n"
-                f"   mean valence {c.valence:+.2f}, arousal {c.arousal:+.2f}, within-track variability "
+                f"   mean valence {c.valence:.2f}, arousal {c.arousal:.2f}, within-track variability "
                 f"{c.variability:.2f}; segments {shares}"
             )
             for t in c.examples:
@@ -542,8 +543,9 @@ def add_map(cmds: argparse._SubParsersAction, shared: SharedOptions) -> None:
         "map",
         parents=[shared.db],
         help="every track on the valence/arousal plane (PNG, or interactive offline HTML)",
-        description="Every track of the library as a dot on the valence/arousal plane, coloured by its dominant "
-        "quadrant: a PNG image (or any format matplotlib writes), or, for an .html file, one self-contained "
+        description="Every track of the library as a dot on the valence/arousal plane (0..1 on both axes: the "
+        "probabilities of a positive and of a high rating), coloured by the quadrant its position lies in: a PNG "
+        "image (or any format matplotlib writes), or, for an .html file, one self-contained "
         "page that opens offline and names the track under the pointer.",
     )
     p.add_argument("--out", type=Path, required=True, metavar="map.png|map.html", help="output file")

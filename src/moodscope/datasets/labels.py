@@ -40,8 +40,21 @@ def quadrant_index(valence: np.ndarray | float, arousal: np.ndarray | float) -> 
 
 
 def quadrant_from_va(valence: float, arousal: float) -> str:
-    """The quadrant name ('Q1'..'Q4') of one valence/arousal point."""
+    """The quadrant name ('Q1'..'Q4') of one valence/arousal point in [-1, 1]."""
     return QUADRANTS[int(quadrant_index(valence, arousal))]
+
+
+def reported_quadrant_index(valence: np.ndarray | float, arousal: np.ndarray | float) -> np.ndarray:
+    """Quadrant index 0..3 (Q1..Q4) of points on the reported scale ``VA_RANGE`` (what analyses, the
+    library and the web API hold): the boundaries lie at its midpoint, points on them go to the
+    positive side. The quadrant a point is drawn in on every map."""
+    v, a = (np.asarray(x, dtype=float) for x in (valence, arousal))
+    return quadrant_index(from_reported_va(v), from_reported_va(a))
+
+
+def reported_quadrant(valence: float, arousal: float) -> str:
+    """The quadrant name ('Q1'..'Q4') of one point on the reported scale ``VA_RANGE``."""
+    return QUADRANTS[int(reported_quadrant_index(valence, arousal))]
 
 
 def near_axis(valence: np.ndarray, arousal: np.ndarray, threshold: float = NEAR_AXIS_THRESHOLD) -> np.ndarray:
@@ -97,8 +110,10 @@ def to_reported_va(x: float) -> float: ...
 
 def to_reported_va(x: np.ndarray | float) -> np.ndarray | float:
     """Map valence/arousal from the annotation scale [-1, 1] (every dataset's labels are mapped to it:
-    :func:`scale_1_9`, :func:`scale_0_1`) linearly onto the reported range ``VA_RANGE``; the neutral
-    point 0 goes to its midpoint, where the quadrant boundaries are. Inverse: :func:`from_reported_va`."""
+    :func:`scale_1_9`, :func:`scale_0_1`) linearly onto the reported range ``VA_RANGE`` (0..1): the
+    neutral point 0 goes to its midpoint 0.5, where the quadrant boundaries are. This is how a ``va``
+    checkpoint's regressed valence/arousal are reported: (x + 1) / 2, i.e. (r - 1) / 8 for a rating r on
+    DEAM's and MTurk's 1-9 scale, PMEmo's own 0-1 scale unchanged. Inverse: :func:`from_reported_va`."""
     low, high = VA_RANGE
     return low + (np.asarray(x, dtype=float) + 1.0) * (high - low) / 2.0
 

@@ -28,6 +28,7 @@ import os
 import sqlite3
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,7 +51,56 @@ BUSY_TIMEOUT_MS = 30_000
 _Q_COLS = ", ".join(f"p_{q.lower()} REAL NOT NULL" for q in QUADRANTS)
 _SHARE_COLS = ", ".join(f"share_{q.lower()} REAL NOT NULL" for q in QUADRANTS)
 
-MIGRATIONS: tuple[str, ...] = (
+_MIXTURE_TOLERANCE = 1e-6
+"""How far a segment's stored valence/arousal may lie from the old quadrant-centre mixture of its stored
+probabilities and still be recognised as that mixture (they were stored as float64 computed from them)."""
+
+
+def _va_to_probability_scale(conn: sqlite3.Connection) -> None:
+    """Schema 6: recompute every stored valence/arousal on the 0-1 scale, and the profiles made from them.
+
+    Before, a quadrant classifier's valence/arousal were the probability-weighted mean of the quadrant
+    centres (±0.5, ±0.5), i.e. p(Q1) + p(Q4) − 0.5 and p(Q1) + p(Q2) − 0.5, in [-1, 1]. A track whose
+    segments all hold that mixture gets the marginals of their stored probabilities
+    (:func:`~moodscope.analysis.analyzer.va_from_probabilities`; so does one that already holds them);
+    a track analysed by a ``va`` regressor (values on the [-1, 1] annotation scale) gets them mapped
+    linearly, :func:`~moodscope.datasets.labels.to_reported_va`. Each track's summary valence/arousal and profile
+    are then rebuilt from its segments as a new analysis would store them; profile snapshots are dropped.
+    """
+    from moodscope.analysis.analyzer import summarize, va_from_probabilities
+    from moodscope.datasets.labels import to_reported_va
+
+    cols = ", ".join(f"p_{q.lower()}" for q in QUADRANTS)
+    ids = [row[0] for row in conn.execute("SELECT id FROM tracks ORDER BY id")]
+    for track_id in ids:
+        rows = conn.execute(
+            f"SELECT idx, {cols}, valence, arousal FROM segments WHERE track_id = ? ORDER BY idx", (track_id,)
+        ).fetchall()
+        if not rows:
+            continue
+        values = np.array([row[1:] for row in rows], dtype=np.float64)
+        probs, old = values[:, :4], values[:, 4:]
+        marginals = va_from_probabilities(probs)
+        if (
+            np.abs(old - (marginals - 0.5)).max() <= _MIXTURE_TOLERANCE
+            or np.abs(old - marginals).max() <= _MIXTURE_TOLERANCE
+        ):
+            va = marginals  # the old mixture of the probabilities (or already their marginals)
+        else:  # a regressor's valence/arousal on the annotation scale
+            va = np.asarray(to_reported_va(np.clip(old, -1.0, 1.0)))
+        conn.executemany(
+            "UPDATE segments SET valence = ?, arousal = ? WHERE track_id = ? AND idx = ?",
+            [(float(v), float(a), track_id, row[0]) for (v, a), row in zip(va, rows)],
+        )
+        summary = summarize(probs, va)
+        conn.execute(
+            "UPDATE tracks SET valence = ?, arousal = ?, profile = ? WHERE id = ?",
+            (summary.valence, summary.arousal, profile_vector(probs, va).tobytes(), track_id),
+        )
+    conn.execute("DELETE FROM profile_snapshot")
+
+
+MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
     # version 1
     f"""
     CREATE TABLE tracks (
@@ -130,7 +180,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     DELETE FROM profile_snapshot;
     """,
+    # version 6: valence/arousal on the 0-1 probability scale (moodscope.constants.VA_RANGE)
+    _va_to_probability_scale,
 )
+"""Schema upgrades, in order: an SQL script, or a function of the connection (run in the migrating
+transaction) where SQL alone cannot do it."""
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -272,7 +326,11 @@ def _migrate(conn: sqlite3.Connection, path: Path, read_only: bool = False) -> N
         version = conn.execute("PRAGMA user_version").fetchone()[0]  # another process may have migrated
         for number in range(version, SCHEMA_VERSION):
             log.info("migrating %s to schema %d", path, number + 1)
-            for statement in _statements(MIGRATIONS[number]):
+            step = MIGRATIONS[number]
+            if callable(step):
+                step(conn)
+                continue
+            for statement in _statements(step):
                 conn.execute(statement)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")

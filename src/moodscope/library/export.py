@@ -208,8 +208,8 @@ def xspf_text(tracks: Sequence[Track], *, name: str | None = None, relative_to: 
         if t.album:
             ET.SubElement(item, q + "album").text = _xml_text(t.album)
         ET.SubElement(item, q + "duration").text = str(round(t.duration * 1000))
-        words = f"{t.mood} ({t.quadrant}), confidence {t.confidence:.2f}, valence {t.valence:+.2f}"
-        ET.SubElement(item, q + "annotation").text = f"{words}, arousal {t.arousal:+.2f}"
+        words = f"{t.mood} ({t.quadrant}), confidence {t.confidence:.2f}, valence {t.valence:.2f}"
+        ET.SubElement(item, q + "annotation").text = f"{words}, arousal {t.arousal:.2f}"
         figures = {
             "quadrant": t.quadrant,
             "mood": t.mood,

@@ -1,9 +1,10 @@
 """The library on the valence/arousal plane: a PNG (matplotlib) or a standalone interactive HTML page.
 
 The HTML page is one self-contained file — inline SVG, CSS and a few lines of JavaScript, no CDN,
-no network — so it opens offline. Each track is a dot coloured by its dominant quadrant; hovering
-a dot shows its title, artist, mood and valence/arousal (an SVG ``<title>`` gives the same text
-even with JavaScript off).
+no network — so it opens offline. Both draw the whole reported plane (``VA_RANGE``, 0..1 on both
+axes) with the quadrant boundaries at its midpoint, and colour each track by the quadrant its position
+falls in (:func:`map_quadrants`), so that colour and position always agree; hovering a dot shows its
+title, artist, mood and valence/arousal (an SVG ``<title>`` gives the same text even with JavaScript off).
 """
 
 from __future__ import annotations
@@ -15,30 +16,32 @@ from pathlib import Path
 
 import numpy as np
 
-from moodscope.constants import QUADRANT_COLOURS, QUADRANT_MOODS, QUADRANTS
+from moodscope.constants import QUADRANT_COLOURS, QUADRANT_MOODS, QUADRANT_SIGNS, QUADRANTS, VA_MIDPOINT, VA_RANGE
 from moodscope.errors import LibraryError
 from moodscope.fileio import atomic_write
 from moodscope.library.db import Track
 
 
-def _limit(tracks: Sequence[Track]) -> float:
-    """Half-width of the plotted square: at least the quadrant centres (0.5), at most 1."""
-    if not tracks:
-        return 0.6
-    extent = max(max(abs(t.valence), abs(t.arousal)) for t in tracks)
-    return float(min(1.0, max(0.6, extent * 1.1)))
+def map_quadrants(valence: Sequence[float] | np.ndarray, arousal: Sequence[float] | np.ndarray) -> list[str]:
+    """The quadrant each map point is drawn in and coloured by: the one its position (valence, arousal on
+    ``VA_RANGE``) falls in (boundaries at the midpoint, points on them on the positive side)."""
+    from moodscope.datasets.labels import reported_quadrant_index
+
+    index = reported_quadrant_index(np.asarray(valence, dtype=float), np.asarray(arousal, dtype=float))
+    return [QUADRANTS[int(i)] for i in np.atleast_1d(index)]
 
 
-def plot_map_png(tracks: Sequence[Track], path: str | os.PathLike, *, title: str = "Music library by mood") -> Path:
-    """Scatter every track on the valence/arousal plane, coloured by quadrant; saved as PNG."""
+def map_figure(tracks: Sequence[Track], *, title: str = "Music library by mood"):
+    """A matplotlib Figure: every track on the valence/arousal plane (axes ``VA_RANGE``, boundaries at its
+    midpoint), one scatter per quadrant holding the tracks whose position lies in it, in its colour."""
     from matplotlib.figure import Figure  # no pyplot: no GUI backend, safe in threads and servers
 
-    lim = _limit(tracks)
+    low, high = VA_RANGE
     fig = Figure(figsize=(7, 7), dpi=110)
     ax = fig.add_subplot()
-    v = np.array([t.valence for t in tracks])
-    a = np.array([t.arousal for t in tracks])
-    q = np.array([t.quadrant for t in tracks])
+    v = np.array([t.valence for t in tracks], dtype=float)
+    a = np.array([t.arousal for t in tracks], dtype=float)
+    q = np.array(map_quadrants(v, a))
     size = 30 if len(tracks) < 500 else max(2, 30 * (500 / len(tracks)) ** 0.5)
     for quadrant in QUADRANTS:
         sel = q == quadrant
@@ -51,15 +54,26 @@ def plot_map_png(tracks: Sequence[Track], path: str | os.PathLike, *, title: str
             linewidths=0,
             label=f"{quadrant} {QUADRANT_MOODS[quadrant]} ({int(sel.sum())})",
         )
-    ax.axhline(0, color="0.6", lw=0.8)
-    ax.axvline(0, color="0.6", lw=0.8)
-    ax.set(xlim=(-lim, lim), ylim=(-lim, lim), xlabel="valence", ylabel="arousal", aspect="equal")
+    ax.axhline(VA_MIDPOINT, color="0.6", lw=0.8)
+    ax.axvline(VA_MIDPOINT, color="0.6", lw=0.8)
+    ax.set(
+        xlim=(low, high),
+        ylim=(low, high),
+        xlabel="valence: probability of a positive rating",
+        ylabel="arousal: probability of a high rating",
+        aspect="equal",
+    )
     ax.set_title(f"{title} — {len(tracks)} tracks")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, frameon=False, fontsize=8)
     fig.tight_layout()
+    return fig
+
+
+def plot_map_png(tracks: Sequence[Track], path: str | os.PathLike, *, title: str = "Music library by mood") -> Path:
+    """Scatter every track on the valence/arousal plane (:func:`map_figure`); saved as PNG."""
     path = Path(path)
     with atomic_write(path, "wb") as fh:
-        fig.savefig(fh, format="png")
+        map_figure(tracks, title=title).savefig(fh, format="png")
     return path
 
 
@@ -81,7 +95,8 @@ circle:hover {{ stroke: #000; stroke-width: 2; fill-opacity: 1; }}
 </head>
 <body>
 <h1>{title}</h1>
-<p>{count} tracks on the valence/arousal plane, coloured by dominant quadrant. Hover a dot for the track.</p>
+<p>{count} tracks on the valence/arousal plane (0-1: the probabilities that listeners rate a track positive and
+high), coloured by the quadrant each lies in. Hover a dot for the track.</p>
 <p class="legend">{legend}</p>
 <svg id="map" viewBox="0 0 {size} {size}" xmlns="http://www.w3.org/2000/svg" role="img">
 {axes}
@@ -108,42 +123,46 @@ document.getElementById("map").addEventListener("mouseleave", () => {{ tip.style
 
 def map_html(tracks: Sequence[Track], *, title: str = "Music library by mood", size: int = 720) -> str:
     """A standalone HTML page with every track as an SVG dot (hover: title, artist, mood, v/a)."""
-    lim = _limit(tracks)
+    low, high = VA_RANGE
     pad = 40
-    scale = (size - 2 * pad) / (2 * lim)
+    scale = (size - 2 * pad) / (high - low)
 
     def x(v: float) -> float:
-        return pad + (v + lim) * scale
+        return pad + (v - low) * scale
 
     def y(a: float) -> float:
-        return size - pad - (a + lim) * scale
+        return size - pad - (a - low) * scale
 
     esc = html.escape
+    mid = VA_MIDPOINT
     axes = [
-        f'<line x1="{pad}" y1="{y(0):.1f}" x2="{size - pad}" y2="{y(0):.1f}" stroke="#999"/>',
-        f'<line x1="{x(0):.1f}" y1="{pad}" x2="{x(0):.1f}" y2="{size - pad}" stroke="#999"/>',
-        f'<text x="{size - pad}" y="{y(0) - 6:.1f}" text-anchor="end" font-size="13">valence →</text>',
-        f'<text x="{x(0) + 6:.1f}" y="{pad - 10}" font-size="13">↑ arousal</text>',
+        f'<rect x="{pad}" y="{pad}" width="{size - 2 * pad}" height="{size - 2 * pad}" fill="none" stroke="#ddd"/>',
+        f'<line x1="{pad}" y1="{y(mid):.1f}" x2="{size - pad}" y2="{y(mid):.1f}" stroke="#999"/>',
+        f'<line x1="{x(mid):.1f}" y1="{pad}" x2="{x(mid):.1f}" y2="{size - pad}" stroke="#999"/>',
+        f'<text x="{size - pad}" y="{size - pad + 28}" text-anchor="end" font-size="13">valence {high:g} →</text>',
+        f'<text x="{pad}" y="{size - pad + 28}" font-size="13">{low:g}</text>',
+        f'<text x="{pad}" y="{pad - 10}" font-size="13">↑ arousal {high:g}</text>',
     ]
-    corners = {"Q1": (1, 1), "Q2": (-1, 1), "Q3": (-1, -1), "Q4": (1, -1)}
-    for q, (sv, sa) in corners.items():
+    half = (high - low) / 2
+    for q, (sv, sa) in QUADRANT_SIGNS.items():
         anchor = "end" if sv > 0 else "start"
         axes.append(
-            f'<text x="{x(sv * lim * 0.97):.1f}" y="{y(sa * lim * 0.93):.1f}" text-anchor="{anchor}" font-size="12" '
-            f'fill="{QUADRANT_COLOURS[q]}">{q} {esc(QUADRANT_MOODS[q])}</text>'
+            f'<text x="{x(mid + sv * half * 0.97):.1f}" y="{y(mid + sa * half * 0.93):.1f}" text-anchor="{anchor}" '
+            f'font-size="12" fill="{QUADRANT_COLOURS[q]}">{q} {esc(QUADRANT_MOODS[q])}</text>'
         )
     radius = 5 if len(tracks) < 1000 else 3 if len(tracks) < 10_000 else 1.5
+    drawn = map_quadrants([t.valence for t in tracks], [t.arousal for t in tracks]) if tracks else []
     dots = []
-    for t in tracks:
+    for t, q in zip(tracks, drawn):
         label = f"{t.display_title} — {t.artist}" if t.artist else t.display_title
         dots.append(
             f'<circle cx="{x(t.valence):.1f}" cy="{y(t.arousal):.1f}" r="{radius}" '
-            f'fill="{QUADRANT_COLOURS[t.quadrant]}" '
+            f'fill="{QUADRANT_COLOURS[q]}" data-quadrant="{q}" '
             f'data-title="{esc(t.display_title)}" data-artist="{esc(t.artist or "")}" '
-            f'data-mood="{esc(t.quadrant + " " + t.mood)}" data-v="{t.valence:+.2f}" data-a="{t.arousal:+.2f}">'
+            f'data-mood="{esc(t.quadrant + " " + t.mood)}" data-v="{t.valence:.2f}" data-a="{t.arousal:.2f}">'
             f"<title>{esc(label)}</title></circle>"
         )
-    counts = {q: sum(t.quadrant == q for t in tracks) for q in QUADRANTS}
+    counts = {q: drawn.count(q) for q in QUADRANTS}
     legend = "".join(
         f'<span><i style="background:{QUADRANT_COLOURS[q]}"></i>{q} {esc(QUADRANT_MOODS[q])} ({counts[q]})</span>'
         for q in QUADRANTS

@@ -6,7 +6,8 @@ in a few milliseconds on 100,000 tracks).
 
 Moods are given as words (``happy``, ``excited``, ``tense``, ``angry``, ``sad``, ``depressed``,
 ``calm``, ``relaxed``, the full ``happy/excited``…), quadrant names (``Q1``..``Q4``) or a
-valence/arousal point ``"v,a"`` with both values in [-1, 1].
+valence/arousal point ``"v,a"`` on the reported scale ``VA_RANGE`` (both in [0, 1]; 0.5 is the quadrant
+boundary, so ``"0.5,0.9"`` is neutral valence, high arousal).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from moodscope.constants import QUADRANT_CENTRES, QUADRANT_MOODS, QUADRANTS, SEED
-from moodscope.datasets.labels import quadrant_from_va
+from moodscope.constants import QUADRANT_CENTRES, QUADRANT_MOODS, QUADRANTS, SEED, VA_MIDPOINT, VA_RANGE
+from moodscope.datasets.labels import reported_quadrant
 from moodscope.errors import LibraryError
 from moodscope.library.db import Profiles
 from moodscope.library.profile import SHAPE, SHAPE_POINTS, SHARE, STD, VA
@@ -37,19 +38,19 @@ class Mood:
     """A mood asked for: a quadrant (words and Q1..Q4) or a valence/arousal point."""
 
     text: str
-    point: tuple[float, float]  # valence, arousal in [-1, 1]: the quadrant centre for words
+    point: tuple[float, float]  # valence, arousal in VA_RANGE: the quadrant centre for words
     quadrant: str
     is_point: bool
 
     @property
     def label(self) -> str:
         if self.is_point:
-            return f"valence {self.point[0]:+.2f}, arousal {self.point[1]:+.2f}"
+            return f"valence {self.point[0]:.2f}, arousal {self.point[1]:.2f}"
         return f"{QUADRANT_MOODS[self.quadrant]} ({self.quadrant})"
 
 
 def parse_mood(text: str) -> Mood:
-    """``'calm'``, ``'Q4'``, ``'calm/relaxed'`` or ``'0.4,-0.3'`` -> :class:`Mood`; else :class:`LibraryError`."""
+    """``'calm'``, ``'Q4'``, ``'calm/relaxed'`` or ``'0.7,0.3'`` -> :class:`Mood`; else :class:`LibraryError`."""
     key = str(text).strip().lower()
     if key in MOOD_WORDS:
         q = MOOD_WORDS[key]
@@ -58,11 +59,17 @@ def parse_mood(text: str) -> Mood:
     match = _POINT.match(key)
     if match:
         v, a = float(match.group(1)), float(match.group(2))
-        if not (-1 <= v <= 1 and -1 <= a <= 1):
-            raise LibraryError(f"mood point {text!r}: valence and arousal must both lie in [-1, 1]")
-        return Mood(str(text), (v, a), quadrant_from_va(v, a), True)
+        low, high = VA_RANGE
+        if not (low <= v <= high and low <= a <= high):
+            raise LibraryError(
+                f"mood point {text!r}: valence and arousal must both lie in [{low:g}, {high:g}] "
+                f"({VA_MIDPOINT:g} is neutral), e.g. 0.8,0.3 for positive and calm"
+            )
+        return Mood(str(text), (v, a), reported_quadrant(v, a), True)
     words = ", ".join(sorted(w for w in MOOD_WORDS if "/" not in w and not w.startswith("q")))
-    raise LibraryError(f"unknown mood {text!r}; give one of {words}, Q1..Q4, or a valence,arousal point like 0.5,-0.3")
+    raise LibraryError(
+        f"unknown mood {text!r}; give one of {words}, Q1..Q4, or a valence,arousal point in [0, 1] like 0.8,0.3"
+    )
 
 
 # ---- similar ------------------------------------------------------------------------------------
@@ -410,15 +417,17 @@ class Cluster:
 
 
 def _level(value: float, high: str, low: str, name: str) -> str:
-    if value >= 0.2:
-        return f"{high} {name} ({value:+.2f})"
-    if value >= 0.05:
-        return f"fairly {high} {name} ({value:+.2f})"
-    if value > -0.05:
-        return f"neutral {name} ({value:+.2f})" if name == "valence" else f"medium {name} ({value:+.2f})"
-    if value > -0.2:
-        return f"fairly {low} {name} ({value:+.2f})"
-    return f"{low} {name} ({value:+.2f})"
+    """Words for a valence or arousal value, by its distance from the midpoint (the quadrant boundary)."""
+    offset = value - VA_MIDPOINT
+    if offset >= 0.2:
+        return f"{high} {name} ({value:.2f})"
+    if offset >= 0.05:
+        return f"fairly {high} {name} ({value:.2f})"
+    if offset > -0.05:
+        return f"neutral {name} ({value:.2f})" if name == "valence" else f"medium {name} ({value:.2f})"
+    if offset > -0.2:
+        return f"fairly {low} {name} ({value:.2f})"
+    return f"{low} {name} ({value:.2f})"
 
 
 def describe_cluster(valence: float, arousal: float, share: dict[str, float], variability: float) -> str:

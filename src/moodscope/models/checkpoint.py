@@ -64,7 +64,7 @@ def weights_sha256(state_dict: dict[str, torch.Tensor]) -> str:
 VA_LABELS = ("valence", "arousal")
 VA_SCALE = (
     "annotation scale [-1, 1]: the dataset's ratings mapped linearly (DEAM and MTurk 1-9: (x - 5) / 4; "
-    "PMEmo 0-1: 2x - 1); analyze reports them mapped linearly onto moodscope.constants.VA_RANGE"
+    "PMEmo 0-1: 2x - 1); analyze reports them mapped linearly onto moodscope.constants.VA_RANGE (0..1): (x + 1) / 2"
 )
 """What the outputs of a ``va`` checkpoint are (stored in its metadata as ``va_scale``)."""
 

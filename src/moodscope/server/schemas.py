@@ -11,6 +11,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from moodscope.constants import VA_RANGE
+
+_SCALE = f"in [{VA_RANGE[0]:g}, {VA_RANGE[1]:g}] ({(VA_RANGE[0] + VA_RANGE[1]) / 2:g}: the quadrant boundary)"
+VALENCE = (
+    f"the model's probability that listeners rate the music positive, p(Q1) + p(Q4), {_SCALE}; for a model "
+    "trained with `train --task va`, its regressed mean rating on that scale"
+)
+AROUSAL = (
+    f"the model's probability that listeners rate the music high in arousal, p(Q1) + p(Q2), {_SCALE}; for a model "
+    "trained with `train --task va`, its regressed mean rating on that scale"
+)
+
 
 class Open(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -31,8 +43,8 @@ class TrackOut(Open):
     quadrant: str
     mood: str
     confidence: float
-    valence: float
-    arousal: float
+    valence: float = Field(description=VALENCE)
+    arousal: float = Field(description=AROUSAL)
     probabilities: dict[str, float]
     quadrant_share: dict[str, float]
     model: str
@@ -61,8 +73,8 @@ class Segment(Open):
     quadrant: str
     mood: str
     probabilities: dict[str, float]
-    valence: float
-    arousal: float
+    valence: float = Field(description=VALENCE)
+    arousal: float = Field(description=AROUSAL)
 
 
 class Summary(Open):
@@ -70,8 +82,8 @@ class Summary(Open):
     mood: str
     confidence: float
     probabilities: dict[str, float]
-    valence: float
-    arousal: float
+    valence: float = Field(description=VALENCE)
+    arousal: float = Field(description=AROUSAL)
     quadrant_share: dict[str, float]
 
 
@@ -95,8 +107,8 @@ class ClusterOut(Open):
     cluster: int
     size: int
     fraction: float
-    valence: float
-    arousal: float
+    valence: float = Field(description=VALENCE)
+    arousal: float = Field(description=AROUSAL)
     variability: float
     quadrant_share: dict[str, float]
     description: str
@@ -125,14 +137,14 @@ class MapOut(BaseModel):
     artists: list[str] = Field(description="every artist once")
     quadrant: list[int] = Field(description="index into `quadrants`")
     confidence: list[float]
-    valence: list[float]
-    arousal: list[float]
+    valence: list[float] = Field(description="per track: " + VALENCE)
+    arousal: list[float] = Field(description="per track: " + AROUSAL)
 
 
 class QuadrantInfo(BaseModel):
     mood: str
     colour: str
-    centre: list[float]
+    centre: list[float] = Field(description="the quadrant's centre on the valence/arousal plane (va_range)")
 
 
 class AnalysisStatus(BaseModel):
@@ -153,7 +165,9 @@ class HealthOut(BaseModel):
     status: Literal["ok"]
     version: str
     library: str
-    va_range: list[float] = Field(description="the range of valence and arousal values (axes of plots)")
+    va_range: list[float] = Field(
+        description="the range of valence and arousal values (axes of plots); quadrant boundaries at its midpoint"
+    )
     segment_seconds: float
     quadrants: dict[str, QuadrantInfo]
     analysis: AnalysisStatus

@@ -1,4 +1,5 @@
-// The library on the valence/arousal plane: one dot per track, coloured by its quadrant.
+// The library on the valence/arousal plane: one dot per track, coloured by the quadrant its position
+// falls in (boundaries at the middle of va_range), so that colour and position always agree.
 // Hover shows the track, a click selects it; the quadrant boxes and the search box filter the dots;
 // the wheel, the +/- buttons or a drag zoom and pan. Axes come from the server's va_range.
 //
@@ -8,7 +9,7 @@
 // positions (hover, click and tap go through the same code as in SVG mode). `?map=svg|canvas` in
 // the page's address chooses one whatever the size.
 
-import { clear, signed, svgEl, svgText, svgTitle, ticks } from "./svg.js";
+import { clear, svgEl, svgText, svgTitle, ticks } from "./svg.js";
 
 const SIZE = 600;
 const PLOT = { x0: 48, y0: 12, size: 528 };
@@ -39,6 +40,8 @@ export class MoodMap {
     this.forcedMode = mode === "svg" || mode === "canvas" ? mode : null;
     [this.lo, this.hi] = config.va_range;
     this.mid = (this.lo + this.hi) / 2;
+    this.quadrantNames = Object.keys(config.quadrants);
+    this.sides = this.quadrantNames.map((q) => [config.quadrants[q].centre[0] > this.mid, config.quadrants[q].centre[1] > this.mid]);
     this.view = { z: 1, cx: CENTRE[0], cy: CENTRE[1] };
     this.hidden = new Set();
     this.text = "";
@@ -98,11 +101,14 @@ export class MoodMap {
     const n = points.id.length;
     this.points = points;
     this.n = n;
-    this.quadrant = points.quadrant.map((q) => points.quadrants[q]);
+    this.quadrant = new Array(n); // the quadrant each dot lies in: its colour and its quadrant box
+    this.order = new Int8Array(n); // that quadrant's place in config.quadrants (painting order)
     this.x = new Float64Array(n); // plot coordinates at zoom 1
     this.y = new Float64Array(n);
     this.byId = new Map();
     for (let i = 0; i < n; i++) {
+      this.order[i] = this.quadrantAt(points.valence[i], points.arousal[i]);
+      this.quadrant[i] = this.quadrantNames[this.order[i]];
       this.x[i] = this.bx(points.valence[i]);
       this.y[i] = this.by(points.arousal[i]);
       this.byId.set(points.id[i], i);
@@ -176,12 +182,18 @@ export class MoodMap {
     return a >= 0 ? this.points.artists[a] : null;
   }
 
+  /** The index (in config.quadrants) of the quadrant a valence/arousal point lies in: the one whose
+   * centre is on the same side of the midpoint on both axes (a point on a boundary: the high side). */
+  quadrantAt(v, a) {
+    return this.sides.findIndex(([right, top]) => (v >= this.mid) === right && (a >= this.mid) === top);
+  }
+
   describe(i) {
     const p = this.points;
-    const q = this.quadrant[i];
+    const q = p.quadrants[p.quadrant[i]]; // the track's mood (its dominant quadrant)
     const who = this.artist(i) ? `${this.artist(i)} – ${this.title(i)}` : this.title(i);
     return `${who}\n${q} ${this.config.quadrants[q].mood} ` +
-      `(confidence ${p.confidence[i].toFixed(2)}), valence ${signed(p.valence[i])}, arousal ${signed(p.arousal[i])}`;
+      `(confidence ${p.confidence[i].toFixed(2)}), valence ${p.valence[i].toFixed(2)}, arousal ${p.arousal[i].toFixed(2)}`;
   }
 
   /** Show only the quadrants not in `hidden` and the tracks whose title/artist contain `text`. */
@@ -404,7 +416,7 @@ export class MoodMap {
 
   /** Whether dot `i` is painted over dot `j` (quadrant by quadrant, then in order). */
   paintedAfter(i, j) {
-    const [qi, qj] = [this.points.quadrant[i], this.points.quadrant[j]];
+    const [qi, qj] = [this.order[i], this.order[j]];
     return qi > qj || (qi === qj && i > j);
   }
 

@@ -34,11 +34,6 @@ export function ticks(lo, hi, count = 5) {
   return out;
 }
 
-/** A number with a sign, as the CLI prints valence/arousal. */
-export function signed(value, digits = 2) {
-  return (value >= 0 ? "+" : "") + value.toFixed(digits);
-}
-
 export function clear(node) {
   while (node.firstChild) node.removeChild(node.firstChild);
 }

@@ -2,7 +2,7 @@
 // valence and arousal curves over it. With an <audio> element, a playhead follows the music and a
 // click on the plot seeks there.
 
-import { clear, signed, svgEl, svgText, svgTitle, ticks } from "./svg.js";
+import { clear, svgEl, svgText, svgTitle, ticks } from "./svg.js";
 
 const W = 640;
 const H = 240;
@@ -36,8 +36,8 @@ export function renderTimeline(container, segments, config, audio = null) {
       x: x(s.start), y: M.top, width: Math.max(0.5, x(s.end) - x(s.start)), height: H - M.top - M.bottom,
       fill: config.quadrants[s.quadrant].colour, class: "segment", "data-quadrant": s.quadrant,
     }, bands);
-    svgTitle(band, `${clock(s.start)}–${clock(s.end)}: ${s.quadrant} ${s.mood}, valence ${signed(s.valence)}, ` +
-      `arousal ${signed(s.arousal)}`);
+    svgTitle(band, `${clock(s.start)}–${clock(s.end)}: ${s.quadrant} ${s.mood}, valence ${s.valence.toFixed(2)}, ` +
+      `arousal ${s.arousal.toFixed(2)}`);
   }
 
   const axes = svgEl("g", { class: "axes" }, svg);
@@ -91,5 +91,5 @@ export function summaryText(summary, config) {
     .map(([q, v]) => `${q} ${Math.round(v * 100)}%`)
     .join(", ");
   return `${summary.quadrant} ${config.quadrants[summary.quadrant].mood} (confidence ${summary.confidence.toFixed(2)}), ` +
-    `valence ${signed(summary.valence)}, arousal ${signed(summary.arousal)}` + (share ? `; segments: ${share}` : "");
+    `valence ${summary.valence.toFixed(2)}, arousal ${summary.arousal.toFixed(2)}` + (share ? `; segments: ${share}` : "");
 }
