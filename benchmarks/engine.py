@@ -25,7 +25,13 @@ log-mel patches), the model (``predict_inputs``) and writing the result (one tra
 dataset); ``cpu_throughput`` (audio seconds per CPU-second, from the profile) is what
 ``docs/scaling.md`` sizes a cluster with.
 
+``--driver`` measures only the driver's cost instead (what one ``moodscope analyze`` process can
+feed): the CPU time of this process (planning, receiving the rows, assembling the analyses) while
+the ray engine analyses ``--copies`` and then 4 × ``--copies`` links to each track with the fast
+model; the difference gives the cost per track, the rest the fixed cost of a run.
+
     python benchmarks/engine.py                          # accurate (2 copies) and fast (8 copies), 2 repeats
+    python benchmarks/engine.py --driver --copies 2 --json docs/benchmarks/engine-driver.json
     python benchmarks/engine.py --models accurate --copies 4 --json docs/benchmarks/engine.json
 """
 
@@ -198,6 +204,41 @@ def profile_stages(files: list[Path], model: str, scratch: Path) -> dict:
     }
 
 
+def driver_cost(files: list[Path], copies: int, workers: int, scratch: Path) -> dict:
+    """CPU seconds of this process (the driver) for ``copies`` and ``4 * copies`` links to each
+    track on the ray engine (fast model): the cost per track and the fixed cost of a run."""
+    import ray
+
+    from moodscope.engine.analysis import analyze_files
+    from moodscope.engine.ray_engine import RayEngine
+
+    ray.init(num_cpus=workers, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
+    runs = []
+    try:
+        with RayEngine() as ray_engine:
+            analyze_files(link_copies(files[:1], 1, scratch / "warm-up"), model="fast", engine=ray_engine)
+            for n in (copies, 4 * copies):
+                paths = link_copies(files, n, scratch / f"driver-{n}")
+                cpu, start = time.process_time(), time.perf_counter()
+                result = analyze_files(paths, model="fast", engine=ray_engine)
+                cpu, wall = time.process_time() - cpu, time.perf_counter() - start
+                audio = sum(a.duration for a in result.analyses)
+                runs.append({"tracks": len(paths), "failed": len(result.failed), "audio_seconds": audio,
+                             "driver_cpu_seconds": cpu, "wall_seconds": wall})  # fmt: skip
+    finally:
+        ray.shutdown()
+    small, large = runs
+    per_track = (large["driver_cpu_seconds"] - small["driver_cpu_seconds"]) / (large["tracks"] - small["tracks"])
+    mean_track = large["audio_seconds"] / large["tracks"]
+    return {
+        "runs": runs,
+        "per_track_cpu_seconds": per_track,
+        "fixed_cpu_seconds": small["driver_cpu_seconds"] - per_track * small["tracks"],
+        "mean_track_seconds": mean_track,
+        "tracks_per_driver_cpu_hour": 3600 / per_track if per_track > 0 else None,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of real music (default: %(default)s)")
@@ -209,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--repeats", type=int, default=2, help="runs of each engine per model (default: %(default)s)")
     parser.add_argument("--skip-profile", action="store_true", help="leave out the per-stage profile")
+    parser.add_argument("--driver", action="store_true", help="measure only the driver's cost per track (see above)")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
 
@@ -222,6 +264,21 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     loads = {"start": os.getloadavg()[0]}
     scratch = Path(tempfile.mkdtemp(prefix="moodscope-bench-engine-"))
+    if args.driver:
+        try:
+            driver = driver_cost(files, args.copies, args.workers, scratch)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        driver["load_average"] = loads | {"end": os.getloadavg()[0]}
+        for run in driver["runs"]:
+            print(f"ray, fast: {run['tracks']} tracks ({run['failed']} failed), {run['audio_seconds'] / 60:.0f} min of "
+                  f"audio in {run['wall_seconds']:.1f} s; driver {run['driver_cpu_seconds']:.2f} CPU-s")  # fmt: skip
+        print(f"driver: {driver['per_track_cpu_seconds'] * 1000:.1f} ms of CPU per track (mean "
+              f"{driver['mean_track_seconds'] / 60:.1f} min), {driver['fixed_cpu_seconds']:.2f} CPU-s per run; "
+              f"load average {loads['start']:.1f} -> {driver['load_average']['end']:.1f}")  # fmt: skip
+        if args.json:
+            save_report(args.json, driver, argv)
+        return 0
     report: dict = {"workers": args.workers, "models": {}}
     try:
         folders = {}
