@@ -125,7 +125,7 @@ def bench_queries(n: int, workdir: Path, repeat: int) -> dict:
     queries = {
         "list --mood calm --min-confidence 0.6": lambda lib: lib.tracks("calm", min_confidence=0.6),
         "list --mood calm --limit 50": lambda lib: lib.tracks("calm", limit=50),
-        "list --mood 0.3,-0.2 --limit 50": lambda lib: lib.tracks("0.3,-0.2", limit=50),
+        "list --mood 0.7,0.3 --limit 50": lambda lib: lib.tracks("0.7,0.3", limit=50),
         "similar TRACK --n 10": lambda lib: lib.similar(12345, n=10),
         "playlist --mood happy --minutes 60": lambda lib: lib.playlist("happy", minutes=60),
         "playlist --mood 0.2,0.4 --n 20": lambda lib: lib.playlist("0.2,0.4", n=20),

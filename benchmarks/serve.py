@@ -285,9 +285,9 @@ def queries(n: int) -> dict:
             "/tracks?mood=calm&min_confidence=0.6&limit=100",
             lambda lib: lib.track_page("calm", min_confidence=0.6, limit=100),
         ),
-        "tracks near 0.3,-0.2": (
-            "/tracks?mood=0.3,-0.2&limit=50",
-            lambda lib: lib.track_page("0.3,-0.2", limit=50),
+        "tracks near 0.7,0.3": (
+            "/tracks?mood=0.7,0.3&limit=50",
+            lambda lib: lib.track_page("0.7,0.3", limit=50),
         ),
         "tracks text search": (
             "/tracks?q=Artist%20123&limit=50",

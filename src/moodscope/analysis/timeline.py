@@ -40,7 +40,7 @@ def plot_timeline(analyses: list[Analysis], path: str | os.PathLike) -> None:
         ax.set_xlim(0, a.starts[-1] + SEGMENT_SECONDS)
         s = a.summary
         ax.set_title(f"{os.path.basename(a.source)} — {s.quadrant} {s.mood} ({s.confidence:.0%})", fontsize=10)
-        ax.set_ylabel("probability")
+        ax.set_ylabel("valence, arousal")
     axes[-1, 0].set_xlabel("time (s)")
     handles = [Patch(color=QUADRANT_COLOURS[q], alpha=0.4, label=f"{q} {QUADRANT_MOODS[q]}") for q in QUADRANTS]
     handles += axes[0, 0].get_legend_handles_labels()[0]
