@@ -4,8 +4,9 @@ loop, metrics, reports and the reproduction of the paper's Table 3.
 Only the (torch-free) :class:`TrainConfig` is exported here, so that the command line can build
 its ``--help`` from it without importing torch; the rest lives in the modules
 :mod:`~moodscope.training.protocols`, :mod:`~moodscope.training.loop`,
-:mod:`~moodscope.training.evaluate`, :mod:`~moodscope.training.report` and
-:mod:`~moodscope.training.reproduce`.
+:mod:`~moodscope.training.evaluate`, :mod:`~moodscope.training.report`,
+:mod:`~moodscope.training.reproduce`, :mod:`~moodscope.training.nested` (nested artist-grouped
+cross-validation) and :mod:`~moodscope.training.calibration` (temperature scaling, ECE).
 """
 
 from __future__ import annotations
