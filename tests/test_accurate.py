@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from moodscope.analysis.accurate import (
@@ -10,9 +11,11 @@ from moodscope.analysis.accurate import (
     AccurateConfig,
     EmbeddingModel,
     SegmentBlocks,
-    cross_validate,
     dataset_blocks,
+    fit_head,
     fit_heads,
+    fit_shipped,
+    nested_cross_validate,
     save_embedding_model,
     segment_blocks,
     song_means,
@@ -35,16 +38,41 @@ def synthetic_blocks(n_songs: int = 80, per_song: int = 4, seed: int = 0):
     return SegmentBlocks(blocks, songs[rows]), songs, y
 
 
-def test_cross_validation_learns_a_separable_task_and_keeps_groups_apart():
+def test_nested_cross_validation_learns_a_separable_task_and_not_a_shuffled_one():
     sb, songs, y = synthetic_blocks()
     groups = np.array([f"artist{i // 2}" for i in range(len(songs))])  # two songs per artist
-    config = AccurateConfig(heads=(("msd_penultimate",),), C=1.0)
-    result = cross_validate(sb, songs, y, groups, config)
-    assert result["pooled"]["macro_f1"] > 0.9
-    assert len(result["folds"]["macro_f1"]["values"]) == 5
+    config = AccurateConfig(heads=(("msd_penultimate",),), Cs=(0.1, 1.0), folds=4)
+    result = nested_cross_validate(sb, songs, y, groups, config, seeds=(0,))
+    assert result["macro_f1"]["mean"] > 0.9
+    assert set(result["chosen"]) <= {"C=0.1", "C=1"} and len(result["temperatures"]) == 4
     # a shuffled labelling cannot be learned: the CV must not leak
     shuffled = np.random.default_rng(1).permutation(y)
-    assert cross_validate(sb, songs, shuffled, groups, config)["pooled"]["macro_f1"] < 0.5
+    assert nested_cross_validate(sb, songs, shuffled, groups, config, seeds=(0,))["macro_f1"]["mean"] < 0.5
+
+
+@pytest.mark.parametrize("kind", ["softmax", "va-product"])
+def test_head_kinds_give_distributions_and_the_product_factorises(kind):
+    sb, songs, y = synthetic_blocks(n_songs=40)
+    head = fit_head(song_means(sb, songs), y, ("msd_penultimate",), C=1.0, kind=kind)
+    p = head.predict_proba(sb.blocks)
+    assert p.shape == (len(sb.track_ids), 4) and np.allclose(p.sum(axis=1), 1)
+    rows = np.repeat(np.arange(len(songs)), 4)
+    assert (p.argmax(axis=1) == y[rows]).mean() > 0.8
+    if kind == "va-product":  # P(Q1) P(Q3) = P(Q2) P(Q4) when the quadrants are a product of two binaries
+        assert np.allclose(p[:, 0] * p[:, 2], p[:, 1] * p[:, 3])
+        assert head.weight.shape == (2, 8)
+    softer = head.predict_proba(sb.blocks, temperature=3.0)
+    assert (softer.max(axis=1) <= p.max(axis=1) + 1e-12).all()
+
+
+def test_fit_shipped_chooses_C_and_temperature_on_all_songs():
+    sb, songs, y = synthetic_blocks()
+    groups = np.array([f"artist{i // 2}" for i in range(len(songs))])
+    config = AccurateConfig(heads=(("msd_penultimate",),), Cs=(0.01, 1.0), folds=4)
+    heads, selection = fit_shipped(sb, songs, y, groups, config)
+    assert selection["C"] in config.Cs and selection["temperature"] > 0
+    assert set(selection["inner_macro_f1"]) == {"C=0.01", "C=1"}
+    assert heads[0].kind == "va-product"
 
 
 def test_song_probabilities_are_segment_means():
@@ -61,13 +89,16 @@ def test_checkpoint_round_trip(tmp_path):
     sb, songs, y = synthetic_blocks(n_songs=12)
     config = AccurateConfig(heads=(("msd_penultimate",),))
     heads = fit_heads(song_means(sb, songs), y, config)
-    path = save_embedding_model(tmp_path / "acc.pt", heads, metrics={"macro_f1": 1.0}, config={"C": config.C})
+    path = save_embedding_model(
+        tmp_path / "acc.pt", heads, metrics={"macro_f1": 1.0}, config={"C": config.C}, temperature=2.0
+    )
     raw = torch.load(path, weights_only=True)
     assert raw["format"] == "moodscope-checkpoint" and raw["meta"]["arch"] == ARCH
     assert raw["meta"]["weights_sha256"] == weights_sha256(raw["state_dict"])
     assert raw["meta"]["train_config"] == {"C": config.C} and raw["meta"]["metrics"] == {"macro_f1": 1.0}
     model = load_model(path)
     assert isinstance(model, EmbeddingModel) and model.name == "accurate:acc.pt"
+    assert model.temperature == 2.0 and model.heads[0].kind == config.head == "va-product"
     assert np.allclose(model.heads[0].predict_proba(sb.blocks), heads[0].predict_proba(sb.blocks), atol=1e-5)
     assert not list(tmp_path.glob(".*.tmp"))
 

@@ -119,7 +119,7 @@ def test_stratified_group_folds_keep_groups_whole_and_balance_labels(seed, k):
 
 
 def test_accurate_cross_validation_uses_the_same_splitter(monkeypatch):
-    """One splitter: the accurate model's CV folds are those of stratified_group_folds."""
+    """One splitter: the accurate model's outer and inner CV folds are those of stratified_group_folds."""
     from moodscope.analysis import accurate
     from moodscope.training import protocols
 
@@ -132,8 +132,9 @@ def test_accurate_cross_validation_uses_the_same_splitter(monkeypatch):
     x = np.eye(4)[y].repeat(2, axis=0) + rng.normal(0, 0.1, (80, 4))
     sb = accurate.SegmentBlocks({"paper": x}, songs.repeat(2))
     groups = np.array([f"a{i // 2}" for i in range(40)])
-    accurate.cross_validate(sb, songs, y, groups, accurate.AccurateConfig(heads=(("paper",),), folds=4, seed=5))
-    assert len(calls) == 1 and calls[0][2] == 4
+    config = accurate.AccurateConfig(heads=(("paper",),), folds=4, Cs=(1.0,))
+    accurate.nested_cross_validate(sb, songs, y, groups, config, seeds=(5,))
+    assert len(calls) == 1 + 4 and all(c[2] == 4 for c in calls)  # outer folds, then inner folds of each
 
 
 def test_errors_and_class_weights():

@@ -9,11 +9,16 @@ Each 5-s segment is described by blocks of features (:data:`BLOCKS`):
   (``mean_pool``, ``max_pool``, 753 each);
 - ``paper``: the paper's 10 static features and the mean and standard deviation of its 13 MFCC.
 
-A *head* is a standardised multinomial logistic regression over some blocks; the model averages
-the probabilities of its heads. Heads are trained on segments; a song's mood is the mean of its
-segments' probabilities. The checkpoint is a moodscope checkpoint
-(:mod:`moodscope.models.checkpoint`) of architecture :data:`ARCH`: each head's arrays as tensors
-``heads.<i>.{mean,scale,weight,bias}``, its blocks in ``meta["config"]["heads"]``.
+A *head* is a standardised logistic regression over some blocks, of one of two kinds
+(:data:`HEAD_KINDS`): ``softmax`` (multinomial over the four quadrants) or ``va-product`` (two binary
+heads, P(valence positive) and P(arousal high), whose product gives the quadrants:
+P(Q1) = P(v+)·P(a+), P(Q2) = P(v-)·P(a+), ...). The model averages the probabilities of its heads,
+after dividing their logits by a calibration temperature. Heads are trained on song-mean
+descriptors and applied to each segment; a song's mood is the mean of its segments' probabilities.
+The checkpoint is a moodscope checkpoint (:mod:`moodscope.models.checkpoint`) of architecture
+:data:`ARCH`: each head's arrays as tensors ``heads.<i>.{mean,scale,weight,bias}``, its blocks in
+``meta["config"]["heads"]``, the kind in ``meta["config"]["head"]`` (``softmax`` when absent) and the
+temperature in ``meta["config"]["temperature"]`` (1 when absent).
 """
 
 from __future__ import annotations
@@ -24,7 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
-from moodscope.constants import N_QUADRANTS, QUADRANTS, SAMPLE_RATE, SEGMENT_SAMPLES, SEGMENT_SECONDS
+from moodscope.constants import (
+    QUADRANT_CENTRES,
+    QUADRANTS,
+    SAMPLE_RATE,
+    SEGMENT_SAMPLES,
+    SEGMENT_SECONDS,
+)
 from moodscope.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -34,6 +45,25 @@ BLOCKS = (*(f"{net}_{out}" for net in ("msd", "mtt") for out in MUSICNN_OUTPUTS)
 ARCH = "musicnn-ensemble"
 """The architecture name of the ``accurate`` model in its checkpoints (``meta["arch"]``)."""
 HEAD_ARRAYS = ("mean", "scale", "weight", "bias")
+HEAD_KINDS = ("softmax", "va-product")
+"""``softmax``: 4 quadrant logits; ``va-product``: 2 logits, valence positive and arousal high."""
+POSITIVE_VALENCE = np.array([QUADRANT_CENTRES[q][0] > 0 for q in QUADRANTS])
+HIGH_AROUSAL = np.array([QUADRANT_CENTRES[q][1] > 0 for q in QUADRANTS])
+
+
+def quadrant_proba(logits: np.ndarray, kind: str = "softmax", temperature: float = 1.0) -> np.ndarray:
+    """Quadrant probabilities [shape=(n, 4)] from a head's logits [shape=(n, 4) or (n, 2)] divided by
+    ``temperature``: a softmax, or for ``va-product`` the products of P(valence +/-) and P(arousal +/-)."""
+    z = np.asarray(logits, np.float64) / temperature
+    if kind == "va-product":
+        pv, pa = (1.0 / (1.0 + np.exp(-z[:, i])) for i in range(2))
+        v = np.where(POSITIVE_VALENCE, pv[:, None], 1 - pv[:, None])
+        a = np.where(HIGH_AROUSAL, pa[:, None], 1 - pa[:, None])
+        return v * a
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
 MUSICNN_BATCH = 3
 """Patches per forward pass: keeps activations (~9 MB per patch in the front-end) under glibc's mmap
 threshold, so buffers are reused instead of mapped and unmapped (and page-faulted) at every call."""
@@ -109,22 +139,22 @@ def segment_blocks(segments: np.ndarray, blocks: tuple[str, ...] = BLOCKS) -> di
 
 @dataclass
 class Head:
-    """A standardised linear softmax classifier over the concatenation of ``blocks``."""
+    """A standardised linear classifier over the concatenation of ``blocks`` (``kind``: see :data:`HEAD_KINDS`)."""
 
     blocks: tuple[str, ...]
     mean: np.ndarray  # (d,)
     scale: np.ndarray  # (d,)
-    weight: np.ndarray  # (4, d)
-    bias: np.ndarray  # (4,)
+    weight: np.ndarray  # (4, d) softmax, (2, d) va-product
+    bias: np.ndarray  # (4,) or (2,)
+    kind: str = "softmax"
 
     def logits(self, blocks: dict[str, np.ndarray]) -> np.ndarray:
         x = np.concatenate([blocks[b] for b in self.blocks], axis=1)
         return ((x - self.mean) / self.scale) @ self.weight.T + self.bias
 
-    def predict_proba(self, blocks: dict[str, np.ndarray]) -> np.ndarray:
-        z = self.logits(blocks)
-        z = np.exp(z - z.max(axis=1, keepdims=True))
-        return z / z.sum(axis=1, keepdims=True)
+    def predict_proba(self, blocks: dict[str, np.ndarray], temperature: float = 1.0) -> np.ndarray:
+        """Quadrant probabilities [shape=(n, 4)] (:func:`quadrant_proba`)."""
+        return quadrant_proba(self.logits(blocks), self.kind, temperature)
 
     def state_dict(self, prefix: str = "") -> dict:
         """The head's arrays as float32 tensors named ``<prefix><name>`` (its checkpoint form)."""
@@ -136,35 +166,62 @@ class Head:
         }
 
     @classmethod
-    def from_state_dict(cls, blocks: tuple[str, ...], state: dict, prefix: str = "") -> Head:
-        return cls(blocks=tuple(blocks), **{k: state[f"{prefix}{k}"].numpy().astype(np.float64) for k in HEAD_ARRAYS})
+    def from_state_dict(cls, blocks: tuple[str, ...], state: dict, prefix: str = "", kind: str = "softmax") -> Head:
+        arrays = {k: state[f"{prefix}{k}"].numpy().astype(np.float64) for k in HEAD_ARRAYS}
+        return cls(blocks=tuple(blocks), kind=kind, **arrays)
 
 
-def fit_head(blocks: dict[str, np.ndarray], y: np.ndarray, names: tuple[str, ...], *, C: float, seed: int = 0) -> Head:
-    """Fit a head on segment descriptors with labels ``y`` (0..3), balanced class weights."""
+def fit_head(
+    blocks: dict[str, np.ndarray],
+    y: np.ndarray,
+    names: tuple[str, ...],
+    *,
+    C: float,
+    seed: int = 0,
+    kind: str = "softmax",
+) -> Head:
+    """Fit a head of ``kind`` on descriptors with labels ``y`` (0..3), balanced class weights: one
+    multinomial logistic regression, or (``va-product``) two binary ones on valence positive (Q1, Q4)
+    and arousal high (Q1, Q2)."""
     from moodscope.extras import require
 
     LogisticRegression = require("sklearn.linear_model", "train", "training the accurate model").LogisticRegression
 
+    y = np.asarray(y, int)
+    if sorted(set(y.tolist())) != list(range(len(QUADRANTS))):
+        raise ModelError(f"training data must contain all four quadrants, got classes {sorted(set(y.tolist()))}")
     x = np.concatenate([blocks[b] for b in names], axis=1).astype(np.float64)
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
-    clf = LogisticRegression(C=C, max_iter=2000, class_weight="balanced", random_state=seed)
-    clf.fit((x - mean) / scale, y)
-    if list(clf.classes_) != list(range(len(QUADRANTS))):
-        raise ModelError(f"training data must contain all four quadrants, got classes {list(clf.classes_)}")
-    return Head(blocks=names, mean=mean, scale=scale, weight=clf.coef_, bias=clf.intercept_)
+    x = (x - mean) / scale
+
+    def logistic(target: np.ndarray):
+        return LogisticRegression(C=C, max_iter=2000, class_weight="balanced", random_state=seed).fit(x, target)
+
+    if kind == "va-product":
+        heads = [logistic(POSITIVE_VALENCE[y].astype(int)), logistic(HIGH_AROUSAL[y].astype(int))]
+        weight = np.concatenate([h.coef_ for h in heads])
+        bias = np.concatenate([h.intercept_ for h in heads])
+    elif kind == "softmax":
+        clf = logistic(y)
+        weight, bias = clf.coef_, clf.intercept_
+    else:
+        raise ModelError(f"unknown head kind {kind!r}; choose one of {', '.join(HEAD_KINDS)}")
+    return Head(blocks=names, mean=mean, scale=scale, weight=weight, bias=bias, kind=kind)
 
 
-def ensemble_proba(heads: list[Head], blocks: dict[str, np.ndarray]) -> np.ndarray:
-    return np.mean([h.predict_proba(blocks) for h in heads], axis=0)
+def ensemble_proba(heads: list[Head], blocks: dict[str, np.ndarray], temperature: float = 1.0) -> np.ndarray:
+    """The mean of the heads' quadrant probabilities [shape=(n, 4)] at ``temperature``."""
+    return np.mean([h.predict_proba(blocks, temperature) for h in heads], axis=0)
 
 
 class EmbeddingModel:
-    """The ``accurate`` model: an ensemble of heads over musicnn and paper descriptors."""
+    """The ``accurate`` model: an ensemble of heads over musicnn and paper descriptors, calibrated by a
+    temperature (``meta["config"]["temperature"]``)."""
 
     def __init__(self, heads: list[Head], meta: dict, name: str):
         self.heads = heads
         self.meta = meta
+        self.temperature = float(meta.get("config", {}).get("temperature", 1.0))
         self.blocks = tuple(sorted({b for h in self.heads for b in h.blocks}, key=BLOCKS.index))
         self.name = name
         self.content_hash = ""  # set by the loader (moodscope.analysis.pretrained), which knows the files
@@ -177,7 +234,8 @@ class EmbeddingModel:
         if meta.get("arch") != ARCH:
             raise ModelError(f"{name}: a {meta.get('arch')!r} checkpoint, not an {ARCH!r} one")
         state = payload["state_dict"]
-        heads = [Head.from_state_dict(b, state, f"heads.{i}.") for i, b in enumerate(meta["config"]["heads"])]
+        kind = meta["config"].get("head", "softmax")
+        heads = [Head.from_state_dict(b, state, f"heads.{i}.", kind) for i, b in enumerate(meta["config"]["heads"])]
         return cls(heads, meta, name)
 
     def segment_inputs(self, segments: np.ndarray) -> dict[str, np.ndarray]:
@@ -186,18 +244,25 @@ class EmbeddingModel:
         return block_inputs(segments, self.blocks)
 
     def predict_inputs(self, inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, None]:
-        return ensemble_proba(self.heads, blocks_from_inputs(inputs, self.blocks)), None
+        return ensemble_proba(self.heads, blocks_from_inputs(inputs, self.blocks), self.temperature), None
 
     def predict_segments(self, segments: np.ndarray) -> tuple[np.ndarray, None]:
         return self.predict_inputs(self.segment_inputs(segments))
 
 
-def save_embedding_model(path: Path, heads: list[Head], *, metrics: dict, config: dict) -> Path:
-    """Write an ensemble of heads as a moodscope checkpoint; ``config`` is how it was trained."""
+def save_embedding_model(
+    path: Path, heads: list[Head], *, metrics: dict, config: dict, temperature: float = 1.0, **extra
+) -> Path:
+    """Write an ensemble of heads (all of one kind) and its calibration temperature as a moodscope
+    checkpoint; ``config`` is how it was trained, ``extra`` more metadata (e.g. ``ood`` statistics)."""
     from moodscope.models.checkpoint import base_meta, write_checkpoint
 
+    kinds = {h.kind for h in heads}
+    if len(kinds) != 1:
+        raise ModelError(f"the heads of one model must be of one kind, got {sorted(kinds)}")
     state = {k: v for i, h in enumerate(heads) for k, v in h.state_dict(f"heads.{i}.").items()}
-    meta = base_meta(ARCH, {"heads": [list(h.blocks) for h in heads]}, metrics=metrics, train_config=config)
+    model_config = {"heads": [list(h.blocks) for h in heads], "head": kinds.pop(), "temperature": float(temperature)}
+    meta = base_meta(ARCH, model_config, metrics=metrics, train_config=config, **extra)
     return write_checkpoint(path, state, meta)
 
 
@@ -273,10 +338,15 @@ def dataset_blocks(
 
 @dataclass
 class AccurateConfig:
-    """How the ``accurate`` model is trained (defaults chosen by cross-validation on 4Q, docs/models.md)."""
+    """How the ``accurate`` model is trained (chosen by nested cross-validation on 4Q, docs/models.md).
+
+    ``Cs`` are the candidate inverse L2 strengths of the logistic regressions, chosen by inner
+    artist-grouped cross-validation (``folds`` folds); ``C`` is the one used when none is chosen."""
 
     heads: tuple[tuple[str, ...], ...] = (("msd_penultimate", "mtt_penultimate"),)
-    C: float = 0.01  # inverse L2 regularisation strength of each logistic regression
+    head: str = "va-product"  # one of HEAD_KINDS
+    C: float = 0.03
+    Cs: tuple[float, ...] = (0.003, 0.01, 0.03, 0.1, 0.3)
     folds: int = 5
     seed: int = 0
 
@@ -300,44 +370,73 @@ def fit_heads(song_blocks: dict[str, np.ndarray], y: np.ndarray, config: Accurat
     Heads are linear, so applying them to a segment's descriptor gives the timeline, and the mean
     of the segments' logits equals the head applied to the song's mean descriptor.
     """
-    return [fit_head(song_blocks, y, names, C=config.C, seed=config.seed) for names in config.heads]
+    return [fit_head(song_blocks, y, names, C=config.C, seed=config.seed, kind=config.head) for names in config.heads]
 
 
-def song_probabilities(heads: list[Head], sb: SegmentBlocks, songs: np.ndarray) -> np.ndarray:
+def song_probabilities(heads: list[Head], sb: SegmentBlocks, songs: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     """Song-level probabilities [shape=(len(songs), 4)] by the project's one song-aggregation rule
     (:func:`moodscope.training.evaluate.aggregate_songs`)."""
     from moodscope.training.evaluate import aggregate_songs
 
-    ids, probs = aggregate_songs(ensemble_proba(heads, sb.blocks), sb.track_ids)
+    ids, probs = aggregate_songs(ensemble_proba(heads, sb.blocks, temperature), sb.track_ids)
     index = {s: i for i, s in enumerate(ids)}
     return probs[[index[s] for s in songs]]
 
 
-def cross_validate(
-    sb: SegmentBlocks, songs: np.ndarray, y: np.ndarray, groups: np.ndarray, config: AccurateConfig
+def candidates(sb: SegmentBlocks, songs: np.ndarray, y: np.ndarray, config: AccurateConfig) -> dict:
+    """The choices of :func:`moodscope.training.nested.nested_cv` for ``config``: one per C in ``config.Cs``.
+
+    Each fits the heads on the song means of the training songs and gives the test songs'
+    probabilities (the mean of their segments', as ``analyze`` computes them) at any temperature."""
+    from dataclasses import replace
+
+    means = song_means(sb, songs)
+    position = {s: i for i, s in enumerate(songs)}
+    song_of_row = np.array([position[t] for t in sb.track_ids])
+
+    def candidate(C: float):
+        def fit_predict(train: np.ndarray, test: np.ndarray):
+            heads = fit_heads({k: v[train] for k, v in means.items()}, y[train], replace(config, C=C))
+            rows = np.isin(song_of_row, test)
+            part = sb.select(rows)
+            return lambda temperature: song_probabilities(heads, part, songs[test], temperature)
+
+        return fit_predict
+
+    return {f"C={C:g}": candidate(C) for C in config.Cs}
+
+
+def nested_cross_validate(
+    sb: SegmentBlocks,
+    songs: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    config: AccurateConfig,
+    *,
+    seeds: tuple[int, ...] = (0, 1, 2),
+    progress=None,
 ) -> dict:
-    """Song-level, group-disjoint (artist), stratified k-fold CV: pooled and per-fold metrics.
+    """Nested artist-grouped CV of training the ``accurate`` model with ``config`` (C and temperature
+    chosen in inner folds): :meth:`moodscope.training.nested.NestedResult.summary`."""
+    from moodscope.training.nested import nested_cv
 
-    Folds come from the project's one stratified group splitter
-    (:func:`moodscope.training.protocols.stratified_group_folds`, seeded with ``config.seed``).
-    """
-    from moodscope.training.evaluate import classification_metrics
-    from moodscope.training.protocols import stratified_group_folds
+    cands = candidates(sb, songs, y, config)
+    result = nested_cv(cands, y, groups, seeds=seeds, outer_k=config.folds, inner_k=config.folds, progress=progress)
+    return result.summary()
 
-    pred = np.zeros((len(songs), N_QUADRANTS))
-    per_fold = []
-    fold_of = stratified_group_folds(y, groups, config.folds, np.random.default_rng(config.seed))
-    for fold in range(config.folds):
-        train, test = np.flatnonzero(fold_of != fold), np.flatnonzero(fold_of == fold)
-        heads = fit_heads({k: v[train] for k, v in song_means(sb, songs).items()}, y[train], config)
-        rows = np.isin(sb.track_ids, songs[test])
-        pred[test] = song_probabilities(heads, sb.select(rows), songs[test])
-        per_fold.append(classification_metrics(y[test], pred[test].argmax(axis=1)))
-    pooled = classification_metrics(y, pred.argmax(axis=1))
-    values = {
-        "accuracy": [f["accuracy"] for f in per_fold],
-        "macro_f1": [f["macro_f1"] for f in per_fold],
-        **{f"f1_{q}": [f["per_quadrant"][q]["f1"] for f in per_fold] for q in QUADRANTS},
-    }
-    summary = {k: {"mean": float(np.mean(v)), "std": float(np.std(v)), "values": v} for k, v in values.items()}
-    return {"pooled": pooled, "folds": summary}
+
+def fit_shipped(
+    sb: SegmentBlocks, songs: np.ndarray, y: np.ndarray, groups: np.ndarray, config: AccurateConfig
+) -> tuple[list[Head], dict]:
+    """The final heads on all ``songs``: C and temperature chosen by (non-nested) artist-grouped
+    ``config.folds``-fold CV on all of them, then the heads refitted on every song. Returns the heads
+    and the selection (chosen C, inner scores, temperature)."""
+    from dataclasses import replace
+
+    from moodscope.training.nested import select_candidate
+
+    cands = candidates(sb, songs, y, config)
+    selection = select_candidate(cands, y, groups, np.arange(len(songs)), k=config.folds, seed=config.seed)
+    C = config.Cs[list(cands).index(selection.chosen)]
+    heads = fit_heads(song_means(sb, songs), y, replace(config, C=C))
+    return heads, {"C": C, "inner_macro_f1": selection.scores, "temperature": selection.temperature}

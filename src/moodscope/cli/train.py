@@ -11,11 +11,15 @@ from pathlib import Path
 from moodscope.cli.console import note, progress_bar
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def _common(p: argparse.ArgumentParser, dataset_required: bool = True) -> None:
     from moodscope.paths import default_cache_dir
     from moodscope.training.config import TrainConfig
 
-    p.add_argument("--dataset", required=True, help="dataset name (4q, deam, mturk, pmemo, ...)")
+    p.add_argument(
+        "--dataset",
+        required=dataset_required,
+        help="dataset name (4q, deam, mturk, pmemo, ...)" + ("" if dataset_required else "; --shipped: 4q"),
+    )
     p.add_argument("--root", type=Path, required=True, help="dataset root folder (the official layout)")
     p.add_argument(
         "--cache",
@@ -36,7 +40,12 @@ def _training(p: argparse.ArgumentParser) -> None:
     from moodscope.training.config import BALANCES, TrainConfig
 
     d = TrainConfig()
-    p.add_argument("--folds", type=int, default=1, help="k-fold cross-validation; 1 = one 80/10/10 split (default)")
+    p.add_argument(
+        "--folds",
+        type=_positive_int,
+        default=None,
+        help="k-fold cross-validation; 1 = one 80/10/10 split (default); --shipped: outer and inner folds (5)",
+    )
     p.add_argument("--seed", type=int, default=d.seed, help="seed of splits, initialisation and batches (%(default)s)")
     p.add_argument("--epochs", type=int, default=d.max_epochs, help="maximum epochs (%(default)s)")
     p.add_argument("--patience", type=int, default=d.patience, help="early-stopping patience in epochs (%(default)s)")
@@ -64,12 +73,28 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "train",
-        help="train one of the paper's models on a dataset",
+        help="train one of the paper's models on a dataset, or retrain a shipped model",
         description="Train MODEL on DATASET under a protocol ('song': split by song/artist, the "
         "default; 'paper': the paper's oversample-then-split segment protocol). Writes best.pt per "
-        "fold, metrics.json, report.md and PNG plots to --out. Re-running resumes.",
+        "fold, metrics.json, report.md and PNG plots to --out. Re-running resumes. "
+        "--shipped accurate|fast retrains a shipped model on the 4Q clips at --root instead: its "
+        "cross-validated figures (nested for accurate), then the model refitted on all clips, written "
+        "to --out (default: the package's own weights file, replacing the shipped model).",
     )
-    p.add_argument("--model", required=True, choices=list(MODEL_NAMES))
+    p.add_argument("--model", choices=list(MODEL_NAMES), help="the architecture to train (required without --shipped)")
+    p.add_argument(
+        "--shipped",
+        choices=("accurate", "fast"),
+        default=None,
+        help="retrain this shipped model on 4Q (accurate: nested CV, then all clips; fast: the paper's hybrid, "
+        "artist-grouped CV with fixed settings, then all clips)",
+    )
+    p.add_argument(
+        "--nested-seeds",
+        type=_positive_int,
+        default=3,
+        help="--shipped accurate: outer seeds of the nested cross-validation (%(default)s)",
+    )
     p.add_argument(
         "--task",
         choices=TASKS,
@@ -86,9 +111,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--protocol", choices=PROTOCOLS, default="song", help="(default: %(default)s)")
     p.add_argument(
-        "--out", type=Path, default=None, help="output folder (default: runs/<dataset>-<model>-<protocol|va-TARGETS>)"
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder (default: runs/<dataset>-<model>-<protocol|va-TARGETS>); --shipped: the checkpoint "
+        "file (default: the package's weights/<name>.pt); fast's CV runs go to <checkpoint name>-cv/ beside it",
     )
-    _common(p)
+    _common(p, dataset_required=False)
     _training(p)
     p.set_defaults(func=run_train)
 
@@ -215,7 +244,80 @@ def _summary_line(result: dict) -> str:
     return f"{result['model']} / {result['protocol']}: " + "; ".join(parts)
 
 
+def run_shipped(args: argparse.Namespace) -> int:
+    """``train --shipped accurate|fast``: cross-validated figures, then the model refitted on all 4Q clips."""
+    from dataclasses import replace
+
+    from moodscope.analysis.pretrained import SHIPPED_MODELS
+    from moodscope.errors import DatasetError
+    from moodscope.training import shipped
+
+    if args.dataset not in (None, shipped.SHIPPED_DATASET):
+        raise DatasetError(f"--shipped models are trained on {shipped.SHIPPED_DATASET}, not {args.dataset}")
+    out = args.out or SHIPPED_MODELS[args.shipped]
+    started = time.perf_counter()
+    if args.shipped == "accurate":
+        from moodscope.analysis.accurate import AccurateConfig
+
+        config = replace(AccurateConfig(), folds=args.folds or AccurateConfig.folds)
+        bar = progress_bar(unit="step", desc="accurate")
+
+        def progress(event: str, info: dict) -> None:
+            bar.set_description(f"accurate: {event}")
+            bar.total = info["total"]
+            bar.update(info["done"] - bar.n)
+
+        with bar:
+            metrics = shipped.train_accurate(
+                args.root,
+                out,
+                cache=args.cache,
+                config=config,
+                seeds=tuple(range(args.nested_seeds)),
+                workers=args.workers or 1,
+                progress=progress,
+            )
+        nested, selection = metrics["nested"], metrics["selection"]
+        f1 = "  ".join(f"{q} {v:.3f}" for q, v in nested["f1_per_quadrant"].items())
+        print(
+            f"accurate, nested CV ({len(nested['seeds'])} seeds x {nested['outer_folds']} folds, "
+            f"{nested['n_songs']} songs): song macro-F1 {nested['macro_f1']['mean']:.3f} ± "
+            f"{nested['macro_f1']['std']:.3f}, accuracy {nested['accuracy']['mean']:.3f}; F1 {f1}"
+        )
+        print(
+            f"  calibration: ECE {nested['ece_before']['mean']:.3f} before, {nested['ece_after']['mean']:.3f} "
+            f"after; shipped: C {selection['C']:g}, temperature {selection['temperature']:.2f}"
+        )
+    else:
+        config = _train_config(args)
+        metrics = shipped.train_fast(
+            args.root,
+            out,
+            cache=args.cache,
+            workdir=out.parent / f"{out.stem}-cv",
+            folds=args.folds or 5,
+            train_config=config,
+            model_overrides=args.config,
+            workers=args.workers,
+            progress=_ProgressBar("fast/hybrid"),
+        )
+        song = metrics["cross_validation"]["summary"]["song"]
+        print(
+            f"fast, artist-grouped CV (fixed settings): song macro-F1 {song['macro_f1']['mean']:.3f} ± "
+            f"{song['macro_f1']['std']:.3f}; refitted on all clips for {metrics['epochs']} epochs"
+        )
+    print(f"checkpoint: {out} ({time.perf_counter() - started:.0f} s)")
+    return 0
+
+
 def run_train(args: argparse.Namespace) -> int:
+    if args.shipped:
+        return run_shipped(args)
+    from moodscope.errors import MoodscopeError
+
+    if args.model is None or args.dataset is None:
+        raise MoodscopeError("train needs --model and --dataset (or --shipped accurate|fast)")
+    args.folds = args.folds or 1
     from moodscope.training.loop import run_experiment
     from moodscope.training.report import write_run_report
     from moodscope.training.reproduce import protocol_table, song_labels, song_va
@@ -307,6 +409,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 def run_reproduce(args: argparse.Namespace) -> int:
     from moodscope.training.reproduce import reproduce
 
+    args.folds = args.folds or 1
     dataset, store = _prepare(args)
     out = args.out or Path("runs") / f"reproduce-{dataset.name}"
     cmd = "moodscope " + " ".join(sys.argv[1:]) if sys.argv and "moodscope" in sys.argv[0] else "moodscope reproduce"

@@ -112,7 +112,7 @@ def evaluate_loss(
 def fit(
     model: MoodNetwork,
     train: tuple[dict[str, np.ndarray], np.ndarray],
-    val: tuple[dict[str, np.ndarray], np.ndarray],
+    val: tuple[dict[str, np.ndarray], np.ndarray] | None,
     config: TrainConfig,
     *,
     workdir: Path | None = None,
@@ -121,7 +121,8 @@ def fit(
     progress: Progress | None = None,
 ) -> TrainResult:
     """Train ``model`` in place on ``train`` = (inputs, targets) with early stopping on ``val``; the
-    model ends with its best weights. Targets are quadrant indices [shape=(n,)] for the ``quadrants``
+    model ends with its best weights (``val=None``: ``config.max_epochs`` epochs, the last weights
+    kept). Targets are quadrant indices [shape=(n,)] for the ``quadrants``
     task, valence/arousal [shape=(n, 2)] for ``va`` (``config.task``). ``meta`` describes the run in
     ``workdir/last.pt``."""
     goal = objective(config.task)
@@ -129,7 +130,7 @@ def fit(
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     x_train, y_train = _as_tensors(train, goal)
-    x_val, y_val = _as_tensors(val, goal)
+    x_val, y_val = _as_tensors(val, goal) if val is not None else ({}, torch.zeros(0))
     weight = torch.as_tensor(class_weights, dtype=torch.float32) if class_weights is not None else None
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     result = TrainResult()
@@ -148,7 +149,9 @@ def fit(
         train_loss, train_score = _train_one_epoch(
             model, optimizer, goal, x_train, y_train, weight, config, epoch, progress
         )
-        val_loss, val_score, _ = evaluate_loss(model, x_val, y_val, task=config.task)
+        val_loss, val_score = float("nan"), float("nan")
+        if val is not None:
+            val_loss, val_score, _ = evaluate_loss(model, x_val, y_val, task=config.task)
         row = {
             "epoch": epoch,
             "train_loss": train_loss,
@@ -158,7 +161,8 @@ def fit(
             "seconds": time.perf_counter() - started,
         }
         result.history.append(row)
-        _keep_if_best(model, epoch, val_loss, result, run)
+        if val is not None:
+            _keep_if_best(model, epoch, val_loss, result, run)
         if progress:
             progress("epoch-end", row)
         if last is not None:
@@ -172,7 +176,10 @@ def fit(
         result.seconds,
         time.perf_counter() - t0,
     )
-    model.load_state_dict(run.best_state)
+    if val is not None:
+        model.load_state_dict(run.best_state)
+    else:
+        result.best_epoch = len(result.history) - 1
     model.eval()
     torch.set_num_threads(threads_before)
     return result
@@ -191,6 +198,24 @@ class _RunState:
 def _as_tensors(part: tuple[dict[str, np.ndarray], np.ndarray], goal: Objective):
     inputs, targets = part
     return {k: torch.from_numpy(v) for k, v in inputs.items()}, torch.from_numpy(np.asarray(targets, goal.target_dtype))
+
+
+def fit_all(model: MoodNetwork, table, config: TrainConfig, *, progress: Progress | None = None):
+    """Train ``model`` in place on every row of a segment table for ``config.max_epochs`` epochs (no
+    validation part and no early stopping: the epoch count comes from a cross-validation), balanced by
+    ``config.balance``. Returns the feature normalisation fitted on all rows."""
+    from moodscope.features.normalization import Normalization
+    from moodscope.training.protocols import class_weights, oversample
+
+    rows = np.arange(len(table))
+    norm = Normalization.fit(table.features)
+    inputs = model_inputs(model, norm.apply(table.features))
+    rng = np.random.default_rng(config.seed)
+    train = oversample(rows, table.quadrant, rng) if config.balance == "oversample" else rows
+    weights = class_weights(table.quadrant) if config.balance == "class-weights" else None
+    part = ({k: v[train] for k, v in inputs.items()}, table.quadrant[train])
+    fit(model, part, None, config, class_weights=weights, progress=progress)
+    return norm
 
 
 def _resume(last: Path, fingerprint: str, model: MoodNetwork, optimizer, result: TrainResult, run: _RunState) -> None:
