@@ -39,8 +39,8 @@ def fraction(text: str) -> float:
 
 MODEL_HELP = (
     "'accurate' (default: the shipped musicnn model, pretrained music-tagging embeddings of each 5-s segment "
-    "with a linear head; `moodscope models` shows what it is made of), 'fast' (the paper's hybrid CNN-LSTM "
-    "model on the Table 2 features) or the path of a checkpoint written by `moodscope train`"
+    "with calibrated valence and arousal heads; `moodscope models` shows what it is made of), 'fast' (the "
+    "paper's hybrid CNN-LSTM model on the Table 2 features) or the path of a checkpoint written by `moodscope train`"
 )
 
 
