@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from moodscope.constants import (
-    QUADRANT_CENTRES,
+    QUADRANT_SIGNS,
     QUADRANTS,
     SAMPLE_RATE,
     SEGMENT_SAMPLES,
@@ -47,8 +47,8 @@ ARCH = "musicnn-ensemble"
 HEAD_ARRAYS = ("mean", "scale", "weight", "bias")
 HEAD_KINDS = ("softmax", "va-product")
 """``softmax``: 4 quadrant logits; ``va-product``: 2 logits, valence positive and arousal high."""
-POSITIVE_VALENCE = np.array([QUADRANT_CENTRES[q][0] > 0 for q in QUADRANTS])
-HIGH_AROUSAL = np.array([QUADRANT_CENTRES[q][1] > 0 for q in QUADRANTS])
+POSITIVE_VALENCE = np.array([QUADRANT_SIGNS[q][0] > 0 for q in QUADRANTS])
+HIGH_AROUSAL = np.array([QUADRANT_SIGNS[q][1] > 0 for q in QUADRANTS])
 
 
 def quadrant_proba(logits: np.ndarray, kind: str = "softmax", temperature: float = 1.0) -> np.ndarray:
