@@ -3,7 +3,8 @@
 :func:`analyze` runs one file or array through a model loaded by :func:`load_model` (the shipped
 ``accurate`` and ``fast`` models of :mod:`~moodscope.analysis.pretrained` and
 :mod:`~moodscope.analysis.accurate`, or a checkpoint); :mod:`~moodscope.analysis.timeline` plots
-the result. Batches of files run on an engine (:mod:`moodscope.engine`).
+the result; :mod:`~moodscope.analysis.shipped` retrains the shipped models (``train --shipped``).
+Batches of files run on an engine (:mod:`moodscope.engine`).
 """
 
 from __future__ import annotations

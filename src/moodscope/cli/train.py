@@ -248,9 +248,9 @@ def run_shipped(args: argparse.Namespace) -> int:
     """``train --shipped accurate|fast``: cross-validated figures, then the model refitted on all 4Q clips."""
     from dataclasses import replace
 
+    from moodscope.analysis import shipped
     from moodscope.analysis.pretrained import SHIPPED_MODELS
     from moodscope.errors import DatasetError
-    from moodscope.training import shipped
 
     if args.dataset not in (None, shipped.SHIPPED_DATASET):
         raise DatasetError(f"--shipped models are trained on {shipped.SHIPPED_DATASET}, not {args.dataset}")
@@ -290,15 +290,16 @@ def run_shipped(args: argparse.Namespace) -> int:
         )
     else:
         config = _train_config(args)
+        args.dataset = shipped.SHIPPED_DATASET
+        dataset, store = _prepare(args)
         metrics = shipped.train_fast(
-            args.root,
+            dataset,
+            store,
             out,
-            cache=args.cache,
             workdir=out.parent / f"{out.stem}-cv",
             folds=args.folds or 5,
             train_config=config,
             model_overrides=args.config,
-            workers=args.workers,
             progress=_ProgressBar("fast/hybrid"),
         )
         song = metrics["cross_validation"]["summary"]["song"]

@@ -127,8 +127,10 @@ def train_accurate(
 def _ood_statistics(sb) -> dict:
     """Out-of-distribution statistics of the training descriptors, stored in the checkpoint's metadata,
     when this moodscope has :mod:`moodscope.analysis.ood` (``{}`` otherwise)."""
+    import importlib
+
     try:
-        from moodscope.analysis import ood
+        ood = importlib.import_module("moodscope.analysis.ood")
     except ImportError:
         log.warning("moodscope.analysis.ood is missing: the checkpoint carries no OOD statistics")
         return {}
@@ -140,23 +142,20 @@ def _ood_statistics(sb) -> dict:
 
 
 def train_fast(
-    root: Path,
+    dataset,
+    store: Path,
     out: Path,
     *,
-    cache: Path,
     workdir: Path,
     folds: int = 5,
     train_config=None,
     model_overrides: dict | None = None,
-    workers: int | None = None,
     progress: Progress | None = None,
 ) -> dict:
-    """Train the ``fast`` model (the paper's ``hybrid``) on the 4Q dataset at ``root``: artist-grouped
-    ``folds``-fold CV in ``workdir`` (resumable) for the figures, then a network on all songs for the
-    median of the folds' best epochs, written to ``out``. Returns the metrics stored in the checkpoint."""
-    from moodscope.datasets import load_dataset
-    from moodscope.engine.features import build_cache
-    from moodscope.features.cache import store_dir
+    """Train the ``fast`` model (the paper's ``hybrid``) on a 4Q ``dataset`` whose features are cached in
+    ``store``: artist-grouped ``folds``-fold CV in ``workdir`` (resumable) for the figures, then a network
+    on all songs for the median of the folds' best epochs, written to ``out``. Returns the metrics
+    stored in the checkpoint."""
     from moodscope.models import build_model
     from moodscope.models.checkpoint import build_meta, save_checkpoint
     from moodscope.training.config import TrainConfig
@@ -164,9 +163,6 @@ def train_fast(
     from moodscope.training.reproduce import protocol_table, song_labels
 
     config = train_config or TrainConfig(threads=1)
-    dataset = load_dataset(SHIPPED_DATASET, root)
-    store = store_dir(cache, dataset.name)
-    build_cache(dataset.audio_items(), store, workers=workers)
     table = protocol_table(dataset, store, "song")
     result = run_experiment(
         table,
