@@ -101,7 +101,10 @@ def stand_in_checkpoint(name: str, folder: Path) -> Path:
 
 
 def resolve_models(names: list[str], stand_in: bool, scratch: Path) -> list[ModelRun]:
-    from moodscope.analysis.pretrained import SHIPPED_MODELS
+    try:
+        from moodscope.analysis.pretrained import SHIPPED_MODELS
+    except ImportError:  # a checkout from before the stage packages (benchmarks/compare.py)
+        from moodscope.pretrained import SHIPPED_MODELS  # type: ignore[no-redef]
 
     runs = []
     for name in names:
@@ -164,7 +167,10 @@ def write_looped(files: list[Path], path: Path, seconds: float, **sf_kw) -> Path
 
 
 def folder_throughput(files: list[Path], spec: str, workers: int) -> dict:
-    from moodscope.engine.analysis import analyze_files
+    try:
+        from moodscope.engine.analysis import analyze_files
+    except ImportError:  # a checkout from before the engine (benchmarks/compare.py)
+        from moodscope.analysis import analyze_files  # type: ignore[attr-defined,no-redef]
 
     cpu, start = cpu_seconds(), time.perf_counter()
     result = analyze_files(files, model=spec, workers=workers)
