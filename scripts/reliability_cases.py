@@ -372,7 +372,9 @@ def _a_folder(tmp: Path) -> Path:
 case("out-readonly", "output files", "`analyze DIR --out ro/out.json` (ro: a read-only folder; 3 files of 30 s)")(
     _unwritable_out("--out", lambda tmp: _ro_folder(tmp) / "out.json", unprivileged=True)
 )
-case("out-directory", "output files", "`analyze DIR --out existing` (an existing folder)")(_unwritable_out("--out", _a_folder))
+case("out-directory", "output files", "`analyze DIR --out existing` (an existing folder)")(
+    _unwritable_out("--out", _a_folder)
+)
 case("out-proc", "output files", "`analyze DIR --out /proc/x.json`")(
     _unwritable_out("--out", lambda tmp: Path("/proc/x.json"))
 )
