@@ -12,7 +12,8 @@ checkpoint (trained on 80 % of the artists, early-stopped on 10 %).
 ``accurate`` averages musicnn embeddings (MSD + MTT penultimate layers) over each segment and
 fits a logistic regression on song means (``moodscope.analysis.accurate``). Its figures come from an
 artist-grouped, stratified 5-fold cross-validation (seed 0); the shipped heads are then fitted on
-all 540 songs. Both write their cross-validation metrics to ``docs/models/*.json``.
+all 540 songs, with the statistics of its out-of-distribution score (``fit_model_ood``). Both write
+their cross-validation metrics to ``docs/models/*.json``.
 """
 
 from __future__ import annotations
@@ -48,10 +49,12 @@ def train_accurate(root: Path, cache: Path) -> dict:
     from tqdm import tqdm
 
     from moodscope.analysis.accurate import (
+        OOD_BLOCKS,
         AccurateConfig,
         cross_validate,
         dataset_blocks,
         fit_heads,
+        fit_model_ood,
         save_embedding_model,
         song_means,
     )
@@ -61,7 +64,7 @@ def train_accurate(root: Path, cache: Path) -> dict:
     dataset = load_dataset("4q", root)
     tracks = dataset.with_audio()
     config = AccurateConfig()
-    blocks = tuple(sorted({b for head in config.heads for b in head}))
+    blocks = tuple(sorted({b for head in config.heads for b in head} | set(OOD_BLOCKS)))
     with tqdm(total=len(tracks), desc="musicnn descriptors", unit="clip") as bar:
         sb = dataset_blocks(
             dataset.audio_items(),
@@ -82,6 +85,7 @@ def train_accurate(root: Path, cache: Path) -> dict:
         heads,
         metrics=metrics,
         config=config.__dict__ | {"heads": [list(h) for h in config.heads]},
+        ood=fit_model_ood(sb, dict(zip(songs, groups))),
     )
     return metrics
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from moodscope.analysis.ood import OodStats, SegmentOod
 from moodscope.constants import N_QUADRANTS, QUADRANTS, SAMPLE_RATE, SEGMENT_SAMPLES, SEGMENT_SECONDS
 from moodscope.errors import ModelError
 
@@ -159,13 +160,32 @@ def ensemble_proba(heads: list[Head], blocks: dict[str, np.ndarray]) -> np.ndarr
     return np.mean([h.predict_proba(blocks) for h in heads], axis=0)
 
 
-class EmbeddingModel:
-    """The ``accurate`` model: an ensemble of heads over musicnn and paper descriptors."""
+OOD_BLOCKS = ("msd_penultimate", "mtt_penultimate", "msd_mean_pool", "mtt_mean_pool")
+"""The descriptors the ``accurate`` model's out-of-distribution score looks at (:mod:`moodscope.analysis.ood`):
+musicnn's penultimate layers and mid-end mean pools. The penultimate layers alone put white and pink noise
+barely beyond the training music; the mean pools (computed by the same forward pass) separate them clearly."""
 
-    def __init__(self, heads: list[Head], meta: dict, name: str):
+
+def fit_model_ood(sb: SegmentBlocks, artist_of: dict[str, str] | None = None) -> OodStats:
+    """The OOD statistics of an ``accurate`` model trained on the segments of ``sb``
+    (:func:`moodscope.analysis.ood.fit_ood` on :data:`OOD_BLOCKS`), calibrated on artist-disjoint
+    folds when ``artist_of`` maps each track id to its artist (on track-disjoint folds otherwise)."""
+    from moodscope.analysis.ood import fit_ood
+
+    groups = np.array([(artist_of or {}).get(t) or t for t in sb.track_ids])
+    return fit_ood({b: sb.blocks[b] for b in OOD_BLOCKS}, groups=groups)
+
+
+class EmbeddingModel:
+    """The ``accurate`` model: an ensemble of heads over musicnn and paper descriptors, and the
+    statistics of its out-of-distribution score when its checkpoint has them."""
+
+    def __init__(self, heads: list[Head], meta: dict, name: str, ood: OodStats | None = None):
         self.heads = heads
         self.meta = meta
-        self.blocks = tuple(sorted({b for h in self.heads for b in h.blocks}, key=BLOCKS.index))
+        self.ood = ood
+        used = {b for h in self.heads for b in h.blocks} | set(ood.blocks if ood else ())
+        self.blocks = tuple(sorted(used, key=BLOCKS.index))
         self.name = name
         self.content_hash = ""  # set by the loader (moodscope.analysis.pretrained), which knows the files
         self.files: tuple[Path, ...] = ()
@@ -178,27 +198,54 @@ class EmbeddingModel:
             raise ModelError(f"{name}: a {meta.get('arch')!r} checkpoint, not an {ARCH!r} one")
         state = payload["state_dict"]
         heads = [Head.from_state_dict(b, state, f"heads.{i}.") for i, b in enumerate(meta["config"]["heads"])]
-        return cls(heads, meta, name)
+        return cls(heads, meta, name, OodStats.from_checkpoint(payload))
 
     def segment_inputs(self, segments: np.ndarray) -> dict[str, np.ndarray]:
-        """musicnn's log-mel patches and the ``paper`` block, as far as the heads use them (see
-        :func:`moodscope.analysis.pretrained.segment_inputs`)."""
-        return block_inputs(segments, self.blocks)
+        """musicnn's log-mel patches and the ``paper`` block, as far as the heads use them, and the
+        signal check's measurements (see :func:`moodscope.analysis.pretrained.segment_inputs`)."""
+        from moodscope.analysis.ood import signal_inputs
+
+        return block_inputs(segments, self.blocks) | signal_inputs(segments)
+
+    def predict_with_ood(self, inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, None, SegmentOod]:
+        """Quadrant probabilities [shape=(n, 4)], no valence/arousal of its own, and the OOD verdict."""
+        from moodscope.analysis.ood import segment_ood
+
+        blocks = blocks_from_inputs(inputs, self.blocks)
+        score = self.ood.scores(blocks) if self.ood is not None else None
+        return ensemble_proba(self.heads, blocks), None, segment_ood(inputs, score)
 
     def predict_inputs(self, inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, None]:
-        return ensemble_proba(self.heads, blocks_from_inputs(inputs, self.blocks)), None
+        return self.predict_with_ood(inputs)[:2]
 
     def predict_segments(self, segments: np.ndarray) -> tuple[np.ndarray, None]:
         return self.predict_inputs(self.segment_inputs(segments))
 
 
-def save_embedding_model(path: Path, heads: list[Head], *, metrics: dict, config: dict) -> Path:
-    """Write an ensemble of heads as a moodscope checkpoint; ``config`` is how it was trained."""
+def save_embedding_model(
+    path: Path, heads: list[Head], *, metrics: dict, config: dict, ood: OodStats | None = None
+) -> Path:
+    """Write an ensemble of heads (and its OOD statistics, see :func:`fit_model_ood`) as a moodscope
+    checkpoint; ``config`` is how it was trained."""
     from moodscope.models.checkpoint import base_meta, write_checkpoint
 
     state = {k: v for i, h in enumerate(heads) for k, v in h.state_dict(f"heads.{i}.").items()}
-    meta = base_meta(ARCH, {"heads": [list(h.blocks) for h in heads]}, metrics=metrics, train_config=config)
-    return write_checkpoint(path, state, meta)
+    extra = {} if ood is None else {"ood": ood.meta()}
+    meta = base_meta(ARCH, {"heads": [list(h.blocks) for h in heads]}, metrics=metrics, train_config=config, **extra)
+    return write_checkpoint(path, state | ({} if ood is None else ood.state_dict()), meta)
+
+
+def with_ood(path: Path, ood: OodStats, out: Path | None = None) -> Path:
+    """Rewrite the ``accurate`` checkpoint at ``path`` (to ``out``, by default in place) with ``ood``
+    statistics replacing any it had; heads and metadata otherwise unchanged (through the one writer)."""
+    from moodscope.models.checkpoint import read_checkpoint, write_checkpoint
+
+    payload = read_checkpoint(path)
+    if payload["meta"].get("arch") != ARCH:
+        raise ModelError(f"{path}: a {payload['meta'].get('arch')!r} checkpoint, not an {ARCH!r} one")
+    state = {k: v for k, v in payload["state_dict"].items() if not k.startswith("ood.")} | ood.state_dict()
+    meta = {k: v for k, v in payload["meta"].items() if k != "weights_sha256"} | {"ood": ood.meta()}
+    return write_checkpoint(out or path, state, meta)
 
 
 # --- training ---------------------------------------------------------------------------------
