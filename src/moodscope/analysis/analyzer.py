@@ -130,7 +130,7 @@ class Analysis:
 
     def to_dataframe(self) -> pd.DataFrame:
         """One row per segment: track, start, end, quadrant, mood, p_Q1..p_Q4, valence, arousal, the
-        out-of-distribution columns ood (bool), ood_score (NaN without an embedding score), ood_reason,
+        out-of-distribution columns ood (bool), ood_score (null without an embedding score), ood_reason,
         and the provenance columns moodscope_version, model, model_hash (the same on every row of a track)."""
         import pandas as pd
 
@@ -148,7 +148,7 @@ class Analysis:
         frame["valence"] = self.va[:, 0]
         frame["arousal"] = self.va[:, 1]
         frame["ood"] = self.ood_flags
-        frame["ood_score"] = self.ood_scores
+        frame["ood_score"] = pd.array(self.ood_scores, dtype="Float64")  # NaN (no embedding score) -> null
         frame["ood_reason"] = self.ood_reasons
         for key, value in self.provenance.items():
             frame[key] = value
