@@ -153,3 +153,32 @@ def test_outputs_carry_the_flag(tmp_path):
 
     row = pd.read_csv(csv).iloc[0]
     assert bool(row["uncertain"]) and row["mood"] == UNCERTAIN and row["ood_fraction"] == 1.0
+
+
+def test_library_keeps_uncertain_tracks_out_of_mood_queries(tmp_path):
+    import shutil
+
+    from moodscope.constants import QUADRANT_MOODS
+    from moodscope.library import MoodLibrary
+
+    music = tmp_path / "music"
+    music.mkdir()
+    shutil.copy(DEMO_CLIP, music / "demo.ogg")
+    sf.write(music / "quiet.wav", silence(11.0), SAMPLE_RATE)
+    sf.write(music / "talk.wav", speech_like(11.0), SAMPLE_RATE)
+    with MoodLibrary(tmp_path / "lib.db") as lib:
+        lib.scan(music, model="fast", workers=1)
+        everything = {t.path.rsplit("/", 1)[-1]: t for t in lib.tracks()}
+        assert set(everything) == {"demo.ogg", "quiet.wav", "talk.wav"}  # listed, with their mood "uncertain"
+        assert everything["quiet.wav"].uncertain and everything["quiet.wav"].mood == UNCERTAIN
+        assert everything["talk.wav"].to_dict()["uncertain"] and not everything["demo.ogg"].uncertain
+        in_moods = [t.path for q in QUADRANTS for t in lib.tracks(QUADRANT_MOODS[q])]
+        assert [p.rsplit("/", 1)[-1] for p in in_moods] == ["demo.ogg"]
+        assert sum(lib.count(q) for q in QUADRANTS) == 1 and lib.count() == 3
+        point = [t.path.rsplit("/", 1)[-1] for t in lib.tracks("0.5,0.5")]
+        assert point == ["demo.ogg"] and lib.count("0.5,0.5") == 1
+        assert [t.path.rsplit("/", 1)[-1] for t in lib.playlist((0.0, 0.0), n=5)] == ["demo.ogg"]
+        assert [t.path.rsplit("/", 1)[-1] for t in lib.journey("Q1", "Q3", n=3)] == ["demo.ogg"]
+        stored = lib.analysis(everything["talk.wav"])
+        assert stored.summary.uncertain and set(stored.ood_reasons) == {"speech-like"}
+        assert (lib.timeline(everything["quiet.wav"].id)["ood"] == REASONS.index("silence")).all()
