@@ -84,7 +84,8 @@ def test_track_uncertain_when_most_segments_are_flagged():
 
 
 def test_statistics_round_trip_through_a_checkpoint(tmp_path):
-    from moodscope.analysis.accurate import EmbeddingModel, Head, save_embedding_model, with_ood
+    from moodscope.analysis.accurate import EmbeddingModel, Head, save_embedding_model
+    from moodscope.analysis.ood import with_ood
     from moodscope.models.checkpoint import read_checkpoint
 
     rng = np.random.default_rng(3)
@@ -114,19 +115,20 @@ def test_accurate_flags_what_is_not_music(name):
     assert set(a.ood_reasons) <= set(REASONS[1:])
 
 
-@pytest.mark.parametrize("name", ["silence", "speech-like"])
-def test_fast_flags_silence_and_speech_by_the_signal_check(name):
+@pytest.mark.parametrize("name", ["silence", "white noise", "speech-like"])
+def test_fast_flags_silence_white_noise_and_speech(name):
     a = analyze(NOT_MUSIC[name](), sr=SAMPLE_RATE, model="fast")
-    assert a.summary.uncertain and np.isnan(a.ood_scores).all()  # no embedding score for fast
+    assert a.summary.uncertain and a.ood_flags.all(), f"{name}: {a.ood_reasons} scores {a.ood_scores}"
+    assert np.isfinite(a.ood_scores).all()  # fast scores its paper features (pink noise passes: see models.md)
 
 
 @pytest.mark.parametrize("model", ["accurate", "fast"])
 def test_the_demo_clip_is_music(model):
     a = analyze(DEMO_CLIP, model=model)
-    assert not a.ood_flags.any() and not a.summary.uncertain
-    assert a.summary.mood != UNCERTAIN
+    assert not a.summary.uncertain and a.summary.mood != UNCERTAIN
+    assert a.ood_flags.mean() <= 0.125  # fast's cruder score flags one of its 8 segments
     if model == "accurate":
-        assert (a.ood_scores < 1).all() and (a.ood_scores > 0).all()
+        assert not a.ood_flags.any() and (a.ood_scores < 1).all() and (a.ood_scores > 0).all()
 
 
 def test_real_4q_clips_are_not_flagged():

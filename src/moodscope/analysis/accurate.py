@@ -44,8 +44,13 @@ def paper_block(segments: np.ndarray) -> np.ndarray:
     """The paper's static features plus MFCC mean and std per segment: [shape=(n, N_STATIC + 2 * N_MFCC)]."""
     from moodscope.features.extract import extract_features
 
-    f = extract_features(segments)
-    return np.concatenate([f.static, f.mfcc.mean(axis=-1), f.mfcc.std(axis=-1)], axis=1)
+    return paper_block_of(extract_features(segments).as_dict())
+
+
+def paper_block_of(features: dict[str, np.ndarray]) -> np.ndarray:
+    """:func:`paper_block` from already extracted Table 2 features (``SegmentFeatures.as_dict()``)."""
+    mfcc = features["mfcc"]
+    return np.concatenate([features["static"], mfcc.mean(axis=-1), mfcc.std(axis=-1)], axis=1)
 
 
 PATCH_POSITIONS = ("start", "end")
@@ -166,14 +171,21 @@ musicnn's penultimate layers and mid-end mean pools. The penultimate layers alon
 barely beyond the training music; the mean pools (computed by the same forward pass) separate them clearly."""
 
 
-def fit_model_ood(sb: SegmentBlocks, artist_of: dict[str, str] | None = None) -> OodStats:
-    """The OOD statistics of an ``accurate`` model trained on the segments of ``sb``
-    (:func:`moodscope.analysis.ood.fit_ood` on :data:`OOD_BLOCKS`), calibrated on artist-disjoint
-    folds when ``artist_of`` maps each track id to its artist (on track-disjoint folds otherwise)."""
+FAST_OOD_BLOCKS = ("paper",)
+"""The descriptors the ``fast`` model's out-of-distribution score looks at: the paper's static features and
+MFCC mean and std, which its Table 2 features already hold (white noise and speech stand out; pink noise not)."""
+
+
+def fit_model_ood(
+    sb: SegmentBlocks, artist_of: dict[str, str] | None = None, blocks: tuple[str, ...] = OOD_BLOCKS
+) -> OodStats:
+    """The OOD statistics of a model trained on the segments of ``sb``: :func:`moodscope.analysis.ood.fit_ood`
+    on ``blocks`` (:data:`OOD_BLOCKS` for ``accurate``, :data:`FAST_OOD_BLOCKS` for ``fast``), calibrated on
+    artist-disjoint folds when ``artist_of`` maps each track id to its artist (track-disjoint otherwise)."""
     from moodscope.analysis.ood import fit_ood
 
     groups = np.array([(artist_of or {}).get(t) or t for t in sb.track_ids])
-    return fit_ood({b: sb.blocks[b] for b in OOD_BLOCKS}, groups=groups)
+    return fit_ood({b: sb.blocks[b] for b in blocks}, groups=groups)
 
 
 class EmbeddingModel:
@@ -233,19 +245,6 @@ def save_embedding_model(
     extra = {} if ood is None else {"ood": ood.meta()}
     meta = base_meta(ARCH, {"heads": [list(h.blocks) for h in heads]}, metrics=metrics, train_config=config, **extra)
     return write_checkpoint(path, state | ({} if ood is None else ood.state_dict()), meta)
-
-
-def with_ood(path: Path, ood: OodStats, out: Path | None = None) -> Path:
-    """Rewrite the ``accurate`` checkpoint at ``path`` (to ``out``, by default in place) with ``ood``
-    statistics replacing any it had; heads and metadata otherwise unchanged (through the one writer)."""
-    from moodscope.models.checkpoint import read_checkpoint, write_checkpoint
-
-    payload = read_checkpoint(path)
-    if payload["meta"].get("arch") != ARCH:
-        raise ModelError(f"{path}: a {payload['meta'].get('arch')!r} checkpoint, not an {ARCH!r} one")
-    state = {k: v for k, v in payload["state_dict"].items() if not k.startswith("ood.")} | ood.state_dict()
-    meta = {k: v for k, v in payload["meta"].items() if k != "weights_sha256"} | {"ood": ood.meta()}
-    return write_checkpoint(out or path, state, meta)
 
 
 # --- training ---------------------------------------------------------------------------------

@@ -11,10 +11,12 @@ flagged is *uncertain* (its summary's mood says so instead of a confident mood):
   :data:`SPEECH_LEVEL_CV` (coefficient of variation of the frame RMS). Music rarely pauses like
   this within 5 s (0.13 % of the 4Q training segments, no song); speech over music or noise is
   not caught by it;
-- an **embedding score**, for models whose checkpoint carries OOD statistics (the ``accurate``
-  model): the Mahalanobis distance of the segment's descriptors (musicnn's penultimate layers) from
-  the training segments', with a shrunk covariance, divided by the threshold calibrated on the
-  training set (a high percentile of the training segments' out-of-fold distances). A score above 1
+- an **embedding score**, for models whose checkpoint carries OOD statistics: the Mahalanobis
+  distance of the segment's descriptors (``accurate``: musicnn's penultimate layers and mid-end mean
+  pools; ``fast``: the paper's static features and MFCC mean and std, the ``paper`` block of
+  :mod:`moodscope.analysis.accurate`) from the training segments', with a shrunk covariance,
+  divided by the threshold calibrated on the training set (a high percentile of the training
+  segments' out-of-fold distances). A score above 1
   is farther from the training music than all but :data:`OOD_PERCENTILE` % of unseen training-like
   segments.
 
@@ -26,6 +28,7 @@ checkpoint still carries everything the model needs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -44,6 +47,8 @@ from moodscope.constants import (
 from moodscope.errors import ModelError
 
 OOD_ARRAYS = ("mean", "scale", "components", "variances")
+STATE_PREFIX = "ood."
+"""The prefix of the OOD statistics' tensors in a checkpoint's state dict (not weights of the network)."""
 """The arrays of :class:`OodStats` stored as tensors ``ood.<name>`` in a checkpoint."""
 
 REASONS = ("", "silence", "speech-like", "unlike training music")
@@ -109,7 +114,7 @@ class OodStats:
             raise ModelError(f"OOD statistics expect {len(self.mean)} descriptor dimensions, got {x.shape[1]}")
         return self.distances(x) / self.threshold
 
-    def state_dict(self, prefix: str = "ood.") -> dict:
+    def state_dict(self, prefix: str = STATE_PREFIX) -> dict:
         """The arrays as float32 tensors ``<prefix><name>`` (their checkpoint form)."""
         import torch
 
@@ -133,7 +138,7 @@ class OodStats:
         }
 
     @classmethod
-    def from_checkpoint(cls, payload: dict, prefix: str = "ood.") -> OodStats | None:
+    def from_checkpoint(cls, payload: dict, prefix: str = STATE_PREFIX) -> OodStats | None:
         """The statistics of a checkpoint read by :func:`moodscope.models.checkpoint.read_checkpoint`,
         or None when it has none (a checkpoint written before they existed, or a model without them)."""
         meta, state = payload["meta"].get("ood"), payload["state_dict"]
@@ -261,3 +266,15 @@ def track_uncertain(flags: np.ndarray, fraction: float = OOD_TRACK_FRACTION) -> 
     """Whether a track is uncertain: more than ``fraction`` of its segments [shape=(n,)] are flagged."""
     flags = np.asarray(flags, dtype=bool)
     return bool(len(flags) and flags.mean() > fraction)
+
+
+def with_ood(path: str | Path, ood: OodStats, out: str | Path | None = None) -> Path:
+    """Rewrite the checkpoint at ``path`` (to ``out``, by default in place) with the ``ood`` statistics
+    replacing any it had; weights and metadata otherwise unchanged (through the one writer,
+    :func:`moodscope.models.checkpoint.write_checkpoint`, so ``weights_sha256`` is recomputed)."""
+    from moodscope.models.checkpoint import read_checkpoint, write_checkpoint
+
+    payload = read_checkpoint(path)
+    state = {k: v for k, v in payload["state_dict"].items() if not k.startswith(STATE_PREFIX)} | ood.state_dict()
+    meta = {k: v for k, v in payload["meta"].items() if k != "weights_sha256"} | {"ood": ood.meta()}
+    return write_checkpoint(out or path, state, meta)

@@ -63,10 +63,12 @@ class FeatureModel:
 
     def __init__(self, payload: dict, name: str):
         """``payload``: a checkpoint read by :func:`moodscope.models.checkpoint.read_checkpoint`."""
+        from moodscope.analysis.ood import OodStats
         from moodscope.models.checkpoint import module_from_checkpoint
 
         self.meta = payload["meta"]
         self.module = module_from_checkpoint(payload, name)
+        self.ood = OodStats.from_checkpoint(payload)
         self.name = name
         self.content_hash = ""  # set by the loader, which knows the files
         self.files: tuple[Path, ...] = ()
@@ -93,11 +95,13 @@ class FeatureModel:
         return extract_features(segments).as_dict() | signal_inputs(segments)
 
     def predict_with_ood(self, inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None, SegmentOod]:
-        """:meth:`predict_inputs` and the OOD verdict: the signal check only (these models have no
-        embedding score)."""
+        """:meth:`predict_inputs` and the OOD verdict: the signal check, and a score on the ``paper``
+        block (static features, MFCC mean and std) when the checkpoint carries its statistics."""
+        from moodscope.analysis.accurate import paper_block_of
         from moodscope.analysis.ood import segment_ood
 
-        return (*self.predict_inputs(inputs), segment_ood(inputs))
+        score = None if self.ood is None else self.ood.scores({"paper": paper_block_of(inputs)})
+        return (*self.predict_inputs(inputs), segment_ood(inputs, score))
 
     def predict_inputs(self, inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
         from moodscope.analysis.ood import SIGNAL_INPUTS
