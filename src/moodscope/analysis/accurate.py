@@ -242,9 +242,11 @@ def save_embedding_model(
     from moodscope.models.checkpoint import base_meta, write_checkpoint
 
     state = {k: v for i, h in enumerate(heads) for k, v in h.state_dict(f"heads.{i}.").items()}
-    extra = {} if ood is None else {"ood": ood.meta()}
-    meta = base_meta(ARCH, {"heads": [list(h.blocks) for h in heads]}, metrics=metrics, train_config=config, **extra)
-    return write_checkpoint(path, state | ({} if ood is None else ood.state_dict()), meta)
+    meta = base_meta(ARCH, {"heads": [list(h.blocks) for h in heads]}, metrics=metrics, train_config=config)
+    if ood is not None:
+        meta["ood"] = ood.meta()
+        state |= ood.state_dict()
+    return write_checkpoint(path, state, meta)
 
 
 # --- training ---------------------------------------------------------------------------------

@@ -342,8 +342,8 @@ def build_analysis(source: str, duration: float, model: MoodModel, outputs: list
         )
     p = np.concatenate([out[0] for out in outputs])
     va = np.concatenate([va_from_probabilities(out[0]) if out[1] is None else out[1] for out in outputs])
-    verdicts = [out[2] if len(out) > 2 else None for out in outputs]
-    ood = concat_ood(verdicts) if all(v is not None for v in verdicts) else None
+    verdicts = [out[2] for out in outputs if len(out) > 2 and out[2] is not None]
+    ood = concat_ood(verdicts) if len(verdicts) == len(outputs) else None
     if not (np.isfinite(p).all() and np.isfinite(va).all()):
         raise ModelError(f"{source}: the model {model.name} gave non-finite probabilities; is its checkpoint damaged?")
     return Analysis(

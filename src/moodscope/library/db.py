@@ -719,11 +719,12 @@ class Profiles:
     confidence: np.ndarray  # (n,) float64: the stored value, so that filters on it agree with SQL's
     duration: np.ndarray  # (n,) float32 seconds
     matrix: np.ndarray  # (n, PROFILE_SIZE) float32, see moodscope.library.profile
-    uncertain: np.ndarray | None = None  # (n,) bool: left out of mood queries; None = no track is
+    uncertain: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # (n,) bool: out of mood queries
     cache: dict = field(default_factory=dict, repr=False, compare=False)  # derived arrays, built by queries
 
-    def __post_init__(self) -> None:
-        self.uncertain = np.zeros(len(self.ids), bool) if self.uncertain is None else self.uncertain.astype(bool)
+    def __post_init__(self) -> None:  # not given (or empty): no track is uncertain
+        given = np.asarray(self.uncertain, dtype=bool)
+        self.uncertain = given if len(given) == len(self.ids) else np.zeros(len(self.ids), bool)
 
     def __len__(self) -> int:
         return len(self.ids)
