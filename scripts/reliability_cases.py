@@ -89,10 +89,10 @@ class Checkout:
     def py(self, code: str, cwd: Path, **kw) -> Result:
         return self.run([sys.executable, "-c", code], cwd, **kw)
 
-    def popen(self, *args: str | Path, cwd: Path) -> subprocess.Popen:
+    def popen(self, *args: str | Path, cwd: Path, output: int | None = subprocess.PIPE) -> subprocess.Popen:
         return subprocess.Popen(
             [sys.executable, "-m", "moodscope", *map(str, args)], cwd=cwd, env=self.env(),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdout=output, stderr=output, text=True,
         )  # fmt: skip
 
 
@@ -372,7 +372,9 @@ def _a_folder(tmp: Path) -> Path:
 case("out-readonly", "output files", "`analyze DIR --out ro/out.json` (ro: a read-only folder; 3 files of 30 s)")(
     _unwritable_out("--out", lambda tmp: _ro_folder(tmp) / "out.json", unprivileged=True)
 )
-case("out-directory", "output files", "`analyze DIR --out existing/` (a folder)")(_unwritable_out("--out", _a_folder))
+case("out-directory", "output files", "`analyze DIR --out existing` (an existing folder)")(
+    _unwritable_out("--out", _a_folder)
+)
 case("out-proc", "output files", "`analyze DIR --out /proc/x.json`")(
     _unwritable_out("--out", lambda tmp: Path("/proc/x.json"))
 )
@@ -404,6 +406,79 @@ with atomic_write({str(out)!r}, "w") as fh:
     r = c.cli("analyze", write_wav(tmp / "good.wav"), "--out", out, *MODEL, cwd=tmp)
     after = sorted(p.name for p in tmp.iterdir() if p.name.startswith(".out.json"))
     return f"{len(left)} temporary file(s) after the kill; {len(after)} after the next run ({outcome(r)})"
+
+
+# ---- worker processes ----------------------------------------------------------------------------
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below ``pid`` (children, their children...), from ``/proc``."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                stat_line = (entry / "stat").read_text()
+                parents[int(entry.name)] = int(stat_line.rsplit(")", 1)[1].split()[1])
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def alive(pids: set[int]) -> set[int]:
+    live = set()
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            if (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                live.add(pid)
+    return live
+
+
+def _killed_parent(command: str, sig: signal.Signals):
+    def run(c: Checkout, tmp: Path) -> str:
+        music = music_folder(tmp / "music", 8, seconds=60.0)
+        if command == "analyze":
+            argv = ["analyze", music, "--workers", "2", *MODEL]
+        else:
+            argv = ["library", "scan", music, "--db", tmp / "lib.db", "--workers", "2", *MODEL]
+        proc = c.popen(*argv, cwd=tmp, output=subprocess.DEVNULL)  # orphans would hold a pipe open
+        workers: set[int] = set()
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:  # until the workers have started
+            workers |= descendants(proc.pid)
+            if len(workers) >= 2:
+                time.sleep(3.0)
+                workers |= descendants(proc.pid)
+                break
+            time.sleep(0.2)
+        if proc.poll() is not None:
+            return f"finished before the signal (exit {proc.returncode})"
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            return f"{len(workers)} worker(s); still running 60 s after {sig.name}"
+        time.sleep(5.0)
+        left = alive(workers)
+        for pid in left:  # clean up what the checkout left behind
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        return f"exit {proc.returncode}; {len(workers)} worker process(es); {len(left)} still alive 5 s later"
+
+    return run
+
+
+for _cmd in ("analyze", "scan"):
+    for _sig in (signal.SIGKILL, signal.SIGTERM):
+        case(
+            f"{_sig.name.lower()}-{_cmd}",
+            "worker processes",
+            f"`{'library ' if _cmd == 'scan' else ''}{_cmd} DIR --workers 2` (8 files of 60 s), {_sig.name} mid-run",
+        )(_killed_parent(_cmd, _sig))
 
 
 # ---- library database ----------------------------------------------------------------------------

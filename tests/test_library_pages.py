@@ -87,6 +87,13 @@ def test_a_library_of_schema_4_drops_its_snapshot_of_the_older_layout(lib):
     # a library as schema 4 left it: its snapshot held float32 confidences (4 bytes fewer per track)
     conn = sqlite3.connect(path)
     conn.execute("UPDATE profile_snapshot SET data = substr(data, 1, length(data) - 4 * n)")
+    for table, column in (
+        ("tracks", "uncertain"),
+        ("tracks", "ood_fraction"),
+        ("segments", "ood"),
+        ("segments", "ood_score"),
+    ):
+        conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")  # added by schema 6
     conn.execute("PRAGMA user_version = 4")
     conn.commit()
     conn.close()
@@ -96,7 +103,9 @@ def test_a_library_of_schema_4_drops_its_snapshot_of_the_older_layout(lib):
         assert np.array_equal(after.ids, before.ids) and np.array_equal(after.confidence, before.confidence)
         assert after.confidence.dtype == np.float64
         n, size = again.conn.execute("SELECT n, length(data) FROM profile_snapshot").fetchone()
-        assert n == len(before.ids) and size == n * (8 + 1 + 8 + 4 + 4 * before.matrix.shape[1])  # saved again, whole
+        assert n == len(before.ids) and size == n * (
+            8 + 1 + 8 + 4 + 4 * before.matrix.shape[1] + 1
+        )  # saved again, whole
 
 
 @pytest.mark.parametrize("mood", [None, "Q1", "0.0,0.0"])

@@ -91,3 +91,32 @@ SEED = 1234
 
 MODEL_NAMES = ("cnn", "cnn-lstm", "hybrid")
 """The paper's three architectures (Model 1, 2, 3), as registered in :mod:`moodscope.models`."""
+
+SILENCE_DBFS = -60.0
+"""Signal check of out-of-distribution input: a segment whose RMS level is below this (dB relative to full
+scale) is silence or nearly so, and is flagged whatever the model says (:mod:`moodscope.analysis.ood`)."""
+
+OOD_PERCENTILE = 99.5
+"""The embedding score's threshold: this percentile of the training segments' out-of-fold distances."""
+
+OOD_SHRINKAGE = 0.1
+"""Shrinkage of the training descriptors' covariance towards a multiple of the identity (OOD score)."""
+
+OOD_FOLDS = 5
+"""Artist-disjoint folds over which the OOD threshold is calibrated (out-of-fold distances)."""
+
+OOD_TRACK_FRACTION = 0.5
+"""A track is "uncertain" when more than this fraction of its segments are out of distribution."""
+
+UNCERTAIN = "uncertain"
+"""What a track's summary mood says when the input is not music like the model's training music."""
+
+OOD_COMPONENTS = 256
+"""Principal axes of the training descriptors' covariance an OOD score keeps (the rest share one variance)."""
+
+SPEECH_PAUSE_DB = 30.0
+SPEECH_PAUSE_FRACTION = 0.25
+SPEECH_LEVEL_CV = 1.2
+"""Signal check of speech-like input (words and phrases between pauses): a segment with more than
+SPEECH_PAUSE_FRACTION of its frames SPEECH_PAUSE_DB below its loud frames (95th percentile) and a frame
+RMS whose coefficient of variation exceeds SPEECH_LEVEL_CV is flagged (:mod:`moodscope.analysis.ood`)."""

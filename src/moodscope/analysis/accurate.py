@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from moodscope.analysis.ood import OodStats, SegmentOod
 from moodscope.constants import (
     QUADRANT_SIGNS,
     QUADRANTS,
@@ -73,8 +74,13 @@ def paper_block(segments: np.ndarray) -> np.ndarray:
     """The paper's static features plus MFCC mean and std per segment: [shape=(n, N_STATIC + 2 * N_MFCC)]."""
     from moodscope.features.extract import extract_features
 
-    f = extract_features(segments)
-    return np.concatenate([f.static, f.mfcc.mean(axis=-1), f.mfcc.std(axis=-1)], axis=1)
+    return paper_block_of(extract_features(segments).as_dict())
+
+
+def paper_block_of(features: dict[str, np.ndarray]) -> np.ndarray:
+    """:func:`paper_block` from already extracted Table 2 features (``SegmentFeatures.as_dict()``)."""
+    mfcc = features["mfcc"]
+    return np.concatenate([features["static"], mfcc.mean(axis=-1), mfcc.std(axis=-1)], axis=1)
 
 
 PATCH_POSITIONS = ("start", "end")
@@ -214,15 +220,41 @@ def ensemble_proba(heads: list[Head], blocks: dict[str, np.ndarray], temperature
     return np.mean([h.predict_proba(blocks, temperature) for h in heads], axis=0)
 
 
+OOD_BLOCKS = ("msd_penultimate", "mtt_penultimate", "msd_mean_pool", "mtt_mean_pool")
+"""The descriptors the ``accurate`` model's out-of-distribution score looks at (:mod:`moodscope.analysis.ood`):
+musicnn's penultimate layers and mid-end mean pools. The penultimate layers alone put white and pink noise
+barely beyond the training music; the mean pools (computed by the same forward pass) separate them clearly."""
+
+
+FAST_OOD_BLOCKS = ("paper",)
+"""The descriptors the ``fast`` model's out-of-distribution score looks at: the paper's static features and
+MFCC mean and std, which its Table 2 features already hold (white noise and speech stand out; pink noise not)."""
+
+
+def fit_model_ood(
+    sb: SegmentBlocks, artist_of: dict[str, str] | None = None, blocks: tuple[str, ...] = OOD_BLOCKS
+) -> OodStats:
+    """The OOD statistics of a model trained on the segments of ``sb``: :func:`moodscope.analysis.ood.fit_ood`
+    on ``blocks`` (:data:`OOD_BLOCKS` for ``accurate``, :data:`FAST_OOD_BLOCKS` for ``fast``), calibrated on
+    artist-disjoint folds when ``artist_of`` maps each track id to its artist (track-disjoint otherwise)."""
+    from moodscope.analysis.ood import fit_ood
+
+    groups = np.array([(artist_of or {}).get(t) or t for t in sb.track_ids])
+    return fit_ood({b: sb.blocks[b] for b in blocks}, groups=groups)
+
+
 class EmbeddingModel:
     """The ``accurate`` model: an ensemble of heads over musicnn and paper descriptors, calibrated by a
-    temperature (``meta["config"]["temperature"]``)."""
+    temperature (``meta["config"]["temperature"]``), and the statistics of its out-of-distribution score
+    when its checkpoint has them."""
 
-    def __init__(self, heads: list[Head], meta: dict, name: str):
+    def __init__(self, heads: list[Head], meta: dict, name: str, ood: OodStats | None = None):
         self.heads = heads
         self.meta = meta
         self.temperature = float(meta.get("config", {}).get("temperature", 1.0))
-        self.blocks = tuple(sorted({b for h in self.heads for b in h.blocks}, key=BLOCKS.index))
+        self.ood = ood
+        used = {b for h in self.heads for b in h.blocks} | set(ood.blocks if ood else ())
+        self.blocks = tuple(sorted(used, key=BLOCKS.index))
         self.name = name
         self.content_hash = ""  # set by the loader (moodscope.analysis.pretrained), which knows the files
         self.files: tuple[Path, ...] = ()
@@ -236,25 +268,43 @@ class EmbeddingModel:
         state = payload["state_dict"]
         kind = meta["config"].get("head", "softmax")
         heads = [Head.from_state_dict(b, state, f"heads.{i}.", kind) for i, b in enumerate(meta["config"]["heads"])]
-        return cls(heads, meta, name)
+        return cls(heads, meta, name, OodStats.from_checkpoint(payload))
 
     def segment_inputs(self, segments: np.ndarray) -> dict[str, np.ndarray]:
-        """musicnn's log-mel patches and the ``paper`` block, as far as the heads use them (see
-        :func:`moodscope.analysis.pretrained.segment_inputs`)."""
-        return block_inputs(segments, self.blocks)
+        """musicnn's log-mel patches and the ``paper`` block, as far as the heads use them, and the
+        signal check's measurements (see :func:`moodscope.analysis.pretrained.segment_inputs`)."""
+        from moodscope.analysis.ood import signal_inputs
+
+        return block_inputs(segments, self.blocks) | signal_inputs(segments)
+
+    def predict_with_ood(self, inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, None, SegmentOod]:
+        """Quadrant probabilities [shape=(n, 4)], no valence/arousal of its own, and the OOD verdict."""
+        from moodscope.analysis.ood import segment_ood
+
+        blocks = blocks_from_inputs(inputs, self.blocks)
+        score = self.ood.scores(blocks) if self.ood is not None else None
+        return ensemble_proba(self.heads, blocks, self.temperature), None, segment_ood(inputs, score)
 
     def predict_inputs(self, inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, None]:
-        return ensemble_proba(self.heads, blocks_from_inputs(inputs, self.blocks), self.temperature), None
+        return self.predict_with_ood(inputs)[:2]
 
     def predict_segments(self, segments: np.ndarray) -> tuple[np.ndarray, None]:
         return self.predict_inputs(self.segment_inputs(segments))
 
 
 def save_embedding_model(
-    path: Path, heads: list[Head], *, metrics: dict, config: dict, temperature: float = 1.0, **extra
+    path: Path,
+    heads: list[Head],
+    *,
+    metrics: dict,
+    config: dict,
+    temperature: float = 1.0,
+    ood: OodStats | None = None,
+    **extra,
 ) -> Path:
-    """Write an ensemble of heads (all of one kind) and its calibration temperature as a moodscope
-    checkpoint; ``config`` is how it was trained, ``extra`` more metadata (e.g. ``ood`` statistics)."""
+    """Write an ensemble of heads (all of one kind), its calibration temperature and its OOD statistics
+    (see :func:`fit_model_ood`) as a moodscope checkpoint; ``config`` is how it was trained, ``extra``
+    more metadata."""
     from moodscope.models.checkpoint import base_meta, write_checkpoint
 
     kinds = {h.kind for h in heads}
@@ -263,6 +313,9 @@ def save_embedding_model(
     state = {k: v for i, h in enumerate(heads) for k, v in h.state_dict(f"heads.{i}.").items()}
     model_config = {"heads": [list(h.blocks) for h in heads], "head": kinds.pop(), "temperature": float(temperature)}
     meta = base_meta(ARCH, model_config, metrics=metrics, train_config=config, **extra)
+    if ood is not None:
+        meta["ood"] = ood.meta()
+        state |= ood.state_dict()
     return write_checkpoint(path, state, meta)
 
 

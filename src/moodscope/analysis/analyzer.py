@@ -26,6 +26,7 @@ from moodscope.constants import (
     SAMPLE_RATE,
     SEGMENT_SAMPLES,
     SEGMENT_SECONDS,
+    UNCERTAIN,
 )
 from moodscope.errors import AudioError, ModelError, MoodscopeError
 from moodscope.version import __version__
@@ -33,6 +34,7 @@ from moodscope.version import __version__
 if TYPE_CHECKING:
     import pandas as pd
 
+    from moodscope.analysis.ood import SegmentOod
     from moodscope.analysis.pretrained import MoodModel
 
 log = logging.getLogger(__name__)
@@ -65,12 +67,14 @@ def va_from_probabilities(probs: np.ndarray) -> np.ndarray:
 @dataclass
 class Summary:
     quadrant: str  # dominant quadrant (song-level aggregation of the segment probabilities)
-    mood: str
+    mood: str  # the quadrant's mood, or "uncertain" when the track is out of distribution
     confidence: float  # the dominant quadrant's song-level probability
     probabilities: dict[str, float]
     valence: float  # the track's valence in [0, 1]: the mean of its segments' (see summarize)
     arousal: float
     quadrant_share: dict[str, float]  # fraction of segments whose top quadrant is each
+    uncertain: bool = False  # most segments are out of distribution (silence, noise, speech...): no mood claimed
+    ood_fraction: float = 0.0  # fraction of segments flagged out of distribution
 
 
 @dataclass
@@ -86,10 +90,31 @@ class Analysis:
     model_hash: str = ""  # SHA-256 of the model's content (checkpoint and weights files); "" if unknown
     moodscope_version: str = __version__
     va_meaning: str = VA_FROM_PROBABILITIES  # what the valence/arousal numbers are (the model's va_meaning)
+    ood: SegmentOod | None = None  # the out-of-distribution verdict per segment; None: the model gives none
     summary: Summary = field(init=False)
 
     def __post_init__(self) -> None:
-        self.summary = summarize(self.probabilities, self.va)
+        self.summary = summarize(self.probabilities, self.va, self.ood_flags)
+
+    @property
+    def ood_flags(self) -> np.ndarray:
+        """Whether each segment is out of distribution [shape=(n,), bool] (all False without a verdict)."""
+        return np.zeros(len(self.probabilities), bool) if self.ood is None else self.ood.flag
+
+    @property
+    def ood_scores(self) -> np.ndarray:
+        """Each segment's embedding OOD score [shape=(n,)] (> 1 flagged), NaN where the model has none."""
+        return np.full(len(self.probabilities), np.nan) if self.ood is None else self.ood.score
+
+    @property
+    def ood_reasons(self) -> list[str]:
+        """Why each segment is flagged ("silence", "speech-like", "unlike training music"; "" if it is not)."""
+        return [""] * len(self.probabilities) if self.ood is None else self.ood.reason
+
+    @property
+    def moods(self) -> list[str]:
+        """Each segment's mood: its top quadrant's, or "uncertain" where the segment is out of distribution."""
+        return [UNCERTAIN if f else QUADRANT_MOODS[q] for q, f in zip(self.quadrants, self.ood_flags)]
 
     @property
     def provenance(self) -> dict[str, str]:
@@ -104,24 +129,27 @@ class Analysis:
         return [QUADRANTS[i] for i in self.probabilities.argmax(axis=1)]
 
     def to_dataframe(self) -> pd.DataFrame:
-        """One row per segment: track, start, end, quadrant, mood, p_Q1..p_Q4, valence, arousal and the
-        provenance columns moodscope_version, model, model_hash (the same on every row of a track)."""
+        """One row per segment: track, start, end, quadrant, mood, p_Q1..p_Q4, valence, arousal, the
+        out-of-distribution columns ood (bool), ood_score (null without an embedding score), ood_reason,
+        and the provenance columns moodscope_version, model, model_hash (the same on every row of a track)."""
         import pandas as pd
 
-        quads = self.quadrants
         frame = pd.DataFrame(
             {
                 "track": self.source,
                 "start": self.starts,
                 "end": self.starts + SEGMENT_SECONDS,
-                "quadrant": quads,
-                "mood": [QUADRANT_MOODS[q] for q in quads],
+                "quadrant": self.quadrants,
+                "mood": self.moods,
             }
         )
         for i, q in enumerate(QUADRANTS):
             frame[f"p_{q}"] = self.probabilities[:, i]
         frame["valence"] = self.va[:, 0]
         frame["arousal"] = self.va[:, 1]
+        frame["ood"] = self.ood_flags
+        frame["ood_score"] = pd.array(self.ood_scores, dtype="Float64")  # NaN (no embedding score) -> null
+        frame["ood_reason"] = self.ood_reasons
         for key, value in self.provenance.items():
             frame[key] = value
         return frame
@@ -140,6 +168,8 @@ class Analysis:
             "valence": s.valence,
             "arousal": s.arousal,
             **{f"share_{q}": s.quadrant_share[q] for q in QUADRANTS},
+            "uncertain": s.uncertain,
+            "ood_fraction": s.ood_fraction,
             **self.provenance,
             "va_meaning": self.va_meaning,
         }
@@ -156,12 +186,24 @@ class Analysis:
                     "start": float(s),
                     "end": float(s + SEGMENT_SECONDS),
                     "quadrant": q,
-                    "mood": QUADRANT_MOODS[q],
+                    "mood": mood,
                     "probabilities": {k: round(float(p), 4) for k, p in zip(QUADRANTS, probs)},
                     "valence": round(float(v), 4),
                     "arousal": round(float(a), 4),
+                    "ood": bool(flag),
+                    "ood_score": round(float(score), 4) if np.isfinite(score) else None,
+                    "ood_reason": reason,
                 }
-                for s, q, probs, (v, a) in zip(self.starts, self.quadrants, self.probabilities, self.va)
+                for s, q, mood, probs, (v, a), flag, score, reason in zip(
+                    self.starts,
+                    self.quadrants,
+                    self.moods,
+                    self.probabilities,
+                    self.va,
+                    self.ood_flags,
+                    self.ood_scores,
+                    self.ood_reasons,
+                )
             ],
         }
 
@@ -180,6 +222,8 @@ TRACK_COLUMNS = (
     "valence",
     "arousal",
     *(f"share_{q}" for q in QUADRANTS),
+    "uncertain",
+    "ood_fraction",
     "moodscope_version",
     "model",
     "model_hash",
@@ -213,28 +257,36 @@ def provenance_metadata(analyses: list[Analysis]) -> dict:
     }
 
 
-def summarize(probs: np.ndarray, va: np.ndarray) -> Summary:
-    """A track's summary from its segments' probabilities [shape=(n, 4)] and valence/arousal [shape=(n, 2)].
+def summarize(probs: np.ndarray, va: np.ndarray, ood_flags: np.ndarray | None = None) -> Summary:
+    """A track's summary from its segments' probabilities [shape=(n, 4)], valence/arousal [shape=(n, 2)]
+    and out-of-distribution flags [shape=(n,)] (None: none flagged).
 
     The song-level probabilities are :func:`moodscope.training.evaluate.song_probabilities` of the
     segments', the rule the song-level training metrics use. The track's valence/arousal are the mean
     of its segments': for a quadrant classifier (segment values :func:`va_from_probabilities`) that is
     exactly the marginals of the song-level probabilities, since that rule is their mean; for a
-    ``va`` regressor, the mean of its regressed values.
+    ``va`` regressor, the mean of its regressed values. A track most of whose segments are out of
+    distribution (:func:`moodscope.analysis.ood.track_uncertain`) is ``uncertain``: its mood says so,
+    its quadrant and probabilities stay the model's best guess.
     """
+    from moodscope.analysis.ood import track_uncertain
     from moodscope.training.evaluate import song_probabilities
 
     song = song_probabilities(probs)
     top = int(song.argmax())
     share = np.bincount(probs.argmax(axis=1), minlength=4) / len(probs)
+    flags = np.zeros(len(probs), bool) if ood_flags is None else np.asarray(ood_flags, bool)
+    uncertain = track_uncertain(flags)
     return Summary(
         quadrant=QUADRANTS[top],
-        mood=QUADRANT_MOODS[QUADRANTS[top]],
+        mood=UNCERTAIN if uncertain else QUADRANT_MOODS[QUADRANTS[top]],
         confidence=round(float(song[top]), 4),
         probabilities={q: round(float(p), 4) for q, p in zip(QUADRANTS, song)},
         valence=round(float(va[:, 0].mean()), 4),
         arousal=round(float(va[:, 1].mean()), 4),
         quadrant_share={q: round(float(s), 4) for q, s in zip(QUADRANTS, share)},
+        uncertain=uncertain,
+        ood_fraction=round(float(flags.mean()), 4) if len(flags) else 0.0,
     )
 
 
@@ -274,20 +326,24 @@ class SegmentStream:
         return _segment_batches(self._counted(), self.batch)
 
 
-def build_analysis(
-    source: str, duration: float, model: MoodModel, outputs: list[tuple[np.ndarray, np.ndarray | None]]
-) -> Analysis:
+def build_analysis(source: str, duration: float, model: MoodModel, outputs: list[tuple]) -> Analysis:
     """The :class:`Analysis` of a track from the model's outputs on its segments, batch by batch in
-    order (``(probabilities, valence/arousal or None)`` as ``predict_segments`` returns them).
+    order: ``(probabilities, valence/arousal or None)`` as ``predict_segments`` returns them, or
+    ``(probabilities, valence/arousal or None, SegmentOod or None)`` as
+    :func:`~moodscope.analysis.pretrained.predict_with_ood` does.
 
     Raises :class:`~moodscope.errors.AudioError` when the track had no whole segment.
     """
-    if not outputs or not sum(len(p) for p, _ in outputs):
+    from moodscope.analysis.ood import concat_ood
+
+    if not outputs or not sum(len(out[0]) for out in outputs):
         raise AudioError(
             f"{source}: too short ({duration:.2f} s); moodscope needs at least {SEGMENT_SECONDS:g} s of audio"
         )
-    p = np.concatenate([p for p, _ in outputs])
-    va = np.concatenate([va_from_probabilities(p) if va is None else va for p, va in outputs])
+    p = np.concatenate([out[0] for out in outputs])
+    va = np.concatenate([va_from_probabilities(out[0]) if out[1] is None else out[1] for out in outputs])
+    verdicts = [out[2] for out in outputs if len(out) > 2 and out[2] is not None]
+    ood = concat_ood(verdicts) if len(verdicts) == len(outputs) else None
     if not (np.isfinite(p).all() and np.isfinite(va).all()):
         raise ModelError(f"{source}: the model {model.name} gave non-finite probabilities; is its checkpoint damaged?")
     return Analysis(
@@ -299,6 +355,7 @@ def build_analysis(
         va=va,
         model_hash=getattr(model, "content_hash", ""),
         va_meaning=getattr(model, "va_meaning", VA_FROM_PROBABILITIES),
+        ood=ood,
     )
 
 
@@ -315,18 +372,22 @@ def analyze(
     :class:`~moodscope.errors.AudioError` naming the file (or "audio array") when it cannot be used:
     undecodable, too short, or damaged samples (NaN, infinity).
     """
-    from moodscope.analysis.pretrained import load_model
+    from moodscope.analysis.pretrained import load_model, predict_with_ood, segment_inputs
 
     is_array = not isinstance(path_or_array, (str, os.PathLike))
     if is_array and sr is None:
         raise AudioError("audio array: analyze(array) needs its sample rate: analyze(y, sr=44100)")
     mood_model = load_model(model)
+
+    def predict(segments: np.ndarray) -> tuple:
+        return predict_with_ood(mood_model, segment_inputs(mood_model, segments))
+
     if is_array:
         source = "audio array"
         y = audio_from_array(path_or_array, sr, source=source)
-        outputs = [mood_model.predict_segments(segment_audio(y, source=source))]
+        outputs = [predict(segment_audio(y, source=source))]
         return build_analysis(source, len(y) / SAMPLE_RATE, mood_model, outputs)
     assert not isinstance(path_or_array, np.ndarray)
     stream = SegmentStream(path_or_array)
-    outputs = [mood_model.predict_segments(segments) for segments in stream]
+    outputs = [predict(segments) for segments in stream]
     return build_analysis(str(path_or_array), stream.seconds, mood_model, outputs)

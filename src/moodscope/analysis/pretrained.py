@@ -13,12 +13,15 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from moodscope.errors import ModelError
 from moodscope.paths import WEIGHTS_DIR
+
+if TYPE_CHECKING:
+    from moodscope.analysis.ood import SegmentOod
 
 SHIPPED_MODELS = {"accurate": WEIGHTS_DIR / "accurate.pt", "fast": WEIGHTS_DIR / "fast.pt"}
 DEFAULT_MODEL = "accurate"
@@ -60,10 +63,12 @@ class FeatureModel:
 
     def __init__(self, payload: dict, name: str):
         """``payload``: a checkpoint read by :func:`moodscope.models.checkpoint.read_checkpoint`."""
+        from moodscope.analysis.ood import OodStats
         from moodscope.models.checkpoint import module_from_checkpoint
 
         self.meta = payload["meta"]
         self.module = module_from_checkpoint(payload, name)
+        self.ood = OodStats.from_checkpoint(payload)
         self.name = name
         self.content_hash = ""  # set by the loader, which knows the files
         self.files: tuple[Path, ...] = ()
@@ -82,16 +87,28 @@ class FeatureModel:
             )
 
     def segment_inputs(self, segments: np.ndarray) -> dict[str, np.ndarray]:
-        """The Table 2 features of each segment (see :func:`segment_inputs`)."""
+        """The Table 2 features of each segment and the signal check's measurements (see
+        :func:`segment_inputs`)."""
+        from moodscope.analysis.ood import signal_inputs
         from moodscope.features.extract import extract_features
 
-        return extract_features(segments).as_dict()
+        return extract_features(segments).as_dict() | signal_inputs(segments)
+
+    def predict_with_ood(self, inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None, SegmentOod]:
+        """:meth:`predict_inputs` and the OOD verdict: the signal check, and a score on the ``paper``
+        block (static features, MFCC mean and std) when the checkpoint carries its statistics."""
+        from moodscope.analysis.accurate import paper_block_of
+        from moodscope.analysis.ood import segment_ood
+
+        score = None if self.ood is None else self.ood.scores({"paper": paper_block_of(inputs)})
+        return (*self.predict_inputs(inputs), segment_ood(inputs, score))
 
     def predict_inputs(self, inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        from moodscope.analysis.ood import SIGNAL_INPUTS
         from moodscope.features.extract import SegmentFeatures
         from moodscope.models.checkpoint import predict_outputs, predict_proba
 
-        features = SegmentFeatures(**inputs)
+        features = SegmentFeatures(**{k: v for k, v in inputs.items() if k not in SIGNAL_INPUTS})
         if self.task != "va":
             return predict_proba(self.module, self.meta, features), None
         from moodscope.datasets.labels import quadrant_probabilities_from_va, to_reported_va
@@ -119,6 +136,15 @@ def predict_inputs(model: MoodModel, inputs: dict[str, np.ndarray]) -> tuple[np.
     """``model.predict_segments`` on what :func:`segment_inputs` computed (segments of any files)."""
     predict = getattr(model, "predict_inputs", None)
     return predict(inputs) if predict is not None else model.predict_segments(inputs["segments"])
+
+
+def predict_with_ood(
+    model: MoodModel, inputs: dict[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray | None, SegmentOod | None]:
+    """:func:`predict_inputs` and the model's out-of-distribution verdict on the segments
+    (:mod:`moodscope.analysis.ood`), or None for a model that does not give one."""
+    predict = getattr(model, "predict_with_ood", None)
+    return predict(inputs) if predict is not None else (*predict_inputs(model, inputs), None)
 
 
 def model_content_hash(path: Path, *also: Path) -> str:

@@ -73,12 +73,20 @@ def train_accurate(
     Returns the metrics stored in the checkpoint: ``nested`` (the nested CV summary), ``selection``
     (C and temperature chosen on all songs), ``headline``, ``ood`` when the OOD statistics are fitted.
     """
-    from moodscope.analysis.accurate import AccurateConfig, dataset_blocks, fit_shipped, nested_cross_validate
+    from moodscope.analysis.accurate import (
+        OOD_BLOCKS,
+        AccurateConfig,
+        dataset_blocks,
+        fit_model_ood,
+        fit_shipped,
+        nested_cross_validate,
+        save_embedding_model,
+    )
     from moodscope.datasets import load_dataset
 
     config = config or AccurateConfig()
     dataset = load_dataset(SHIPPED_DATASET, root)
-    blocks = tuple(sorted({b for head in config.heads for b in head}))
+    blocks = tuple(sorted({b for head in config.heads for b in head} | set(OOD_BLOCKS)))
     items = dataset.audio_items()
 
     def blocks_progress(done: int, total: int) -> None:
@@ -109,9 +117,6 @@ def train_accurate(
         ),
     }
     train_config = asdict(config) | {"nested_seeds": list(seeds), "heads": [list(h) for h in config.heads]}
-    extra = _ood_statistics(sb)
-    from moodscope.analysis.accurate import save_embedding_model
-
     save_embedding_model(
         out,
         heads,
@@ -119,26 +124,9 @@ def train_accurate(
         config=train_config,
         temperature=selection["temperature"],
         licence=_licence("accurate"),
-        **extra,
+        ood=fit_model_ood(sb, dict(zip(songs, groups))),  # the out-of-distribution score's statistics
     )
     return metrics
-
-
-def _ood_statistics(sb) -> dict:
-    """Out-of-distribution statistics of the training descriptors, stored in the checkpoint's metadata,
-    when this moodscope has :mod:`moodscope.analysis.ood` (``{}`` otherwise)."""
-    import importlib
-
-    try:
-        ood = importlib.import_module("moodscope.analysis.ood")
-    except ImportError:
-        log.warning("moodscope.analysis.ood is missing: the checkpoint carries no OOD statistics")
-        return {}
-    fit = getattr(ood, "fit_ood_statistics", None)
-    if fit is None:
-        log.warning("moodscope.analysis.ood has no fit_ood_statistics: the checkpoint carries no OOD statistics")
-        return {}
-    return {"ood": fit(sb.blocks)}
 
 
 def train_fast(
@@ -156,6 +144,7 @@ def train_fast(
     ``store``: artist-grouped ``folds``-fold CV in ``workdir`` (resumable) for the figures, then a network
     on all songs for the median of the folds' best epochs, written to ``out``. Returns the metrics
     stored in the checkpoint."""
+    from moodscope.analysis.ood import with_ood
     from moodscope.models import build_model
     from moodscope.models.checkpoint import build_meta, save_checkpoint
     from moodscope.training.config import TrainConfig
@@ -203,7 +192,18 @@ def train_fast(
     run = {"dataset": dataset.name, "protocol": "song", "folds": "all", "train_config": asdict(config)}
     meta = build_meta(model, norm, run=run, metrics=metrics, licence=_licence("fast"))
     save_checkpoint(out, model, meta)
+    with_ood(out, _fast_ood(dataset, workdir))
     return metrics
+
+
+def _fast_ood(dataset, workdir: Path):
+    """The statistics of the ``fast`` model's out-of-distribution score: the paper block of every segment
+    of ``dataset``, calibrated on artist-disjoint folds."""
+    from moodscope.analysis.accurate import FAST_OOD_BLOCKS, dataset_blocks, fit_model_ood
+
+    sb = dataset_blocks(dataset.audio_items(), workdir / f"fast-{dataset.name}-paper.npz", blocks=FAST_OOD_BLOCKS)
+    artist_of = {tid: (t.artist or tid).strip().lower() for tid, t in dataset.tracks().items()}
+    return fit_model_ood(sb, artist_of, FAST_OOD_BLOCKS)
 
 
 def _pooled_song_metrics(result: dict) -> dict:

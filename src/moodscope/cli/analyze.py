@@ -114,15 +114,22 @@ def check_plot_path(path: Path) -> None:
 
 
 def format_table(analyses, *, timeline: bool) -> str:
-    from moodscope.constants import QUADRANTS
+    from moodscope.constants import QUADRANT_MOODS, QUADRANTS
 
     lines = []
     for a in analyses:
         s = a.summary
+        reasons = ", ".join(sorted(set(a.ood_reasons) - {""}))
+        mood = (
+            f"uncertain ({s.ood_fraction:.0%} of segments unlike music: {reasons}; "
+            f"best guess {s.quadrant} {QUADRANT_MOODS[s.quadrant]})"
+            if s.uncertain
+            else f"{s.quadrant} {s.mood}"
+        )
         lines.append(
             f"{a.source}  [{a.duration:.0f} s, {len(a.starts)} segments, model {a.model} "
             f"sha256:{a.model_hash[:12] or '?'}, moodscope {a.moodscope_version}]\n"
-            f"  mood: {s.quadrant} {s.mood}  confidence {s.confidence:.2f}  "
+            f"  mood: {mood}  confidence {s.confidence:.2f}  "
             f"valence {s.valence:.2f}  arousal {s.arousal:.2f}  "
             + "  ".join(f"{q} {s.probabilities[q]:.2f}" for q in QUADRANTS)
         )
@@ -130,14 +137,15 @@ def format_table(analyses, *, timeline: bool) -> str:
             lines.append(
                 "    start    end  quad  mood            "
                 + "  ".join(f"  {q}" for q in QUADRANTS)
-                + "  valence arousal"
+                + "  valence arousal  out of distribution"
             )
             for row in a.to_dataframe().itertuples(index=False):
                 probs = "  ".join(f"{getattr(row, f'p_{q}'):.2f}" for q in QUADRANTS)
-                lines.append(
+                line = (
                     f"  {row.start:7.1f} {row.end:6.1f}  {row.quadrant}    {row.mood:<15} {probs}  "
-                    f"{row.valence:7.2f} {row.arousal:7.2f}"
+                    f"{row.valence:7.2f} {row.arousal:7.2f}  {row.ood_reason}"
                 )
+                lines.append(line.rstrip())
     for meaning in dict.fromkeys(a.va_meaning for a in analyses):
         lines.append(f"({meaning})")
     return "\n".join(lines)

@@ -409,9 +409,15 @@ def run_show(args: argparse.Namespace) -> int:
         f"arousal {t.arousal:.2f}, {t.duration:.0f} s, model {t.model}"
     )
     print("  segments in each quadrant: " + ", ".join(f"{q} {s:.0%}" for q, s in t.quadrant_share.items()))
+    if t.uncertain:
+        print(f"  uncertain: {t.ood_fraction:.0%} of its segments are unlike music (left out of mood playlists)")
+    from moodscope.analysis.ood import REASONS
+
     for row in timeline.itertuples(index=False):
+        flag = f"  out of distribution: {REASONS[row.ood]}" if row.ood else ""
         print(
             f"  {row.start:7.1f}-{row.end:<7.1f} {row.quadrant}  valence {row.valence:.2f}  arousal {row.arousal:.2f}"
+            + flag
         )
     return 0
 

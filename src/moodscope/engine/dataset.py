@@ -56,6 +56,8 @@ def track_schema():
             ("valence", f8),
             ("arousal", f8),
             *((f"share_{q}", f8) for q in QUADRANTS),
+            ("uncertain", pa.bool_()),
+            ("ood_fraction", f8),
             ("moodscope_version", pa.string()),
             ("model", pa.string()),
             ("model_hash", pa.string()),

@@ -145,7 +145,7 @@ class ModelActor:
         self.model = load_model(model)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from moodscope.analysis.pretrained import predict_inputs
+        from moodscope.analysis.pretrained import predict_with_ood
 
         counts = batch["count"].astype(int)
         parts = [pickle.loads(p) for p, n in zip(batch["payload"], counts) if n > 0]
@@ -153,11 +153,16 @@ class ModelActor:
         outputs[:] = [b""] * len(counts)
         if parts:
             inputs = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
-            probs, va = predict_inputs(self.model, inputs)
+            probs, va, ood = predict_with_ood(self.model, inputs)
             offsets = np.cumsum([0, *counts[counts > 0]])
             rows = np.flatnonzero(counts > 0)
             for i, (lo, hi) in zip(rows, itertools.pairwise(offsets)):
-                outputs[i] = pickle.dumps((probs[lo:hi], None if va is None else va[lo:hi]), protocol=5)
+                part = (
+                    probs[lo:hi],
+                    None if va is None else va[lo:hi],
+                    None if ood is None else ood.select(slice(lo, hi)),
+                )
+                outputs[i] = pickle.dumps(part, protocol=5)
         return {**{name: batch[name] for name in _ROW_COLUMNS}, "output": outputs}
 
 
@@ -169,12 +174,12 @@ class _Track:
     """The rows of one file received so far."""
 
     path: str
-    chunks: dict[int, tuple[np.ndarray, np.ndarray | None]] = field(default_factory=dict)  # start -> outputs
+    chunks: dict[int, tuple] = field(default_factory=dict)  # start -> (probabilities, va or None, ood or None)
     total: int | None = None
     seconds: float = 0.0
 
     def complete(self) -> bool:
-        return self.total is not None and sum(len(p) for p, _ in self.chunks.values()) == self.total
+        return self.total is not None and sum(len(out[0]) for out in self.chunks.values()) == self.total
 
 
 class RayEngine(Engine):

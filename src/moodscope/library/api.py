@@ -90,9 +90,12 @@ def _as_mood(mood: str | Mood | tuple[float, float]) -> Mood:
 
 
 def _filter_sql(mood: Mood | None, min_confidence: float, text: str | None) -> tuple[str, tuple]:
-    """The SQL condition (and its parameters) of the track filters of :meth:`MoodLibrary.tracks`."""
+    """The SQL condition (and its parameters) of the track filters of :meth:`MoodLibrary.tracks`: a mood
+    leaves out the uncertain tracks (they have none)."""
     where: list[str] = ["confidence >= ?"]
     params: list[object] = [float(min_confidence)]
+    if mood is not None:
+        where.append("uncertain = 0")
     if mood is not None and not mood.is_point:
         where.append("quadrant = ?")
         params.append(mood.quadrant)
@@ -347,7 +350,9 @@ class MoodLibrary:
 
     @_guarded
     def timeline(self, ref: int | str | os.PathLike) -> pd.DataFrame:
-        """The per-segment timeline of a track as a DataFrame (start, end, quadrant, p_Q1..p_Q4, valence, arousal)."""
+        """The per-segment timeline of a track as a DataFrame (start, end, quadrant, p_Q1..p_Q4, valence, arousal,
+        ood: 0 or the index in :data:`moodscope.analysis.ood.REASONS` of why the segment is out of distribution,
+        ood_score: NaN when the model gave none)."""
         import pandas as pd
 
         from moodscope.constants import SEGMENT_SECONDS
@@ -355,10 +360,12 @@ class MoodLibrary:
         track = self.track(ref)
         cols = ", ".join(f"p_{q.lower()}" for q in QUADRANTS)
         rows = self.conn.execute(
-            f"SELECT start, {cols}, valence, arousal FROM segments WHERE track_id = ? ORDER BY idx", (track.id,)
+            f"SELECT start, {cols}, valence, arousal, ood, ood_score FROM segments WHERE track_id = ? ORDER BY idx",
+            (track.id,),
         ).fetchall()
-        frame = pd.DataFrame(rows, columns=["start", *(f"p_{q}" for q in QUADRANTS), "valence", "arousal"])
-        values = frame.iloc[:, 1:].to_numpy(dtype=np.float64)
+        names = ["start", *(f"p_{q}" for q in QUADRANTS), "valence", "arousal", "ood", "ood_score"]
+        frame = pd.DataFrame(rows, columns=names).astype({"ood": int, "ood_score": float})
+        values = frame.iloc[:, 1:7].to_numpy(dtype=np.float64)
         bad = bad_segment_rows(values[:, :4], values[:, 4:])
         if bad.any():
             raise damaged(
@@ -373,9 +380,11 @@ class MoodLibrary:
     def analysis(self, ref: int | str | os.PathLike | Track) -> Analysis:
         """A track's stored analysis as :func:`moodscope.analysis.analyze` returns it (timeline and summary)."""
         from moodscope.analysis.analyzer import Analysis
+        from moodscope.analysis.ood import SegmentOod
 
         track = ref if isinstance(ref, Track) else self.track(ref)
         frame = self.timeline(track.id)
+        ood = SegmentOod(frame["ood_score"].to_numpy(), frame["ood"].to_numpy().astype(np.int8))
         return Analysis(
             source=track.path,
             duration=track.duration,
@@ -385,6 +394,7 @@ class MoodLibrary:
             va=frame[["valence", "arousal"]].to_numpy(),
             model_hash=track.model_hash,
             moodscope_version=track.moodscope_version,
+            ood=ood,
         )
 
     def _tracks_at(self, rows: Iterable[int], scores: Iterable[float] | None = None) -> list[Track]:
@@ -488,7 +498,9 @@ class MoodLibrary:
         quadrant); a text filter scans the table."""
         target = None if mood is None else _as_mood(mood)
         if not text and (target is None or target.is_point):  # what rank_for_mood keeps: no SQL scan
-            return int(np.count_nonzero(self.profiles().confidence >= min_confidence))
+            prof = self.profiles()
+            keep = prof.confidence >= min_confidence
+            return int(np.count_nonzero(keep if target is None else keep & ~prof.uncertain))
         where, params = _filter_sql(target, min_confidence, text)
         return self.conn.execute(f"SELECT count(*) FROM tracks WHERE {where}", params).fetchone()[0]
 
@@ -579,9 +591,11 @@ class MoodLibrary:
         n = _count(n, "n")
         prof = self.profiles()
         a, b = _as_mood(start), _as_mood(target)
-        va = prof.matrix[:, :2]
-        rows, waypoints = queries.journey(va, a.point, b.point, n, cache=prof.cache)
+        music = np.flatnonzero(~prof.uncertain)  # uncertain tracks have no mood to travel through
+        va = prof.matrix[music, :2]
+        rows, waypoints = queries.journey(va, a.point, b.point, n, cache=prof.cache.setdefault("music", {}))
         dist = np.hypot(*(va[rows] - np.asarray(b.point)).T)
+        rows = music[rows]
         tracks = self._tracks_at(rows, dist)
         for i, (track, w) in enumerate(zip(tracks, waypoints), start=1):
             track.extra = {"step": i, "waypoint": [round(float(w[0]), 4), round(float(w[1]), 4)]}

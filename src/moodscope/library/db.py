@@ -6,10 +6,13 @@ One SQLite file (standard library ``sqlite3``) in WAL mode with foreign keys on.
   SHA-256 of the content and of the audio payload without tags (``audio_hash``, see
   :mod:`moodscope.library.audiohash`), the file's own tags (title, artist, album, duration), the analysis
   summary (quadrant, confidence, probabilities, quadrant shares, mean valence/arousal), the model
-  that analysed it (name and content hash), the moodscope version, and the emotion profile vector
-  (a float32 BLOB, see :mod:`moodscope.library.profile`);
+  that analysed it (name and content hash), the moodscope version, the emotion profile vector
+  (a float32 BLOB, see :mod:`moodscope.library.profile`), and whether the track is ``uncertain``
+  (mostly out of distribution: silence, noise, speech; :mod:`moodscope.analysis.ood`) with its
+  ``ood_fraction``;
 - ``segments``: the per-segment timeline of each track (start, four probabilities, valence,
-  arousal), deleted with its track (``ON DELETE CASCADE``);
+  arousal, ``ood``: 0 or why the segment is out of distribution, an index into
+  :data:`moodscope.analysis.ood.REASONS`, and ``ood_score``), deleted with its track (``ON DELETE CASCADE``);
 - ``failures``: files that could not be analysed, with the reason and the size/mtime they had.
 
 Durability: every write is one short transaction. With WAL and ``synchronous=NORMAL`` a process
@@ -35,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from moodscope.constants import QUADRANT_MOODS, QUADRANTS
+from moodscope.constants import QUADRANT_MOODS, QUADRANTS, UNCERTAIN
 from moodscope.errors import LibraryError
 from moodscope.library.integrity import bad_profile_rows, bad_segment_rows, bad_track_rows, damaged, describe_track
 from moodscope.library.profile import PROFILE_SIZE, profile_vector
@@ -182,6 +185,15 @@ MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
     """,
     # version 6: valence/arousal on the 0-1 probability scale (moodscope.constants.VA_RANGE)
     _va_to_probability_scale,
+    # version 7: out-of-distribution verdicts (moodscope.analysis.ood): uncertain tracks are left out of
+    # mood queries; tracks analysed before are taken as music (0). The snapshot layout gains ``uncertain``.
+    """
+    ALTER TABLE tracks ADD COLUMN uncertain INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE tracks ADD COLUMN ood_fraction REAL NOT NULL DEFAULT 0;
+    ALTER TABLE segments ADD COLUMN ood INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE segments ADD COLUMN ood_score REAL;
+    DELETE FROM profile_snapshot;
+    """,
 )
 """Schema upgrades, in order: an SQL script, or a function of the connection (run in the migrating
 transaction) where SQL alone cannot do it."""
@@ -456,10 +468,13 @@ class Track:
     moodscope_version: str = ""  # the moodscope that analysed the track
     score: float | None = None  # what the query ranked by (distance, confidence…), when it ranked
     extra: dict = field(default_factory=dict)
+    uncertain: bool = False  # mostly out of distribution (silence, noise, speech): no mood claimed
+    ood_fraction: float = 0.0  # share of its segments out of distribution
 
     @property
     def mood(self) -> str:
-        return QUADRANT_MOODS[self.quadrant]
+        """The quadrant's mood words, or "uncertain" for an uncertain track."""
+        return UNCERTAIN if self.uncertain else QUADRANT_MOODS[self.quadrant]
 
     @property
     def model_label(self) -> str:
@@ -490,6 +505,8 @@ class Track:
             "arousal": round(self.arousal, 4),
             "probabilities": self.probabilities,
             "quadrant_share": self.quadrant_share,
+            "uncertain": bool(self.uncertain),
+            "ood_fraction": round(float(self.ood_fraction), 4),
             "model": self.model,
             "model_hash": self.model_hash,
             "moodscope_version": self.moodscope_version,
@@ -505,7 +522,7 @@ _TRACK_COLUMNS = (
     + ", ".join(f"p_{q.lower()}" for q in QUADRANTS)
     + ", "
     + ", ".join(f"share_{q.lower()}" for q in QUADRANTS)
-    + ", model, model_hash, moodscope_version"
+    + ", model, model_hash, moodscope_version, uncertain, ood_fraction"
 )
 
 
@@ -529,6 +546,8 @@ def _track_from_row(row: tuple) -> Track:
         model=row[18],
         model_hash=row[19],
         moodscope_version=row[20],
+        uncertain=bool(row[21]),
+        ood_fraction=float(row[22]),
     )
 
 
@@ -616,10 +635,15 @@ def write_analysis(
         *(float(s.quadrant_share[q]) for q in QUADRANTS),
         profile.tobytes(),
         time.time(),
+        int(s.uncertain),
+        float(s.ood_fraction),
     )
+    ood = getattr(analysis, "ood", None)
+    codes = np.zeros(len(probs), int) if ood is None else ood.reason_code
+    scores = np.full(len(probs), np.nan) if ood is None else ood.score
     segments = [
-        (float(start), *map(float, p), float(v), float(a))
-        for start, p, (v, a) in zip(np.asarray(analysis.starts), probs, va)
+        (float(start), *map(float, p), float(v), float(a), int(code), float(score) if np.isfinite(score) else None)
+        for start, p, (v, a), code, score in zip(np.asarray(analysis.starts), probs, va, codes, scores)
     ]
     with transaction(conn):
         conn.execute("DELETE FROM tracks WHERE path = ?", (stamp.path,))
@@ -631,13 +655,13 @@ def write_analysis(
             + ", ".join(f"p_{q.lower()}" for q in QUADRANTS)
             + ", "
             + ", ".join(f"share_{q.lower()}" for q in QUADRANTS)
-            + f", profile, scanned_at) VALUES ({marks})",
+            + f", profile, scanned_at, uncertain, ood_fraction) VALUES ({marks})",
             row,
         )
         track_id = cur.lastrowid
         conn.executemany(
             f"INSERT INTO segments (track_id, idx, start, {', '.join(f'p_{q.lower()}' for q in QUADRANTS)}, "
-            "valence, arousal) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "valence, arousal, ood, ood_score) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(track_id, i, *seg) for i, seg in enumerate(segments)],
         )
         conn.execute("DELETE FROM failures WHERE path = ?", (stamp.path,))
@@ -695,14 +719,20 @@ class Profiles:
     confidence: np.ndarray  # (n,) float64: the stored value, so that filters on it agree with SQL's
     duration: np.ndarray  # (n,) float32 seconds
     matrix: np.ndarray  # (n, PROFILE_SIZE) float32, see moodscope.library.profile
+    uncertain: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # (n,) bool: out of mood queries
     cache: dict = field(default_factory=dict, repr=False, compare=False)  # derived arrays, built by queries
+
+    def __post_init__(self) -> None:  # not given (or empty): no track is uncertain
+        given = np.asarray(self.uncertain, dtype=bool)
+        self.uncertain = given if len(given) == len(self.ids) else np.zeros(len(self.ids), bool)
 
     def __len__(self) -> int:
         return len(self.ids)
 
 
 _SNAPSHOT_FIELDS = (("ids", np.int64, 1), ("quadrant", np.int8, 1), ("confidence", np.float64, 1),
-                   ("duration", np.float32, 1), ("matrix", np.float32, PROFILE_SIZE))  # fmt: skip
+                   ("duration", np.float32, 1), ("matrix", np.float32, PROFILE_SIZE),
+                   ("uncertain", np.bool_, 1))  # fmt: skip
 
 
 def _profiles_to_bytes(p: Profiles) -> bytes:
@@ -729,7 +759,7 @@ def _profiles_from_rows(conn: sqlite3.Connection, *, validate: bool = True) -> P
     """Every track's profile read from its row; ``validate``: impossible values are :func:`damaged`."""
     rows = conn.execute(
         "SELECT id, CAST(substr(quadrant, 2) AS INTEGER) - 1, confidence, "
-        "coalesce(tag_duration, analysed_seconds), profile FROM tracks ORDER BY id"
+        "coalesce(tag_duration, analysed_seconds), profile, uncertain FROM tracks ORDER BY id"
     ).fetchall()
     n = len(rows)
     if n == 0:
@@ -737,7 +767,7 @@ def _profiles_from_rows(conn: sqlite3.Connection, *, validate: bool = True) -> P
         return Profiles(
             np.zeros(0, np.int64), np.zeros(0, np.int8), np.zeros(0), empty, np.zeros((0, PROFILE_SIZE), "f4")
         )
-    ids, quad, conf, dur, blobs = zip(*rows)
+    ids, quad, conf, dur, blobs, uncertain = zip(*rows)
     try:
         matrix = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(n, PROFILE_SIZE)
         profiles = Profiles(
@@ -746,6 +776,7 @@ def _profiles_from_rows(conn: sqlite3.Connection, *, validate: bool = True) -> P
             confidence=np.fromiter(conf, dtype=np.float64, count=n),
             duration=np.fromiter(dur, dtype=np.float32, count=n),
             matrix=matrix,
+            uncertain=np.fromiter(uncertain, dtype=bool, count=n),
         )
     except (TypeError, ValueError) as exc:  # a profile of the wrong size, a NULL, a string
         raise damaged(_db_path(conn), f"the stored profiles cannot be read ({exc})") from exc

@@ -133,9 +133,10 @@ def rank_for_mood(
 
     A quadrant mood keeps the tracks whose dominant quadrant it is, ranked by confidence (highest
     first, ties by row; score = confidence). A point ranks every track by the distance of its mean
-    valence/arousal to the point (ties by row; score = distance).
+    valence/arousal to the point (ties by row; score = distance). Uncertain tracks (mostly silence,
+    noise or speech: :mod:`moodscope.analysis.ood`) have no mood and are left out of both.
     """
-    keep = profiles.confidence >= min_confidence
+    keep = (profiles.confidence >= min_confidence) & ~profiles.uncertain
     if mood.is_point:
         rows = np.flatnonzero(keep)
         va = profiles.matrix[rows, :2]

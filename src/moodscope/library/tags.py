@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 
-from moodscope.constants import QUADRANT_MOODS
+from moodscope.constants import QUADRANT_MOODS, UNCERTAIN
 from moodscope.errors import AudioError, UnsupportedFormatError
 from moodscope.library.db import Tags
 
@@ -79,9 +79,10 @@ def mood_word(quadrant: str) -> str:
 
 
 def mood_tag_values(track) -> dict[str, str]:
-    """The values of :data:`MOOD_TAGS` for a :class:`~moodscope.library.db.Track`, as written to files."""
+    """The values of :data:`MOOD_TAGS` for a :class:`~moodscope.library.db.Track`, as written to files
+    (``MOOD`` is ``uncertain`` for a track that is mostly silence, noise or speech)."""
     return {
-        "MOOD": mood_word(track.quadrant),
+        "MOOD": UNCERTAIN if getattr(track, "uncertain", False) else mood_word(track.quadrant),
         "MOODSCOPE_QUADRANT": track.quadrant,
         "MOODSCOPE_VALENCE": f"{track.valence:.4f}",
         "MOODSCOPE_AROUSAL": f"{track.arousal:.4f}",

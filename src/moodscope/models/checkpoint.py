@@ -14,8 +14,10 @@ or ``va`` (outputs: valence and arousal on the [-1, 1] annotation scale, see :da
 ``meta["arch"]`` names the architecture and ``meta["config"]`` is everything needed to rebuild it:
 the paper's networks (``cnn``, ``cnn-lstm``, ``hybrid``, with the feature ``normalization`` in
 ``meta``) and the ``accurate`` model's ensemble of heads (``musicnn-ensemble``,
-:mod:`moodscope.analysis.accurate`) alike. Training runs add ``run``/``train_config``, ``split`` and
-``metrics``. A ``.safetensors`` path stores the same weights with ``meta`` as JSON under the
+:mod:`moodscope.analysis.accurate`) alike. Tensors named ``ood.*`` and ``meta["ood"]``, when
+present, are the statistics of the model's out-of-distribution score (:mod:`moodscope.analysis.ood`),
+not weights. Training runs add ``run``/``train_config``, ``split`` and ``metrics``. A
+``.safetensors`` path stores the same weights with ``meta`` as JSON under the
 ``moodscope`` metadata key.
 
 :func:`write_checkpoint` is the only writer (atomic: a temporary file, fsynced, renamed into place)
@@ -210,7 +212,7 @@ def module_from_checkpoint(payload: dict, source: str | Path = "checkpoint") -> 
             f"{source}: a {arch!r} checkpoint, not one of the paper's networks; load it with "
             f"moodscope.load_model ({exc})"
         ) from exc
-    model.load_state_dict(payload["state_dict"])
+    model.load_state_dict({k: v for k, v in payload["state_dict"].items() if not k.startswith("ood.")})
     model.eval()
     return model
 

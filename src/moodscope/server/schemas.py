@@ -47,6 +47,8 @@ class TrackOut(Open):
     arousal: float = Field(description=AROUSAL)
     probabilities: dict[str, float]
     quadrant_share: dict[str, float]
+    uncertain: bool = Field(False, description="mostly silence, noise or speech: mood 'uncertain', not in mood queries")
+    ood_fraction: float = Field(0.0, description="share of the segments out of distribution")
     model: str
     score: float | None = Field(None, description="what the query ranked by (distance, confidence), when it ranked")
 
@@ -75,6 +77,9 @@ class Segment(Open):
     probabilities: dict[str, float]
     valence: float = Field(description=VALENCE)
     arousal: float = Field(description=AROUSAL)
+    ood: bool = Field(False, description="out of distribution (silence, speech-like, unlike training music)")
+    ood_score: float | None = Field(None, description="embedding OOD score, > 1 flagged; null without one")
+    ood_reason: str = ""
 
 
 class Summary(Open):
@@ -85,6 +90,8 @@ class Summary(Open):
     valence: float = Field(description=VALENCE)
     arousal: float = Field(description=AROUSAL)
     quadrant_share: dict[str, float]
+    uncertain: bool = Field(False, description="most segments out of distribution: mood is 'uncertain'")
+    ood_fraction: float = Field(0.0, description="share of the segments out of distribution")
 
 
 class AnalysisOut(Open):

@@ -276,7 +276,8 @@ function setupJourney(config) {
       button.addEventListener("click", () => play(i));
       const swatch = Object.assign(document.createElement("span"), { className: "swatch" });
       swatch.style.setProperty("background", config.quadrants[t.quadrant].colour);
-      item.append(swatch, button, ` ${t.quadrant} ${config.quadrants[t.quadrant].mood} · ${clock(t.duration)}`);
+      const mood = t.uncertain ? "uncertain (unlike music)" : `${t.quadrant} ${config.quadrants[t.quadrant].mood}`;
+      item.append(swatch, button, ` ${mood} · ${clock(t.duration)}`);
       list.append(item);
     }
     $("#m3u-link").href = apiURL(path, { ...params, format: "m3u" });

@@ -4,6 +4,9 @@
 
 import { clear, svgEl, svgText, svgTitle, ticks } from "./svg.js";
 
+/** Colour of segments out of distribution (silence, noise, speech): no mood is claimed for them. */
+const UNCERTAIN_COLOUR = "#9a9a9a";
+
 const W = 640;
 const H = 240;
 const M = { left: 44, right: 12, top: 12, bottom: 40 };
@@ -34,10 +37,11 @@ export function renderTimeline(container, segments, config, audio = null) {
   for (const s of segments) {
     const band = svgEl("rect", {
       x: x(s.start), y: M.top, width: Math.max(0.5, x(s.end) - x(s.start)), height: H - M.top - M.bottom,
-      fill: config.quadrants[s.quadrant].colour, class: "segment", "data-quadrant": s.quadrant,
+      fill: s.ood ? UNCERTAIN_COLOUR : config.quadrants[s.quadrant].colour,
+      class: s.ood ? "segment ood" : "segment", "data-quadrant": s.quadrant,
     }, bands);
     svgTitle(band, `${clock(s.start)}–${clock(s.end)}: ${s.quadrant} ${s.mood}, valence ${s.valence.toFixed(2)}, ` +
-      `arousal ${s.arousal.toFixed(2)}`);
+      `arousal ${s.arousal.toFixed(2)}` + (s.ood ? ` (out of distribution: ${s.ood_reason})` : ""));
   }
 
   const axes = svgEl("g", { class: "axes" }, svg);
@@ -90,6 +94,10 @@ export function summaryText(summary, config) {
     .filter(([, v]) => v > 0)
     .map(([q, v]) => `${q} ${Math.round(v * 100)}%`)
     .join(", ");
-  return `${summary.quadrant} ${config.quadrants[summary.quadrant].mood} (confidence ${summary.confidence.toFixed(2)}), ` +
+  const mood = summary.uncertain
+    ? `uncertain: ${Math.round((summary.ood_fraction || 0) * 100)}% of the segments are unlike music ` +
+      `(silence, noise, speech…); best guess ${summary.quadrant} ${config.quadrants[summary.quadrant].mood}`
+    : `${summary.quadrant} ${config.quadrants[summary.quadrant].mood}`;
+  return `${mood} (confidence ${summary.confidence.toFixed(2)}), ` +
     `valence ${summary.valence.toFixed(2)}, arousal ${summary.arousal.toFixed(2)}` + (share ? `; segments: ${share}` : "");
 }

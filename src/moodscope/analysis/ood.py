@@ -1,0 +1,280 @@
+"""Knowing when not to answer: is a segment music like the music the model was trained on?
+
+Two checks flag a 5-s segment as *out of distribution* (OOD), and a track whose segments are mostly
+flagged is *uncertain* (its summary's mood says so instead of a confident mood):
+
+- a **signal check**, for every model, on the segment's frame levels (non-overlapping frames of
+  ``HOP_LENGTH`` samples): its RMS level below :data:`SILENCE_DBFS` (digital silence, a fade, a
+  near-silent recording), or *speech-like* intermittent sound, i.e. words and phrases separated by
+  pauses: more than :data:`SPEECH_PAUSE_FRACTION` of the frames :data:`SPEECH_PAUSE_DB` dB below the
+  segment's loud frames (95th percentile) and frame levels varying by more than
+  :data:`SPEECH_LEVEL_CV` (coefficient of variation of the frame RMS). Music rarely pauses like
+  this within 5 s (0.13 % of the 4Q training segments, no song); speech over music or noise is
+  not caught by it;
+- an **embedding score**, for models whose checkpoint carries OOD statistics: the Mahalanobis
+  distance of the segment's descriptors (``accurate``: musicnn's penultimate layers and mid-end mean
+  pools; ``fast``: the paper's static features and MFCC mean and std, the ``paper`` block of
+  :mod:`moodscope.analysis.accurate`) from the training segments', with a shrunk covariance,
+  divided by the threshold calibrated on the training set (a high percentile of the training
+  segments' out-of-fold distances). A score above 1
+  is farther from the training music than all but :data:`OOD_PERCENTILE` % of unseen training-like
+  segments.
+
+The statistics (:class:`OodStats`) are fitted by :func:`fit_ood` and stored in the model's checkpoint
+(tensors ``ood.mean``, ``ood.scale``, ``ood.components``, ``ood.variances``; the rest in ``meta["ood"]``), so the
+checkpoint still carries everything the model needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from moodscope.constants import (
+    HOP_LENGTH,
+    OOD_COMPONENTS,
+    OOD_FOLDS,
+    OOD_PERCENTILE,
+    OOD_SHRINKAGE,
+    OOD_TRACK_FRACTION,
+    SILENCE_DBFS,
+    SPEECH_LEVEL_CV,
+    SPEECH_PAUSE_DB,
+    SPEECH_PAUSE_FRACTION,
+)
+from moodscope.errors import ModelError
+
+OOD_ARRAYS = ("mean", "scale", "components", "variances")
+STATE_PREFIX = "ood."
+"""The prefix of the OOD statistics' tensors in a checkpoint's state dict (not weights of the network)."""
+"""The arrays of :class:`OodStats` stored as tensors ``ood.<name>`` in a checkpoint."""
+
+REASONS = ("", "silence", "speech-like", "unlike training music")
+"""Why a segment is flagged (:attr:`SegmentOod.reason`): not flagged, the two signal checks, the embedding score."""
+
+SIGNAL_INPUTS = ("ood_level", "ood_pauses", "ood_level_cv")
+"""The per-segment signal measurements :func:`signal_inputs` adds to a model's inputs."""
+
+
+def signal_inputs(segments: np.ndarray) -> dict[str, np.ndarray]:
+    """The signal check's measurements of each segment, each [shape=(n,)]: ``ood_level`` (RMS level,
+    dBFS, -inf for digital silence), ``ood_pauses`` (fraction of frames SPEECH_PAUSE_DB below the
+    95th percentile frame level) and ``ood_level_cv`` (coefficient of variation of the frame RMS).
+
+    ``segments``: [shape=(n, samples)] audio in [-1, 1]; frames are non-overlapping, HOP_LENGTH long.
+    """
+    x = np.asarray(segments, dtype=np.float64)
+    n_frames = max(1, x.shape[-1] // HOP_LENGTH)
+    frames = x[..., : n_frames * HOP_LENGTH].reshape(len(x), n_frames, -1)
+    rms = np.sqrt(np.mean(frames * frames, axis=-1))  # (n, frames)
+    mean = rms.mean(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        level = 20.0 * np.log10(np.sqrt(np.mean(x * x, axis=-1)))
+        db = 20.0 * np.log10(np.maximum(rms, 1e-10))
+        cv = np.where(mean > 0, rms.std(axis=1) / mean, 0.0)
+    pauses = (db < np.percentile(db, 95, axis=1, keepdims=True) - SPEECH_PAUSE_DB).mean(axis=1)
+    return {"ood_level": level, "ood_pauses": pauses, "ood_level_cv": cv}
+
+
+@dataclass
+class OodStats:
+    """What the embedding score needs: the training descriptors' standardisation, the principal axes of
+    their shrunk covariance, and the calibrated threshold (a distance; scores are distances over it).
+
+    The shrunk covariance is kept as its :data:`~moodscope.constants.OOD_COMPONENTS` largest
+    eigenpairs plus one variance for the remaining directions (their mean eigenvalue), so a checkpoint
+    stores k x d numbers instead of d x d."""
+
+    blocks: tuple[str, ...]  # descriptor blocks concatenated, in order
+    mean: np.ndarray  # (d,)
+    scale: np.ndarray  # (d,)
+    components: np.ndarray  # (k, d): orthonormal principal axes of the standardised descriptors
+    variances: np.ndarray  # (k,): shrunk variance along each axis
+    residual: float  # shrunk variance of every other direction
+    threshold: float = 1.0  # the OOD_PERCENTILE-th percentile of the calibration distances
+    percentile: float = OOD_PERCENTILE
+    shrinkage: float = OOD_SHRINKAGE
+    calibration: str = ""  # how the threshold was obtained (in-sample or out-of-fold, how many segments)
+
+    def distances(self, x: np.ndarray) -> np.ndarray:
+        """Mahalanobis distance per dimension (RMS over the d standardised dimensions) [shape=(n,)] of
+        descriptors ``x`` [shape=(n, d)]."""
+        z = (np.asarray(x, dtype=np.float64) - self.mean) / self.scale
+        p = z @ self.components.T
+        inside = (p * p).sum(axis=1)
+        d2 = (p * p / self.variances).sum(axis=1) + np.maximum((z * z).sum(axis=1) - inside, 0.0) / self.residual
+        return np.sqrt(d2 / z.shape[1])
+
+    def scores(self, blocks: dict[str, np.ndarray]) -> np.ndarray:
+        """OOD score of each segment [shape=(n,)]: its distance over the threshold (> 1 is flagged)."""
+        x = np.concatenate([blocks[b] for b in self.blocks], axis=1)
+        if x.shape[1] != len(self.mean):
+            raise ModelError(f"OOD statistics expect {len(self.mean)} descriptor dimensions, got {x.shape[1]}")
+        return self.distances(x) / self.threshold
+
+    def state_dict(self, prefix: str = STATE_PREFIX) -> dict:
+        """The arrays as float32 tensors ``<prefix><name>`` (their checkpoint form)."""
+        import torch
+
+        return {
+            f"{prefix}{k}": torch.from_numpy(np.ascontiguousarray(getattr(self, k), dtype=np.float32))
+            for k in OOD_ARRAYS
+        }
+
+    def meta(self) -> dict:
+        """The rest, for ``meta["ood"]`` of a checkpoint (plain JSON types)."""
+        return {
+            "blocks": list(self.blocks),
+            "residual": float(self.residual),
+            "threshold": float(self.threshold),
+            "percentile": float(self.percentile),
+            "shrinkage": float(self.shrinkage),
+            "calibration": self.calibration,
+            "score": "Mahalanobis distance per dimension (shrunk covariance) / threshold; > 1 is out of distribution",
+            "silence_dbfs": SILENCE_DBFS,
+            "track_fraction": OOD_TRACK_FRACTION,
+        }
+
+    @classmethod
+    def from_checkpoint(cls, payload: dict, prefix: str = STATE_PREFIX) -> OodStats | None:
+        """The statistics of a checkpoint read by :func:`moodscope.models.checkpoint.read_checkpoint`,
+        or None when it has none (a checkpoint written before they existed, or a model without them)."""
+        meta, state = payload["meta"].get("ood"), payload["state_dict"]
+        if not meta or any(f"{prefix}{k}" not in state for k in OOD_ARRAYS):
+            return None
+        arrays = {k: state[f"{prefix}{k}"].numpy().astype(np.float64) for k in OOD_ARRAYS}
+        return cls(
+            blocks=tuple(meta["blocks"]),
+            residual=float(meta["residual"]),
+            threshold=float(meta["threshold"]),
+            percentile=float(meta.get("percentile", OOD_PERCENTILE)),
+            shrinkage=float(meta.get("shrinkage", OOD_SHRINKAGE)),
+            calibration=str(meta.get("calibration", "")),
+            **arrays,
+        )
+
+
+def _fit_distance(names: tuple[str, ...], x: np.ndarray, shrinkage: float, components: int) -> OodStats:
+    """Standardisation and shrunk covariance of descriptors [shape=(n, d)]: the covariance of the
+    standardised descriptors is pulled towards a multiple of the identity (fixed ``shrinkage``, as
+    Ledoit and Wolf), so that a few thousand segments give a well-conditioned inverse; it is kept
+    as its ``components`` largest eigenpairs and the mean of the other eigenvalues."""
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+    z = (x - mean) / scale
+    cov = np.cov(z, rowvar=False)
+    cov = (1.0 - shrinkage) * cov + shrinkage * np.eye(len(cov)) * np.trace(cov) / len(cov)
+    values, vectors = np.linalg.eigh(cov)  # ascending
+    k = min(components, len(values))
+    rest = values[: len(values) - k]
+    residual = float(rest.mean()) if len(rest) else float(values[0])
+    return OodStats(names, mean, scale, vectors[:, ::-1][:, :k].T.copy(), values[::-1][:k].copy(), residual)
+
+
+def fit_ood(
+    embeddings: np.ndarray | dict[str, np.ndarray],
+    *,
+    groups: np.ndarray | None = None,
+    blocks: tuple[str, ...] | None = None,
+    percentile: float = OOD_PERCENTILE,
+    shrinkage: float = OOD_SHRINKAGE,
+    folds: int = OOD_FOLDS,
+    components: int = OOD_COMPONENTS,
+    seed: int = 0,
+) -> OodStats:
+    """Fit the OOD statistics on training segments' descriptors.
+
+    ``embeddings``: [shape=(n, d)] or a dict of blocks {name: [shape=(n, d_i)]} concatenated in the order
+    of ``blocks`` (default: the dict's order; an array is the single block ``"embedding"``).
+    ``groups`` [shape=(n,)] (the artist, or song, of each segment): the threshold is the ``percentile``
+    of *out-of-fold* distances (``folds`` group-disjoint folds), which is how far new music by other
+    artists lies; in-sample distances are smaller, so without groups the threshold is optimistic.
+    The statistics themselves are always fitted on all the segments.
+    """
+    from moodscope.training.protocols import stratified_group_folds
+
+    if isinstance(embeddings, dict):
+        names = tuple(blocks or embeddings)
+        x = np.concatenate([np.asarray(embeddings[b], dtype=np.float64) for b in names], axis=1)
+    else:
+        names = tuple(blocks or ("embedding",))
+        x = np.asarray(embeddings, dtype=np.float64)
+    if x.ndim != 2 or len(x) < 3:
+        raise ModelError(f"fit_ood needs descriptors of shape (n, d) with n > 2, got {x.shape}")
+    stats = _fit_distance(names, x, shrinkage, components)
+    stats.percentile = percentile
+    if groups is not None and len(np.unique(groups)) >= folds:
+        fold_of = stratified_group_folds(np.zeros(len(x), int), np.asarray(groups), folds, np.random.default_rng(seed))
+        distances = np.zeros(len(x))
+        for fold in range(folds):
+            test = fold_of == fold
+            distances[test] = _fit_distance(names, x[~test], shrinkage, components).distances(x[test])
+        stats.calibration = f"out-of-fold ({folds} group-disjoint folds) over {len(x)} segments"
+    else:
+        distances = stats.distances(x)
+        stats.calibration = f"in-sample over {len(x)} segments"
+    stats.threshold = float(np.percentile(distances, percentile))
+    return stats
+
+
+@dataclass
+class SegmentOod:
+    """The OOD verdict on each segment of a track (or batch)."""
+
+    score: np.ndarray  # (n,) embedding score (> 1 flagged); NaN when the model has no embedding score
+    reason_code: np.ndarray  # (n,) int index into REASONS; 0 = not flagged
+
+    @property
+    def flag(self) -> np.ndarray:
+        """Whether each segment is out of distribution [shape=(n,), bool]."""
+        return self.reason_code > 0
+
+    @property
+    def reason(self) -> list[str]:
+        """Why each segment is flagged (one of :data:`REASONS`, ``""`` when it is not)."""
+        return [REASONS[int(c)] for c in self.reason_code]
+
+    def __len__(self) -> int:
+        return len(self.reason_code)
+
+    def select(self, rows: slice | np.ndarray) -> SegmentOod:
+        return SegmentOod(self.score[rows], self.reason_code[rows])
+
+
+def segment_ood(inputs: dict[str, np.ndarray], score: np.ndarray | None = None) -> SegmentOod:
+    """The verdict on each segment from its :func:`signal_inputs` and embedding score [shape=(n,)]
+    (:meth:`OodStats.scores`; None for a model without one). The first check that fires names the
+    reason: silence, then speech-like, then the embedding score."""
+    level = np.asarray(inputs["ood_level"], dtype=np.float64)
+    score = np.full(len(level), np.nan) if score is None else np.asarray(score, dtype=np.float64)
+    silence = level < SILENCE_DBFS
+    speech = (np.asarray(inputs["ood_pauses"]) > SPEECH_PAUSE_FRACTION) & (
+        np.asarray(inputs["ood_level_cv"]) > SPEECH_LEVEL_CV
+    )
+    unlike = np.nan_to_num(score, nan=0.0) > 1.0
+    code = np.select([silence, speech, unlike], [1, 2, 3], default=0)
+    return SegmentOod(score=score, reason_code=code.astype(np.int8))
+
+
+def concat_ood(parts: list[SegmentOod]) -> SegmentOod:
+    """The verdicts of consecutive batches as one."""
+    return SegmentOod(np.concatenate([p.score for p in parts]), np.concatenate([p.reason_code for p in parts]))
+
+
+def track_uncertain(flags: np.ndarray, fraction: float = OOD_TRACK_FRACTION) -> bool:
+    """Whether a track is uncertain: more than ``fraction`` of its segments [shape=(n,)] are flagged."""
+    flags = np.asarray(flags, dtype=bool)
+    return bool(len(flags) and flags.mean() > fraction)
+
+
+def with_ood(path: str | Path, ood: OodStats, out: str | Path | None = None) -> Path:
+    """Rewrite the checkpoint at ``path`` (to ``out``, by default in place) with the ``ood`` statistics
+    replacing any it had; weights and metadata otherwise unchanged (through the one writer,
+    :func:`moodscope.models.checkpoint.write_checkpoint`, so ``weights_sha256`` is recomputed)."""
+    from moodscope.models.checkpoint import read_checkpoint, write_checkpoint
+
+    payload = read_checkpoint(path)
+    state = {k: v for k, v in payload["state_dict"].items() if not k.startswith(STATE_PREFIX)} | ood.state_dict()
+    meta = {k: v for k, v in payload["meta"].items() if k != "weights_sha256"} | {"ood": ood.meta()}
+    return write_checkpoint(out or path, state, meta)

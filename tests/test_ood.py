@@ -1,0 +1,186 @@
+"""Knowing when not to answer: silence, noise and speech are flagged, real music is not."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import shared_data
+from moodscope.analysis.analyzer import analyze, summarize
+from moodscope.analysis.ood import REASONS, OodStats, fit_ood, segment_ood, signal_inputs, track_uncertain
+from moodscope.constants import QUADRANTS, SAMPLE_RATE, SEGMENT_SAMPLES, UNCERTAIN
+from moodscope.paths import DEMO_CLIP
+from nonmusic import pink_noise, silence, speech_like, white_noise
+
+NOT_MUSIC = {
+    "silence": silence,
+    "white noise": white_noise,
+    "pink noise": pink_noise,
+    "speech-like": speech_like,
+}
+
+
+# --- the score and the signal check, on synthetic data with known answers -------------------------
+
+
+def test_fit_ood_flags_about_the_percentile_and_far_points():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4000, 20)) @ rng.standard_normal((20, 20))  # correlated Gaussian
+    stats = fit_ood(x, percentile=99.0, shrinkage=0.0, components=20)
+    assert stats.threshold > 0
+    inside = stats.scores({"embedding": x}) > 1
+    assert 0.005 < inside.mean() < 0.02  # the 99th percentile of the training distances
+    far = x[:50] + 10 * x.std(axis=0)
+    assert (stats.scores({"embedding": far}) > 1).all()
+
+
+def test_low_rank_distance_is_exact_with_all_components_and_close_with_fewer():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((500, 12)) * np.linspace(3, 0.1, 12)
+    full = fit_ood(x, components=12, shrinkage=0.1)
+    z = (x - x.mean(0)) / (x.std(0) + 1e-6)
+    cov = np.cov(z, rowvar=False)
+    cov = 0.9 * cov + 0.1 * np.eye(12) * np.trace(cov) / 12
+    exact = np.sqrt(np.einsum("ij,jk,ik->i", z, np.linalg.inv(cov), z) / 12)
+    assert np.allclose(full.distances(x), exact, rtol=1e-6)
+    few = fit_ood(x, components=6, shrinkage=0.1)
+    assert np.corrcoef(few.distances(x), exact)[0, 1] > 0.9
+
+
+def test_out_of_fold_threshold_is_above_the_in_sample_one():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((600, 40))
+    groups = np.repeat(np.arange(60), 10)
+    assert fit_ood(x, groups=groups).threshold > fit_ood(x).threshold
+    assert "out-of-fold" in fit_ood(x, groups=groups).calibration
+
+
+def test_signal_inputs_known_answers():
+    t = np.arange(SEGMENT_SAMPLES) / SAMPLE_RATE
+    sine = 0.5 * np.sin(2 * np.pi * 440 * t)
+    gated = sine * (np.sin(2 * np.pi * 2 * t) > 0)  # on half the time, silent in between
+    out = signal_inputs(np.stack([np.zeros(SEGMENT_SAMPLES), sine, gated]))
+    assert out["ood_level"][0] == -np.inf
+    assert out["ood_level"][1] == pytest.approx(20 * np.log10(0.5 / np.sqrt(2)), abs=0.01)
+    assert out["ood_pauses"][1] == 0 and out["ood_level_cv"][1] < 0.05
+    assert 0.4 < out["ood_pauses"][2] < 0.6 and out["ood_level_cv"][2] > 0.9
+    verdict = segment_ood(out)
+    assert verdict.reason[:2] == ["silence", ""]
+    assert np.isnan(verdict.score).all()
+
+
+def test_track_uncertain_when_most_segments_are_flagged():
+    assert track_uncertain(np.array([True, True, False]))
+    assert not track_uncertain(np.array([True, False, False]))
+    assert not track_uncertain(np.zeros(0, bool))
+    probs = np.tile([0.1, 0.7, 0.1, 0.1], (3, 1))
+    summary = summarize(probs, np.zeros((3, 2)), np.array([True, True, True]))
+    assert summary.uncertain and summary.mood == UNCERTAIN and summary.quadrant == "Q2"
+    assert summary.ood_fraction == 1.0
+    assert summarize(probs, np.zeros((3, 2))).mood == "tense/angry"
+
+
+def test_statistics_round_trip_through_a_checkpoint(tmp_path):
+    from moodscope.analysis.accurate import EmbeddingModel, Head, save_embedding_model
+    from moodscope.analysis.ood import with_ood
+    from moodscope.models.checkpoint import read_checkpoint
+
+    rng = np.random.default_rng(3)
+    d = 8
+    head = Head(("msd_penultimate",), np.zeros(d), np.ones(d), rng.standard_normal((4, d)), np.zeros(4))
+    path = save_embedding_model(tmp_path / "m.pt", [head], metrics={}, config={})
+    assert EmbeddingModel.from_checkpoint(read_checkpoint(path), "m").ood is None  # older checkpoints: no score
+    blocks = {"msd_penultimate": rng.standard_normal((200, d))}
+    stats = fit_ood(blocks)
+    with_ood(path, stats)
+    payload = read_checkpoint(path)  # the one reader verifies the new weights_sha256
+    model = EmbeddingModel.from_checkpoint(payload, "m")
+    assert model.ood is not None and model.ood.blocks == ("msd_penultimate",)
+    assert np.allclose(model.ood.scores(blocks), stats.scores(blocks), rtol=1e-4)
+    assert payload["meta"]["ood"]["threshold"] == pytest.approx(stats.threshold)
+    assert OodStats.from_checkpoint({"meta": {}, "state_dict": {}}) is None
+
+
+# --- the shipped models on real and synthetic audio ------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(NOT_MUSIC))
+def test_accurate_flags_what_is_not_music(name):
+    a = analyze(NOT_MUSIC[name](), sr=SAMPLE_RATE, model="accurate")
+    assert a.ood_flags.all(), f"{name}: {a.ood_reasons} scores {a.ood_scores}"
+    assert a.summary.uncertain and a.summary.mood == UNCERTAIN
+    assert set(a.ood_reasons) <= set(REASONS[1:])
+
+
+@pytest.mark.parametrize("name", ["silence", "white noise", "speech-like"])
+def test_fast_flags_silence_white_noise_and_speech(name):
+    a = analyze(NOT_MUSIC[name](), sr=SAMPLE_RATE, model="fast")
+    assert a.summary.uncertain and a.ood_flags.all(), f"{name}: {a.ood_reasons} scores {a.ood_scores}"
+    assert np.isfinite(a.ood_scores).all()  # fast scores its paper features (pink noise passes: see models.md)
+
+
+@pytest.mark.parametrize("model", ["accurate", "fast"])
+def test_the_demo_clip_is_music(model):
+    a = analyze(DEMO_CLIP, model=model)
+    assert not a.summary.uncertain and a.summary.mood != UNCERTAIN
+    assert a.ood_flags.mean() <= 0.125  # fast's cruder score flags one of its 8 segments
+    if model == "accurate":
+        assert not a.ood_flags.any() and (a.ood_scores < 1).all() and (a.ood_scores > 0).all()
+
+
+def test_real_4q_clips_are_not_flagged():
+    root = shared_data("4q", "MER_audio_taffc_dataset")
+    clips = [sorted((root / q).glob("*.mp3"))[i] for q in QUADRANTS for i in (0,)]
+    flagged = {str(c.name): analyze(c, model="accurate").summary.uncertain for c in clips}
+    assert not any(flagged.values()), flagged
+
+
+def test_outputs_carry_the_flag(tmp_path):
+    from moodscope.cli import main
+
+    wav = tmp_path / "hum.wav"
+    sf.write(wav, white_noise(11.0), SAMPLE_RATE)
+    out = tmp_path / "out.json"
+    assert main(["analyze", str(wav), str(DEMO_CLIP), "--out", str(out)]) == 0
+    noise, demo = json.loads(out.read_text())
+    assert noise["summary"]["uncertain"] and noise["summary"]["mood"] == UNCERTAIN
+    assert all(s["ood"] and s["mood"] == UNCERTAIN and s["ood_score"] > 1 for s in noise["segments"])
+    assert not demo["summary"]["uncertain"] and not any(s["ood"] for s in demo["segments"])
+    csv = tmp_path / "tracks.csv"
+    assert main(["analyze", str(wav), "--out", str(csv), "--rows", "tracks"]) == 0
+    import pandas as pd
+
+    row = pd.read_csv(csv).iloc[0]
+    assert bool(row["uncertain"]) and row["mood"] == UNCERTAIN and row["ood_fraction"] == 1.0
+
+
+def test_library_keeps_uncertain_tracks_out_of_mood_queries(tmp_path):
+    import shutil
+
+    from moodscope.constants import QUADRANT_MOODS
+    from moodscope.library import MoodLibrary
+
+    music = tmp_path / "music"
+    music.mkdir()
+    shutil.copy(DEMO_CLIP, music / "demo.ogg")
+    sf.write(music / "quiet.wav", silence(11.0), SAMPLE_RATE)
+    sf.write(music / "talk.wav", speech_like(11.0), SAMPLE_RATE)
+    with MoodLibrary(tmp_path / "lib.db") as lib:
+        lib.scan(music, model="fast", workers=1)
+        everything = {t.path.rsplit("/", 1)[-1]: t for t in lib.tracks()}
+        assert set(everything) == {"demo.ogg", "quiet.wav", "talk.wav"}  # listed, with their mood "uncertain"
+        assert everything["quiet.wav"].uncertain and everything["quiet.wav"].mood == UNCERTAIN
+        assert everything["talk.wav"].to_dict()["uncertain"] and not everything["demo.ogg"].uncertain
+        in_moods = [t.path for q in QUADRANTS for t in lib.tracks(QUADRANT_MOODS[q])]
+        assert [p.rsplit("/", 1)[-1] for p in in_moods] == ["demo.ogg"]
+        assert sum(lib.count(q) for q in QUADRANTS) == 1 and lib.count() == 3
+        point = [t.path.rsplit("/", 1)[-1] for t in lib.tracks("0.5,0.5")]
+        assert point == ["demo.ogg"] and lib.count("0.5,0.5") == 1
+        assert [t.path.rsplit("/", 1)[-1] for t in lib.playlist((0.0, 0.0), n=5)] == ["demo.ogg"]
+        assert [t.path.rsplit("/", 1)[-1] for t in lib.journey("Q1", "Q3", n=3)] == ["demo.ogg"]
+        stored = lib.analysis(everything["talk.wav"])
+        assert stored.summary.uncertain and set(stored.ood_reasons) == {"speech-like"}
+        assert (lib.timeline(everything["quiet.wav"].id)["ood"] == REASONS.index("silence")).all()
