@@ -48,6 +48,7 @@ def test_train_shipped_accurate_runs_nested_cv_and_writes_a_calibrated_checkpoin
     assert "nested CV (1 seeds x 2 folds, 16 songs)" in printed and "temperature" in printed
     meta = read_checkpoint(out)["meta"]
     assert meta["config"]["head"] == "va-product" and meta["config"]["temperature"] > 0
+    assert meta["ood"]["blocks"] == ["msd_penultimate", "mtt_penultimate", "msd_mean_pool", "mtt_mean_pool"]
     assert meta["licence"].startswith("research use only")
     nested = meta["metrics"]["nested"]
     assert nested["n_songs"] == 16 and len(nested["macro_f1"]["values"]) == 1
@@ -75,6 +76,7 @@ def test_train_shipped_fast_cross_validates_then_refits_on_all_clips(fourq, tmp_
     assert sorted(p.name for p in (tmp_path / "fast-cv").iterdir()) == ["fold0", "fold1"]
     meta = read_checkpoint(out)["meta"]
     assert meta["arch"] == "hybrid" and meta["run"]["folds"] == "all" and "split" not in meta
+    assert meta["ood"]["blocks"] == ["paper"]  # the out-of-distribution score's statistics, fitted here
     metrics = meta["metrics"]
     assert 1 <= metrics["epochs"] <= 2 and len(metrics["fold_best_epochs"]) == 2
     assert np.sum(metrics["cross_validation"]["pooled_song"]["confusion"]) == 16

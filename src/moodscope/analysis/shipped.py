@@ -201,7 +201,8 @@ def _fast_ood(dataset, workdir: Path):
     of ``dataset``, calibrated on artist-disjoint folds."""
     from moodscope.analysis.accurate import FAST_OOD_BLOCKS, dataset_blocks, fit_model_ood
 
-    sb = dataset_blocks(dataset.audio_items(), workdir / f"fast-{dataset.name}-paper.npz", blocks=FAST_OOD_BLOCKS)
+    cache = workdir.parent / f"fast-{dataset.name}-paper.npz"  # beside the CV folder, in the cache folder
+    sb = dataset_blocks(dataset.audio_items(), cache, blocks=FAST_OOD_BLOCKS)
     artist_of = {tid: (t.artist or tid).strip().lower() for tid, t in dataset.tracks().items()}
     return fit_model_ood(sb, artist_of, FAST_OOD_BLOCKS)
 
