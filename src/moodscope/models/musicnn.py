@@ -62,6 +62,11 @@ N_TAGS = 50
 N_PENULTIMATE = 200
 N_MIDEND = 753  # 561 front-end + 3 x 64 mid-end channels
 OUTPUT_DIMS = {"taggram": N_TAGS, "penultimate": N_PENULTIMATE, "max_pool": N_MIDEND, "mean_pool": N_MIDEND}
+PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+"""What the front-end convolutions (90 % of the work) can compute in. ``bfloat16`` rounds their inputs
+and filters to 8 significant bits (products are summed in float32): on CPUs with AMX or AVX-512 BF16
+about three times as fast, and penultimate-layer outputs within ~0.05 of float32's (see
+:func:`fastest_precision`); everything after the front-end stays float32."""
 
 
 def weights_path(name: str = "msd") -> Path:
@@ -115,7 +120,9 @@ class FrontEndBranch(nn.Module):
         assert bias is not None  # the convolution is built with a bias
         return bias
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, 1, T, F) -> (B, C, T)
+    def forward(self, x: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """(B, 1, T, F) float32 -> (B, C, T) float32; the convolution computed in ``dtype`` (see
+        :data:`PRECISIONS`), accumulated in float32 either way."""
         scale, shift = self.bn.scale_shift()
         sign = torch.where(scale >= 0, 1.0, -1.0).to(x.dtype)
         weight = self.conv.weight * sign.view(-1, 1, 1, 1)  # (C, 1, kt, kf)
@@ -126,13 +133,19 @@ class FrontEndBranch(nn.Module):
         n_out = padded.shape[2] - kt + 1
         taps = torch.cat([padded[:, :, i : i + n_out] for i in range(kt)], dim=1)  # (B, kt, T, F)
         z = F.conv2d(
-            taps.contiguous(memory_format=torch.channels_last),
-            weight.transpose(1, 2).contiguous(memory_format=torch.channels_last),
+            taps.to(dtype).contiguous(memory_format=torch.channels_last),
+            weight.transpose(1, 2).to(dtype).contiguous(memory_format=torch.channels_last),
         )  # (B, C, T, F') stored as (B, T, F', C)
-        extreme = z.permute(0, 2, 3, 1).amax(dim=2).transpose(1, 2) * sign.view(
-            1, -1, 1
-        )  # max over freq (min if s < 0)
+        extreme = max_over_frequency(z) * sign.view(1, -1, 1)  # max over freq (min if s < 0)
         return torch.relu(extreme + self._bias.view(1, -1, 1)) * scale.view(1, -1, 1) + shift.view(1, -1, 1)
+
+
+def max_over_frequency(z: torch.Tensor) -> torch.Tensor:
+    """(B, C, T, F) -> (B, C, T) float32: the maximum over the last axis. For a channels-last ``z``
+    oneDNN's pooling, 1.5-2x as fast as ``amax`` over a (B, T, F, C) view (the same values)."""
+    if z.is_contiguous(memory_format=torch.channels_last):
+        return F.max_pool2d(z, (1, z.shape[3])).squeeze(3).float()
+    return z.amax(dim=3)
 
 
 class TemporalBranch(FrontEndBranch):
@@ -158,7 +171,8 @@ class TemporalBranch(FrontEndBranch):
         taps = F.pad(weight.view(n_out, k), (0, 1))[:, j]  # (out, r, c, v)
         return taps.reshape(n_out * p, p, steps, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, 1, T, F) -> (B, C, T)
+    def forward(self, x: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """(B, 1, T, F) float32 -> (B, C, T) float32, as :meth:`FrontEndBranch.forward`."""
         scale, shift = self.bn.scale_shift()
         sign = torch.where(scale >= 0, 1.0, -1.0).to(x.dtype)
         weight = self.polyphase_weight(self.conv.weight * sign.view(-1, 1, 1, 1))
@@ -168,8 +182,14 @@ class TemporalBranch(FrontEndBranch):
         length = p * (n_steps + steps - 1)
         before = self.time_pad[0]
         phased = F.pad(x, (0, 0, before, length - n_time - before)).view(batch, n_steps + steps - 1, p, n_freq)
-        z = F.conv2d(phased.transpose(1, 2), weight)  # (B, C * P, n_steps, F)
-        m = z.amax(dim=3).view(batch, -1, p, n_steps).transpose(2, 3).reshape(batch, -1, n_steps * p)
+        if dtype == torch.float32:  # float32 runs faster on the plain layout, bfloat16 on channels-last
+            z = F.conv2d(phased.transpose(1, 2), weight)  # (B, C * P, n_steps, F)
+        else:
+            z = F.conv2d(
+                phased.transpose(1, 2).to(dtype).contiguous(memory_format=torch.channels_last),
+                weight.to(dtype).contiguous(memory_format=torch.channels_last),
+            )
+        m = max_over_frequency(z).view(batch, -1, p, n_steps).transpose(2, 3).reshape(batch, -1, n_steps * p)
         extreme = m[:, :, :n_time] * sign.view(1, -1, 1)
         return torch.relu(extreme + self._bias.view(1, -1, 1)) * scale.view(1, -1, 1) + shift.view(1, -1, 1)
 
@@ -215,9 +235,11 @@ class MusiCNN(nn.Module):
         self.penultimate_bn = FrozenBatchNorm(units)
         self.output = nn.Linear(units, n_tags)
 
-    def forward(self, mel: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, mel: torch.Tensor, front_dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
+        """``mel``: (B, T, 96) float32; ``front_dtype``: what the front-end convolutions compute in."""
         x = self.input_bn(mel.unsqueeze(1))  # (B, 1, T, F)
-        front = torch.cat([branch(x) for branch in (*self.timbral, *self.temporal)], dim=1)  # (B, 561, T)
+        branches = (*self.timbral, *self.temporal)
+        front = torch.cat([branch(x, front_dtype) for branch in branches], dim=1)  # (B, 561, T)
         h1 = self.midend[0](front)
         h2 = self.midend[1](h1) + h1
         h3 = self.midend[2](h2) + h2
@@ -324,17 +346,50 @@ def to_musicnn_rate(y: np.ndarray, sr: int) -> np.ndarray:
     return resample(y, sr, target=MUSICNN_SR, quality="HQ")
 
 
+def fastest_precision() -> str:
+    """``"bfloat16"`` where this CPU computes it natively (AMX or AVX-512 BF16), else ``"float32"``.
+
+    The environment variable ``MOODSCOPE_MUSICNN_PRECISION`` (``float32`` or ``bfloat16``) overrides it,
+    e.g. for outputs identical across machines.
+    """
+    import os
+
+    forced = os.environ.get("MOODSCOPE_MUSICNN_PRECISION")
+    if forced:
+        if forced not in PRECISIONS:
+            raise ModelError(f"MOODSCOPE_MUSICNN_PRECISION={forced!r}: choose one of {', '.join(PRECISIONS)}")
+        return forced
+    return "bfloat16" if _native_bfloat16() else "float32"
+
+
+@functools.cache
+def _native_bfloat16() -> bool:
+    cpu = getattr(torch, "cpu", None)
+    checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
+
+
 def run_musicnn(
-    patches: np.ndarray, *, model: nn.Module | None = None, batch_size: int = 8, outputs: tuple[str, ...] | None = None
+    patches: np.ndarray,
+    *,
+    model: nn.Module | None = None,
+    batch_size: int = 8,
+    outputs: tuple[str, ...] | None = None,
+    precision: str = "float32",
 ) -> dict[str, np.ndarray]:
-    """Run the network on (n, T, 96) log-mel patches in batches; returns float32 arrays of n rows."""
+    """Run the network on (n, T, 96) log-mel patches in batches; returns float32 arrays of n rows.
+
+    ``precision``: what the front-end convolutions compute in, a key of :data:`PRECISIONS`.
+    """
     model = load_musicnn() if model is None else model
+    if precision not in PRECISIONS:
+        raise ModelError(f"unknown musicnn precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
     keys = tuple(OUTPUT_DIMS) if outputs is None else outputs
     parts: dict[str, list[np.ndarray]] = {k: [] for k in keys}
     with torch.inference_mode():
         x_all = torch.from_numpy(np.ascontiguousarray(patches, dtype=np.float32))
         for i in range(0, len(x_all), batch_size):
-            out = model(x_all[i : i + batch_size])
+            out = model(x_all[i : i + batch_size], PRECISIONS[precision])
             for k in keys:
                 parts[k].append(out[k].float().numpy())
     return {k: np.concatenate(v) if v else np.zeros((0, OUTPUT_DIMS.get(k, 0)), np.float32) for k, v in parts.items()}
