@@ -172,3 +172,24 @@ def test_precision_choice(monkeypatch: pytest.MonkeyPatch) -> None:
         fastest_precision()
     with pytest.raises(ModelError, match="float16"):
         run_musicnn(np.zeros((1, 187, 96), np.float32), precision="float16")
+
+
+def test_prepared_filters_follow_the_weights() -> None:
+    import torch
+
+    from moodscope.models.musicnn import MusiCNN
+
+    torch.manual_seed(0)
+    x = torch.randn(1, 20, 96)
+    model, other = MusiCNN().eval(), MusiCNN().eval()
+    for m in (model, other):  # non-trivial batch norms (some negative scales)
+        for buf in m.buffers():
+            buf.copy_(torch.randn_like(buf).abs() + 0.1 if buf.numel() > 1 else torch.ones_like(buf))
+        for bn in [b.bn for b in (*m.timbral, *m.temporal)]:
+            bn.weight.copy_(torch.randn_like(bn.weight))
+    with torch.inference_mode():
+        before = model(x)["penultimate"]  # the branches prepare (and keep) their filters
+        model.load_state_dict(other.state_dict())  # in place: the kept filters are stale
+        after = model(x)["penultimate"]
+        torch.testing.assert_close(after, other(x)["penultimate"])
+        assert not torch.allclose(before, after)

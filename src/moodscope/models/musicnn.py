@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,7 @@ class FrontEndBranch(nn.Module):
         self.conv = nn.Conv2d(1, n_filters, kernel)
         self.bn = FrozenBatchNorm(n_filters)
         self.time_pad = time_pad
+        self._prepared: dict[tuple, tuple[torch.Tensor, ...]] = {}
 
     @property
     def _bias(self) -> torch.Tensor:
@@ -120,24 +122,44 @@ class FrontEndBranch(nn.Module):
         assert bias is not None  # the convolution is built with a bias
         return bias
 
+    def prepared(self, dtype: torch.dtype, layout: Callable[[torch.Tensor], torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        """``(filters, sign, bias, scale, shift)``: the filters laid out by ``layout`` (the channels of
+        negative BN scale negated) in ``dtype``; the rest float32 of shape (1, C, 1).
+
+        Computed once per dtype and layout and kept (keyed by the parameters' versions, so loading
+        other weights in place recomputes them).
+        """
+        params = (self.conv.weight, self._bias, *self.bn.buffers())
+        key = (dtype, layout.__name__, *(p._version for p in params), *(p.data_ptr() for p in params))
+        if key not in self._prepared:
+            with torch.no_grad():
+                scale, shift = self.bn.scale_shift()
+                sign = torch.where(scale >= 0, 1.0, -1.0)
+                filters = layout(self.conv.weight * sign.view(-1, 1, 1, 1)).to(dtype)
+                if dtype != torch.float32:
+                    filters = filters.contiguous(memory_format=torch.channels_last)
+                column = (sign, self._bias, scale, shift)
+                self._prepared[key] = (filters, *(v.reshape(1, -1, 1).clone() for v in column))
+        return self._prepared[key]
+
+    @staticmethod
+    def taps_filters(weight: torch.Tensor) -> torch.Tensor:
+        """(C, 1, kt, kf) filters -> those of the convolution :meth:`forward` runs: (C, kt, 1, kf)."""
+        return weight.transpose(1, 2).contiguous(memory_format=torch.channels_last)
+
     def forward(self, x: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """(B, 1, T, F) float32 -> (B, C, T) float32; the convolution computed in ``dtype`` (see
         :data:`PRECISIONS`), accumulated in float32 either way."""
-        scale, shift = self.bn.scale_shift()
-        sign = torch.where(scale >= 0, 1.0, -1.0).to(x.dtype)
-        weight = self.conv.weight * sign.view(-1, 1, 1, 1)  # (C, 1, kt, kf)
+        filters, sign, bias, scale, shift = self.prepared(dtype, FrontEndBranch.taps_filters)
         padded = F.pad(x, (0, 0, *self.time_pad))
         # the kt time taps become input channels and the tensors go channels-last: the same
         # convolution, ~20 % faster in oneDNN, and the max over frequency then runs over contiguous C
-        kt = weight.shape[2]
+        kt = filters.shape[1]
         n_out = padded.shape[2] - kt + 1
         taps = torch.cat([padded[:, :, i : i + n_out] for i in range(kt)], dim=1)  # (B, kt, T, F)
-        z = F.conv2d(
-            taps.to(dtype).contiguous(memory_format=torch.channels_last),
-            weight.transpose(1, 2).to(dtype).contiguous(memory_format=torch.channels_last),
-        )  # (B, C, T, F') stored as (B, T, F', C)
-        extreme = max_over_frequency(z) * sign.view(1, -1, 1)  # max over freq (min if s < 0)
-        return torch.relu(extreme + self._bias.view(1, -1, 1)) * scale.view(1, -1, 1) + shift.view(1, -1, 1)
+        z = F.conv2d(taps.to(dtype).contiguous(memory_format=torch.channels_last), filters)  # (B, C, T, F')
+        extreme = max_over_frequency(z) * sign  # max over freq (min if s < 0)
+        return torch.relu(extreme + bias) * scale + shift
 
 
 def max_over_frequency(z: torch.Tensor) -> torch.Tensor:
@@ -159,9 +181,11 @@ class TemporalBranch(FrontEndBranch):
 
     PHASES = 16
 
-    def polyphase_weight(self, weight: torch.Tensor) -> torch.Tensor:
+    @staticmethod
+    def polyphase_weight(weight: torch.Tensor) -> torch.Tensor:
+        """(C, 1, k, 1) filters -> those of the polyphase convolution: (C * P, P, steps, 1)."""
         n_out, _, k, _ = weight.shape
-        p = self.PHASES
+        p = TemporalBranch.PHASES
         steps = -(-(k + p - 1) // p)
         r = torch.arange(p).view(p, 1, 1)
         c = torch.arange(p).view(1, p, 1)
@@ -173,25 +197,19 @@ class TemporalBranch(FrontEndBranch):
 
     def forward(self, x: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """(B, 1, T, F) float32 -> (B, C, T) float32, as :meth:`FrontEndBranch.forward`."""
-        scale, shift = self.bn.scale_shift()
-        sign = torch.where(scale >= 0, 1.0, -1.0).to(x.dtype)
-        weight = self.polyphase_weight(self.conv.weight * sign.view(-1, 1, 1, 1))
+        weight, sign, bias, scale, shift = self.prepared(dtype, TemporalBranch.polyphase_weight)
         batch, _, n_time, n_freq = x.shape
         p, steps = self.PHASES, weight.shape[2]
         n_steps = -(-n_time // p)
         length = p * (n_steps + steps - 1)
         before = self.time_pad[0]
         phased = F.pad(x, (0, 0, before, length - n_time - before)).view(batch, n_steps + steps - 1, p, n_freq)
-        if dtype == torch.float32:  # float32 runs faster on the plain layout, bfloat16 on channels-last
-            z = F.conv2d(phased.transpose(1, 2), weight)  # (B, C * P, n_steps, F)
-        else:
-            z = F.conv2d(
-                phased.transpose(1, 2).to(dtype).contiguous(memory_format=torch.channels_last),
-                weight.to(dtype).contiguous(memory_format=torch.channels_last),
-            )
+        phased = phased.transpose(1, 2)  # (B, P, steps, F)
+        if dtype != torch.float32:  # float32 runs faster on the plain layout, bfloat16 on channels-last
+            phased = phased.to(dtype).contiguous(memory_format=torch.channels_last)
+        z = F.conv2d(phased, weight)  # (B, C * P, n_steps, F)
         m = max_over_frequency(z).view(batch, -1, p, n_steps).transpose(2, 3).reshape(batch, -1, n_steps * p)
-        extreme = m[:, :, :n_time] * sign.view(1, -1, 1)
-        return torch.relu(extreme + self._bias.view(1, -1, 1)) * scale.view(1, -1, 1) + shift.view(1, -1, 1)
+        return torch.relu(m[:, :, :n_time] * sign + bias) * scale + shift
 
 
 class MidEndLayer(nn.Module):
