@@ -17,7 +17,8 @@ For each model (``fast``, ``accurate``, or a checkpoint path), on the real music
    fresh Python process through ``PYTHONPATH``, alternately, ``--rounds`` times: folder throughput
    (``analyze_files``, ``--workers`` processes, decoding and start-up included) on ``--clips`` real
    30-s 4Q clips and on the full-length tracks, and the model load: the first analysis of the demo
-   clip in a fresh process (``import moodscope`` done) minus the second;
+   clip in a fresh process (``import moodscope`` done; torch imported, model read) minus the second,
+   one thread (``OMP_NUM_THREADS=1``);
 5. a reference in the same run, with the ``fast`` model: ``librosa.load(sr=22050)`` of each file,
    then for every 5-s segment :func:`moodscope.features.extract.reference_segment_features` and the model
    on that one segment; one process, BLAS and torch limited to one thread (its fastest setting on
@@ -343,6 +344,8 @@ def export_revision(rev: str, folder: Path) -> Path:
 def run_child(src: Path, mode: str, spec: str, workers: int, paths: list[Path]) -> dict:
     """Run :data:`CHILD_CODE` in a fresh Python process that imports moodscope from ``src``."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(src), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    if mode == "load":  # one thread, as in a worker: on a busy machine more threads only spin-wait
+        env["OMP_NUM_THREADS"] = "1"
     proc = subprocess.run(
         [sys.executable, "-c", CHILD_CODE, mode, spec, str(workers), *map(str, paths)],
         capture_output=True, text=True, env=env, check=False,
