@@ -12,25 +12,35 @@ For each model (``fast``, ``accurate``, or a checkpoint path), on the real music
 3. peak RSS of analysing a 1-hour file: a 44.1-kHz stereo WAV looping the real music, written block
    by block, analysed by ``python -c "import moodscope; moodscope.analyze(path, model=...)"`` in a
    subprocess that reports its own high-water mark, ``VmHWM`` (``--skip-hour`` leaves it out);
-4. a reference in the same run, with the ``fast`` model: ``librosa.load(sr=22050)`` of each file,
+4. with ``--reference-rev REV``, the implementation of another revision beside this one, in the same
+   run: the package's ``src/`` at ``REV`` (``git archive``) and this checkout's, each imported by a
+   fresh Python process through ``PYTHONPATH``, alternately, ``--rounds`` times: folder throughput
+   (``analyze_files``, ``--workers`` processes, decoding and start-up included) on ``--clips`` real
+   30-s 4Q clips and on the full-length tracks, and the model load: the first analysis of the demo
+   clip in a fresh process (``import moodscope`` done; torch imported, model read) minus the second,
+   one thread (``OMP_NUM_THREADS=1``);
+5. a reference in the same run, with the ``fast`` model: ``librosa.load(sr=22050)`` of each file,
    then for every 5-s segment :func:`moodscope.features.extract.reference_segment_features` and the model
    on that one segment; one process, BLAS and torch limited to one thread (its fastest setting on
    a 2-core machine, see ``benchmarks/features.py``).
 
-Targets: folder throughput >= 300x real time (``fast``) and >= 100x (``accurate``) on 2 cores; a
-4-minute track <= 3 s (``fast``) and <= 5 s (``accurate``) wall-clock on the second run; peak RSS of
-the 1-hour file < 1 GB. The machine is shared: the load average is reported, with a warning above
-1.5. While the shipped weights are missing, ``--stand-in`` benchmarks randomly initialised models
-of the same architectures in their place (speed does not depend on the weights' values).
+Targets: folder throughput >= 300x real time (``fast``) and >= 150x (``accurate``; >= 120x on 30-s
+clips) on 2 cores; a 4-minute track <= 3 s (``fast``) and <= 5 s (``accurate``) wall-clock on the
+second run; peak RSS of the 1-hour file < 1 GB; the model load <= 1 s. The machine is shared: the
+load average is reported, with a warning above 1.5. While the shipped weights are missing,
+``--stand-in`` benchmarks randomly initialised models of the same architectures in their place
+(speed does not depend on the weights' values).
 
-    python benchmarks/analyze.py                              # fast and accurate, all four figures
+    python benchmarks/analyze.py                              # fast and accurate, all the figures but --reference-rev
     python benchmarks/analyze.py --models fast --skip-hour --json bench.json
     python benchmarks/analyze.py --stand-in                   # before the shipped weights exist
+    python benchmarks/analyze.py --models accurate --reference-rev 656cf02 --skip-hour --skip-cli
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -43,7 +53,9 @@ from pathlib import Path
 import numpy as np
 from common import cpu_seconds, save_report, time_per_file
 
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "music"
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "music"
+DEFAULT_CLIPS = REPO.parent / "shared" / "data" / "4q" / "MER_audio_taffc_dataset"
 MUSIC_EXTENSIONS = (".ogg", ".mp3")
 TRACK_SECONDS = 240.0
 HOUR_SECONDS = 3600.0
@@ -53,8 +65,10 @@ LOAD_WARNING = 1.5
 TARGETS = {
     # model: (folder throughput x real time, 4-min track warm CLI seconds)
     "fast": (300.0, 3.0),
-    "accurate": (100.0, 5.0),
+    "accurate": (150.0, 5.0),
 }
+CLIPS_TARGET = {"accurate": 120.0}  # folder throughput on 30-s clips, x real time
+LOAD_TARGET_SECONDS = 1.0
 RSS_TARGET_MB = 1024.0
 
 
@@ -288,6 +302,109 @@ def reference_loop(files: list[Path], spec: str) -> dict:
     }
 
 
+# --- this implementation beside another revision's -----------------------------------------------------
+
+CHILD_CODE = """
+import json, resource, sys, time
+mode, spec, workers, paths = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
+import moodscope
+def cpu():
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+if mode == "load":
+    from moodscope.paths import DEMO_CLIP
+    t0 = time.perf_counter()
+    moodscope.analyze(DEMO_CLIP, model=spec)
+    t1 = time.perf_counter()
+    moodscope.analyze(DEMO_CLIP, model=spec)
+    t2 = time.perf_counter()
+    print(json.dumps({"first_seconds": t1 - t0, "second_seconds": t2 - t1, "load_seconds": (t1 - t0) - (t2 - t1)}))
+else:
+    from moodscope.engine.analysis import analyze_files
+    c0, t0 = cpu(), time.perf_counter()
+    result = analyze_files(paths, model=spec, workers=workers)
+    wall, used = time.perf_counter() - t0, cpu() - c0
+    seconds = sum(a.duration for a in result.analyses)
+    print(json.dumps({"files": len(result.analyses), "failed": len(result.failed), "audio_seconds": seconds,
+                      "wall_seconds": wall, "cpu_seconds": used, "throughput": seconds / wall,
+                      "cpu_throughput": seconds / used}))
+"""
+
+
+def export_revision(rev: str, folder: Path) -> Path:
+    """The package source (``src/``) of git revision ``rev`` of this repository, written under ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", rev, "src"], capture_output=True, check=False)
+    if archive.returncode != 0:
+        raise SystemExit(f"git archive {rev} failed: {archive.stderr.decode().strip()}")
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
+    return folder / "src"
+
+
+def run_child(src: Path, mode: str, spec: str, workers: int, paths: list[Path]) -> dict:
+    """Run :data:`CHILD_CODE` in a fresh Python process that imports moodscope from ``src``."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(src), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    if mode == "load":  # one thread, as in a worker: on a busy machine more threads only spin-wait
+        env["OMP_NUM_THREADS"] = "1"
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD_CODE, mode, spec, str(workers), *map(str, paths)],
+        capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise RuntimeError(f"{mode} run with {src} failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def pick_clips(root: Path, n: int) -> list[Path]:
+    """``n`` of the real 30-s 4Q clips, evenly spread over the sorted list (so over the four quadrants)."""
+    clips = sorted(root.glob("Q*/*.mp3"))
+    if not clips:
+        return []
+    step = max(1, len(clips) // n)
+    return clips[::step][:n]
+
+
+def beside_reference(spec: str, reference_src: Path, folders: dict[str, list[Path]], workers: int, rounds: int) -> dict:
+    """Throughput on each folder and the model load, this checkout and the reference alternately,
+    ``rounds`` times; the medians and their ratios (this / reference)."""
+    impls = {"this": REPO / "src", "reference": reference_src}
+    runs: dict[str, dict[str, list[dict]]] = {impl: {} for impl in impls}
+    for r in range(rounds):
+        for impl, src in impls.items() if r % 2 == 0 else reversed(impls.items()):
+            for name, paths in folders.items():
+                print(f"  round {r + 1}/{rounds}: {impl}, {name}...", file=sys.stderr)
+                runs[impl].setdefault(name, []).append(run_child(src, "folder", spec, workers, paths))
+            runs[impl].setdefault("load", []).append(run_child(src, "load", spec, workers, []))
+    out: dict = {"rounds": rounds, "runs": runs, "median": {}, "ratio": {}}
+    for name in [*folders, "load"]:
+        key = "load_seconds" if name == "load" else "throughput"
+        med = {impl: float(np.median([run[key] for run in runs[impl][name]])) for impl in impls}
+        out["median"][name] = med
+        out["ratio"][name] = med["this"] / med["reference"] if med["reference"] else float("nan")
+        if name != "load":
+            cpu = {impl: float(np.median([run["cpu_throughput"] for run in runs[impl][name]])) for impl in impls}
+            out["median"][f"{name}_per_cpu_second"] = cpu
+            out["ratio"][f"{name}_per_cpu_second"] = cpu["this"] / cpu["reference"]
+    return out
+
+
+def print_beside(label: str, rev: str, b: dict) -> None:
+    print(f"{label}: this checkout beside revision {rev} (same run, alternating, median of {b['rounds']} rounds)")
+    print(f"  {'measure':44s} {'this':>9s} {'reference':>10s} {'ratio':>7s}  target")
+    for name, med in b["median"].items():
+        ratio = b["ratio"][name]
+        if name == "load":
+            note = verdict(med["this"], LOAD_TARGET_SECONDS, at_least=False)
+            measure = "model load (first analysis - second), s"
+        elif name.endswith("_per_cpu_second"):
+            note, measure = "", f"  {name.removesuffix('_per_cpu_second')}: per CPU-second"
+        else:
+            target = CLIPS_TARGET.get(label) if name == "clips" else TARGETS.get(label, (None,))[0]
+            note = verdict(med["this"], target, at_least=True) if target else ""
+            measure = f"{name}: folder, x real time"
+        print(f"  {measure:44s} {med['this']:9.2f} {med['reference']:10.2f} {ratio:7.2f}  {note}")
+
+
 # --- report -------------------------------------------------------------------------------------------
 
 
@@ -348,6 +465,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-cli", action="store_true", help="leave out the 4-minute track through the CLI")
     parser.add_argument("--skip-reference", action="store_true", help="leave out the librosa reference")
     parser.add_argument("--stand-in", action="store_true", help="random models in place of missing shipped weights")
+    parser.add_argument(
+        "--reference-rev",
+        metavar="REV",
+        help="also time the implementation of git revision REV beside this one (see the module docstring)",
+    )
+    parser.add_argument("--clips", type=int, default=120, help="30-s 4Q clips for --reference-rev (default: 120)")
+    parser.add_argument("--clips-data", type=Path, default=DEFAULT_CLIPS, help="the 4Q dataset (default: %(default)s)")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds for --reference-rev (default: 2)")
+    parser.add_argument("--skip-folder", action="store_true", help="leave out the folder run in this process")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
 
@@ -368,14 +494,24 @@ def main(argv: list[str] | None = None) -> int:
             print("no model to benchmark", file=sys.stderr)
             return 2
         longest = max(files, key=audio_seconds)
-        track = write_looped([longest], scratch / "track-4min.mp3", TRACK_SECONDS, format="MP3")
+        track_path = scratch / "track-4min.mp3"
+        track = None if args.skip_cli else write_looped([longest], track_path, TRACK_SECONDS, format="MP3")
         hour = None if args.skip_hour else write_looped(files, scratch / "hour.wav", HOUR_SECONDS, subtype="PCM_16")
+        reference_src = None if args.reference_rev is None else export_revision(args.reference_rev, scratch / "ref")
+        clips = pick_clips(args.clips_data, args.clips) if args.reference_rev else []
+        if args.reference_rev and not clips:
+            print(f"no 4Q clips in {args.clips_data}: the 30-s clip folder is left out", file=sys.stderr)
         for run in runs:
-            print(f"{run.label}: folder ({args.workers} workers)...", file=sys.stderr)
-            run.figures["folder"] = folder_throughput(files, run.spec, args.workers)
+            if not args.skip_folder:
+                print(f"{run.label}: folder ({args.workers} workers)...", file=sys.stderr)
+                run.figures["folder"] = folder_throughput(files, run.spec, args.workers)
             if args.one_worker:
                 run.figures["folder_1"] = folder_throughput(files, run.spec, 1)
-            if not args.skip_cli:
+            if reference_src is not None:
+                print(f"{run.label}: beside revision {args.reference_rev}...", file=sys.stderr)
+                folders = {"clips": clips, "tracks": files} if clips else {"tracks": files}
+                run.figures["beside"] = beside_reference(run.spec, reference_src, folders, args.workers, args.rounds)
+            if track is not None:
                 print(f"{run.label}: 4-minute track through the CLI, twice...", file=sys.stderr)
                 run.figures["cli"] = cli_wall_clock(track, run.spec)
             if hour is not None:
@@ -395,6 +531,9 @@ def main(argv: list[str] | None = None) -> int:
     loads["end"] = os.getloadavg()[0]
 
     print_report(runs, reference, loads)
+    for run in runs:
+        if "beside" in run.figures:
+            print_beside(run.label, args.reference_rev, run.figures["beside"])
     if max(loads.values()) > LOAD_WARNING:
         print(
             f"warning: load average above {LOAD_WARNING} (other processes competed for the CPUs); "
@@ -405,7 +544,13 @@ def main(argv: list[str] | None = None) -> int:
         report = {
             "models": {r.label: {"spec": r.spec, "stand_in": r.stand_in, **r.figures} for r in runs},
             "reference": reference,
-            "targets": {"folder_and_cli": TARGETS, "peak_rss_mb": RSS_TARGET_MB},
+            "reference_rev": args.reference_rev,
+            "targets": {
+                "folder_and_cli": TARGETS,
+                "clips": CLIPS_TARGET,
+                "load_seconds": LOAD_TARGET_SECONDS,
+                "peak_rss_mb": RSS_TARGET_MB,
+            },
             "load_average": loads,
         }
         save_report(args.json, report, argv)

@@ -33,7 +33,10 @@ def legacy_signal() -> np.ndarray:
 
 
 @pytest.mark.parametrize("name", ["hybrid-tiny.pt", "accurate-tiny.pt"])
-def test_legacy_checkpoint_loads_and_predicts_as_before(name):
+def test_legacy_checkpoint_loads_and_predicts_as_before(name, monkeypatch):
+    # the expected outputs were computed in float32: the bfloat16 front-end of musicnn (where the CPU
+    # has it, see docs/speed.md) moves them by ~1e-2, which is not what this test is about
+    monkeypatch.setenv("MOODSCOPE_MUSICNN_PRECISION", "float32")
     model = load_model(LEGACY / name)
     probs, _ = model.predict_segments(legacy_signal())
     np.testing.assert_allclose(probs, EXPECTED["probabilities"][name], atol=1e-5)

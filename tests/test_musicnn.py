@@ -144,3 +144,52 @@ def test_polyphase_temporal_branch_is_the_direct_convolution(n_time: int) -> Non
             direct = FrontEndBranch.forward(branch, x)
             assert branch(x).shape == direct.shape == (2, 51, n_time)
             torch.testing.assert_close(branch(x), direct, atol=1e-4, rtol=1e-5)
+
+
+def test_bfloat16_front_end_is_close_to_float32() -> None:
+    from moodscope.models.musicnn import load_musicnn, musicnn_log_mel, musicnn_patches, run_musicnn
+
+    patches = musicnn_patches(musicnn_log_mel(synthetic_signal(seconds=6.0)))
+    model = load_musicnn("msd")
+    exact = run_musicnn(patches, model=model, precision="float32")
+    fast = run_musicnn(patches, model=model, precision="bfloat16")
+    diff = np.abs(fast["penultimate"] - exact["penultimate"])
+    assert 0 < diff.max() < 0.15, "bfloat16 rounds the front-end's inputs: close to float32, not equal"
+    assert diff.mean() < 0.02 * exact["penultimate"].std()
+    np.testing.assert_allclose(fast["taggram"], exact["taggram"], atol=0.02)
+
+
+def test_precision_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moodscope.errors import ModelError
+    from moodscope.models.musicnn import PRECISIONS, fastest_precision, run_musicnn
+
+    monkeypatch.delenv("MOODSCOPE_MUSICNN_PRECISION", raising=False)
+    assert fastest_precision() in PRECISIONS
+    monkeypatch.setenv("MOODSCOPE_MUSICNN_PRECISION", "float32")
+    assert fastest_precision() == "float32"
+    monkeypatch.setenv("MOODSCOPE_MUSICNN_PRECISION", "float8")
+    with pytest.raises(ModelError, match="MOODSCOPE_MUSICNN_PRECISION"):
+        fastest_precision()
+    with pytest.raises(ModelError, match="float16"):
+        run_musicnn(np.zeros((1, 187, 96), np.float32), precision="float16")
+
+
+def test_prepared_filters_follow_the_weights() -> None:
+    import torch
+
+    from moodscope.models.musicnn import MusiCNN
+
+    torch.manual_seed(0)
+    x = torch.randn(1, 20, 96)
+    model, other = MusiCNN().eval(), MusiCNN().eval()
+    for m in (model, other):  # non-trivial batch norms (some negative scales)
+        for buf in m.buffers():
+            buf.copy_(torch.randn_like(buf).abs() + 0.1 if buf.numel() > 1 else torch.ones_like(buf))
+        for bn in [b.bn for b in (*m.timbral, *m.temporal)]:
+            bn.weight.copy_(torch.randn_like(bn.weight))
+    with torch.inference_mode():
+        before = model(x)["penultimate"]  # the branches prepare (and keep) their filters
+        model.load_state_dict(other.state_dict())  # in place: the kept filters are stale
+        after = model(x)["penultimate"]
+        torch.testing.assert_close(after, other(x)["penultimate"])
+        assert not torch.allclose(before, after)
