@@ -4,6 +4,7 @@ and no worker process outliving a killed or terminated ``moodscope`` command."""
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -17,6 +18,7 @@ import pytest
 import soundfile as sf
 
 from moodscope.engine.base import WORKER_DIED, FileResult, largest_first
+from moodscope.engine.jobs import AnalyzeJob
 from moodscope.engine.local import LocalEngine
 from moodscope.engine.registry import open_engine
 from moodscope.errors import MoodscopeError
@@ -87,6 +89,41 @@ def test_engine_names():
         open_engine("spark")
     with pytest.raises(MoodscopeError, match="--address is for the ray engine"):
         open_engine("local", address="ray://head:10001")
+
+
+@dataclass
+class SetupJob:
+    """Reports the process that set it up (its own worker, or the parent whose setup it inherited)
+    and the process that worked on each item."""
+
+    set_up_in: int | None = None
+
+    @contextlib.contextmanager
+    def running(self, *, in_worker: bool):
+        if self.set_up_in is None:
+            self.set_up_in = os.getpid()
+        yield
+
+    def run(self, key: str, path: str) -> FileResult:
+        return FileResult(key, (self.set_up_in, os.getpid()))
+
+
+@pytest.mark.skipif(multiprocessing.get_start_method() != "fork", reason="workers inherit a setup only when forked")
+def test_forked_workers_inherit_the_setup_done_once_in_this_process():
+    results = list(LocalEngine(workers=2).map(SetupJob(), items(*"abcdef")))
+    assert {r.value[0] for r in results} == {os.getpid()}  # set up here, not again in each worker
+    assert len({r.value[1] for r in results} - {os.getpid()}) >= 1  # the work itself ran in the workers
+
+
+def test_analyze_job_keeps_an_inherited_model_and_loads_one_otherwise(tiny_model):
+    job = AnalyzeJob(tiny_model)
+    with job.running(in_worker=False):
+        loaded = job._loaded
+        assert loaded is not None
+        with job.running(in_worker=False):  # as in a forked worker: the parent's model, not a reload
+            assert job._loaded is loaded
+        assert job._loaded is loaded
+    assert job._loaded is None
 
 
 def test_closing_the_results_stops_the_workers(tmp_path):

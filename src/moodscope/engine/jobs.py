@@ -33,15 +33,19 @@ class AnalyzeJob:
 
     @contextlib.contextmanager
     def running(self, *, in_worker: bool) -> Iterator[None]:
+        """Load the model, unless it is already loaded: a forked worker inherits its parent's
+        (:func:`moodscope.engine.local.set_up_for_forked_workers`)."""
         from moodscope.analysis.pretrained import load_model
 
         if in_worker:
             limit_threads_to_one()
-        self._loaded = load_model(self.model)
+        inherited = self._loaded
+        if inherited is None:
+            self._loaded = load_model(self.model)
         try:
             yield
         finally:
-            self._loaded = None
+            self._loaded = inherited
 
     def run(self, key: str, path: str) -> FileResult:
         from moodscope.analysis.analyzer import analyze

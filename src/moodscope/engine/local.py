@@ -1,7 +1,9 @@
 """The local engine: worker processes on this machine, the default.
 
 Each worker process sets the job up once (loads the model, one thread per process) and is handed
-one file at a time, largest files first, so the workers finish together. The parent knows which
+one file at a time, largest files first, so the workers finish together. Where workers are forked
+(Linux), the job is first set up in this process too: the workers inherit what it imported and
+loaded (torch and the model, about 1.2 CPU-seconds) instead of each importing it again. The parent knows which
 file each worker holds: a worker that dies (a decoder crash, the OOM killer) is replaced and its
 file tried once more in a fresh process; if that one dies too, only that file fails.
 
@@ -209,8 +211,25 @@ class LocalEngine(Engine):
                 for key, path in items:
                     yield run_safely(job, key, path)
             return
-        pool = _Pool(job, min(self.workers, len(items)))
-        try:
-            yield from pool.run(largest_first(items))
-        finally:
-            pool.close()
+        with set_up_for_forked_workers(job):
+            pool = _Pool(job, min(self.workers, len(items)))
+            try:
+                yield from pool.run(largest_first(items))
+            finally:
+                pool.close()
+
+
+@contextlib.contextmanager
+def set_up_for_forked_workers(job: Job) -> Iterator[None]:
+    """``job.running(in_worker=False)`` in this process around the pool when workers are forked, so
+    that each inherits the setup (imports, a loaded model: copy-on-write memory) rather than redoing
+    it; with the spawn or forkserver start methods there is nothing to inherit and nothing is done.
+
+    On the 5 full-length tracks of ``../shared/data/music`` (``accurate``, 2 workers) this is about
+    1.2 CPU-seconds of ``import torch`` fewer per worker, 10-15 % of the run's CPU time.
+    """
+    if multiprocessing.get_context().get_start_method() != "fork":
+        yield
+        return
+    with job.running(in_worker=False):
+        yield
