@@ -4,9 +4,14 @@ maps (colour agrees with position), the mood points of queries, and the CLI's ou
 from __future__ import annotations
 
 import json
+import shutil
+import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from html.parser import HTMLParser
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -213,3 +218,84 @@ def test_analyze_cli_outputs_are_on_the_0_1_scale(tmp_path, capsys):
     row = pd.read_csv(csv).iloc[0]
     assert 0 <= row["valence"] <= 1 and row["valence"] == pytest.approx(row["p_Q1"] + row["p_Q4"], abs=2e-4)
     assert "p(Q1) + p(Q4)" in row["va_meaning"]
+
+
+# --- schema 6's migration: one vectorised pass, identical to the per-track one, all or nothing -------------
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _mixed_old_library(path, seed: int = 5) -> None:
+    """A schema-5 library of 40 classifier tracks of 1 to 60 segments and 3 regressor tracks."""
+    rng = np.random.default_rng(seed)
+    tracks = []
+    for i in range(40):
+        probs = rng.dirichlet(np.full(4, 0.6), size=int(rng.integers(1, 61)))
+        tracks.append((f"c{i}", probs, probs @ OLD_CENTRES))
+    for i in range(3):
+        k = int(rng.integers(1, 20))
+        tracks.append((f"r{i}", np.full((k, 4), 0.25), rng.uniform(-1.2, 1.2, (k, 2))))  # a few beyond [-1, 1]
+    _old_library(path, tracks)
+
+
+def _per_track_migration():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from migrate_va import per_track_migration, stored_values
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    return per_track_migration, stored_values
+
+
+def test_the_vectorised_migration_stores_exactly_what_the_per_track_one_did(tmp_path):
+    per_track_migration, stored_values = _per_track_migration()
+    db, reference = tmp_path / "old.db", tmp_path / "reference.db"
+    _mixed_old_library(db)
+    shutil.copyfile(db, reference)
+    conn = sqlite3.connect(reference)
+    per_track_migration(conn)
+    conn.commit()
+    conn.close()
+    MoodLibrary(db, create=False).close()  # migrates to the current schema
+    tracks, segments = stored_values(db)
+    assert (tracks, segments) == stored_values(reference)  # every value, bit for bit
+    assert len(segments) > 500 and min(v for _, _, v, _ in segments) >= 0
+
+
+def test_the_migration_reads_and_writes_in_a_few_statements_not_per_track(tmp_path):
+    from moodscope.library.db import _va_to_probability_scale
+
+    db = tmp_path / "old.db"
+    _mixed_old_library(db)
+    conn = sqlite3.connect(db, isolation_level=None)
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    conn.execute("BEGIN")
+    _va_to_probability_scale(conn)
+    conn.execute("COMMIT")
+    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(selects) <= 2, selects[:5]  # the per-track migration ran one SELECT per track (43 here)
+
+
+def test_a_migration_killed_midway_leaves_the_schema_5_library_intact(tmp_path):
+    _, stored_values = _per_track_migration()
+    db = tmp_path / "old.db"
+    _mixed_old_library(db)
+    before = stored_values(db)
+    # the process dies (SIGKILL) inside the migration, after the segments' new values are written
+    script = (
+        "import os, signal, sys\n"
+        "import moodscope.library.profile as profile\n"
+        "profile.profile_vectors = lambda *a: os.kill(os.getpid(), signal.SIGKILL)\n"
+        "from moodscope.library import MoodLibrary\n"
+        "MoodLibrary(sys.argv[1], create=False)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script, str(db)], capture_output=True, timeout=120)
+    assert result.returncode == -signal.SIGKILL, result.stderr.decode()
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 5
+    conn.close()
+    assert stored_values(db) == before  # nothing half-migrated
+    with MoodLibrary(db, create=False) as lib:  # and the next open migrates it
+        assert lib.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert lib.check() == []

@@ -68,38 +68,57 @@ def _va_to_probability_scale(conn: sqlite3.Connection) -> None:
     (:func:`~moodscope.analysis.analyzer.va_from_probabilities`; so does one that already holds them);
     a track analysed by a ``va`` regressor (values on the [-1, 1] annotation scale) gets them mapped
     linearly, :func:`~moodscope.datasets.labels.to_reported_va`. Each track's summary valence/arousal and profile
-    are then rebuilt from its segments as a new analysis would store them; profile snapshots are dropped.
+    are then rebuilt from its segments as a new analysis would store them (:func:`summarize`'s rounded means,
+    :func:`~moodscope.library.profile.profile_vectors`); profile snapshots are dropped.
+
+    One pass over all the rows (one read, numpy over all segments, tracks of equal length profiled
+    together, ``executemany`` writes), inside the migrating transaction of :func:`_migrate`: a process killed
+    meanwhile leaves the schema-5 library as it was.
     """
-    from moodscope.analysis.analyzer import summarize, va_from_probabilities
+    from moodscope.analysis.analyzer import _HIGH_AROUSAL, _POSITIVE_VALENCE, va_from_probabilities
     from moodscope.datasets.labels import to_reported_va
+    from moodscope.library.profile import profile_vectors
 
     cols = ", ".join(f"p_{q.lower()}" for q in QUADRANTS)
-    ids = [row[0] for row in conn.execute("SELECT id FROM tracks ORDER BY id")]
-    for track_id in ids:
-        rows = conn.execute(
-            f"SELECT idx, {cols}, valence, arousal FROM segments WHERE track_id = ? ORDER BY idx", (track_id,)
-        ).fetchall()
-        if not rows:
-            continue
-        values = np.array([row[1:] for row in rows], dtype=np.float64)
-        probs, old = values[:, :4], values[:, 4:]
-        marginals = va_from_probabilities(probs)
-        if (
-            np.abs(old - (marginals - 0.5)).max() <= _MIXTURE_TOLERANCE
-            or np.abs(old - marginals).max() <= _MIXTURE_TOLERANCE
-        ):
-            va = marginals  # the old mixture of the probabilities (or already their marginals)
-        else:  # a regressor's valence/arousal on the annotation scale
-            va = np.asarray(to_reported_va(np.clip(old, -1.0, 1.0)))
-        conn.executemany(
-            "UPDATE segments SET valence = ?, arousal = ? WHERE track_id = ? AND idx = ?",
-            [(float(v), float(a), track_id, row[0]) for (v, a), row in zip(va, rows)],
-        )
-        summary = summarize(probs, va)
-        conn.execute(
-            "UPDATE tracks SET valence = ?, arousal = ?, profile = ? WHERE id = ?",
-            (summary.valence, summary.arousal, profile_vector(probs, va).tobytes(), track_id),
-        )
+    rows = conn.execute(f"SELECT track_id, idx, {cols}, valence, arousal FROM segments ORDER BY track_id, idx")
+    keys = np.array(rows.fetchall(), dtype=np.float64).reshape(-1, 8)
+    if not len(keys):
+        conn.execute("DELETE FROM profile_snapshot")
+        return
+    track_ids, probs, old = keys[:, 0].astype(np.int64), keys[:, 2:6], keys[:, 6:8]
+    starts = np.flatnonzero(np.r_[True, track_ids[1:] != track_ids[:-1]])
+    counts = np.diff(np.r_[starts, len(track_ids)])
+    marginals = va_from_probabilities(probs)
+    mixture = (np.maximum.reduceat(np.abs(old - (marginals - 0.5)).max(axis=1), starts) <= _MIXTURE_TOLERANCE) | (
+        np.maximum.reduceat(np.abs(old - marginals).max(axis=1), starts) <= _MIXTURE_TOLERANCE
+    )  # per track: its segments hold the old mixture of their probabilities (or already their marginals)
+    regressed = np.asarray(to_reported_va(np.clip(old, -1.0, 1.0)))  # a regressor's values on the annotation scale
+    va = np.where(np.repeat(mixture, counts)[:, None], marginals, regressed)
+    # every segment gets the marginals in SQL (one statement; the same float64 sums as va_from_probabilities),
+    # then the regressor tracks' segments (few) their own values
+    valence_sql, arousal_sql = (
+        " + ".join(f"p_{QUADRANTS[i].lower()}" for i in q) for q in (_POSITIVE_VALENCE, _HIGH_AROUSAL)
+    )
+    conn.execute(f"UPDATE segments SET valence = {valence_sql}, arousal = {arousal_sql}")
+    own = np.flatnonzero(~np.repeat(mixture, counts))
+    conn.executemany(
+        "UPDATE segments SET valence = ?, arousal = ? WHERE track_id = ? AND idx = ?",
+        zip(va[own, 0].tolist(), va[own, 1].tolist(), track_ids[own].tolist(), keys[own, 1].astype(np.int64).tolist()),
+    )
+    updates = []
+    for n in np.unique(counts).tolist():  # tracks of n segments together: (m, n, ...) arrays
+        first = starts[counts == n]
+        rows_of = first[:, None] + np.arange(n)
+        track_va = va[rows_of]
+        # summarize()'s valence/arousal, rounded as it rounds them: the mean of each column (a 1-D mean per
+        # track and a per-row mean of an (m, n) array add up in the same order; an (m, n, 2) mean does not)
+        valence, arousal = track_va[:, :, 0].mean(axis=1).tolist(), track_va[:, :, 1].mean(axis=1).tolist()
+        profiles = profile_vectors(probs[rows_of], track_va)
+        updates += [
+            (round(v, 4), round(a, 4), profile.tobytes(), track_id)
+            for v, a, profile, track_id in zip(valence, arousal, profiles, track_ids[first].tolist())
+        ]
+    conn.executemany("UPDATE tracks SET valence = ?, arousal = ?, profile = ? WHERE id = ?", updates)
     conn.execute("DELETE FROM profile_snapshot")
 
 
