@@ -23,6 +23,9 @@ MOOD_HELP = (
     "or a valence,arousal point in [0, 1] such as 0.8,0.3 (0.5 = neutral; valence = probability of a positive, "
     "arousal of a high rating)"
 )
+INCLUDE_UNCERTAIN_HELP = (
+    "also use the uncertain tracks (mostly silence, noise or speech: no mood), which are left out by default"
+)
 DB_HELP = (
     "library database (default: $MOODSCOPE_LIBRARY, else $XDG_DATA_HOME/moodscope/library.db, "
     "i.e. ~/.local/share/moodscope/library.db)"
@@ -432,6 +435,7 @@ def add_similar(cmds: argparse._SubParsersAction, shared: SharedOptions) -> None
     )
     p.add_argument("track", help="track id, file path or (a unique piece of) its title")
     p.add_argument("--n", type=positive_int, default=10, help="number of tracks (default: %(default)s)")
+    p.add_argument("--include-uncertain", action="store_true", help=INCLUDE_UNCERTAIN_HELP)
     p.set_defaults(func=run_similar)
 
 
@@ -439,7 +443,7 @@ def run_similar(args: argparse.Namespace) -> int:
     from moodscope.library.playlists import similar_playlist
 
     with _open(args) as lib:
-        return emit(args, similar_playlist(lib, args.track, n=args.n))
+        return emit(args, similar_playlist(lib, args.track, n=args.n, include_uncertain=args.include_uncertain))
 
 
 def add_playlist(cmds: argparse._SubParsersAction, shared: SharedOptions) -> None:
@@ -507,6 +511,7 @@ def add_clusters(cmds: argparse._SubParsersAction, shared: SharedOptions) -> Non
     p.add_argument("--m3u", type=Path, metavar="FILE", help="with --cluster: write its tracks as an M3U playlist")
     p.add_argument("--xspf", type=Path, metavar="FILE", help="with --cluster: write its tracks as an XSPF playlist")
     p.add_argument("--relative", action="store_true", help="playlist paths relative to the playlist's folder")
+    p.add_argument("--include-uncertain", action="store_true", help=INCLUDE_UNCERTAIN_HELP)
     p.set_defaults(func=run_clusters)
 
 
@@ -515,7 +520,7 @@ def run_clusters(args: argparse.Namespace) -> int:
     from moodscope.library.playlists import cluster_playlist
 
     with _open(args) as lib:
-        found = lib.clusters(args.k, examples=args.examples)
+        found = lib.clusters(args.k, examples=args.examples, include_uncertain=args.include_uncertain)
         if args.cluster is not None:
             return emit(args, cluster_playlist(lib, args.k, args.cluster, found=found))
         if args.m3u or args.xspf:
@@ -532,6 +537,8 @@ def run_clusters(args: argparse.Namespace) -> int:
             return 0
         total = sum(c.size for c in found)
         print(f"{len(found)} clusters of {total} tracks by emotion profile")
+        if left_out := (0 if args.include_uncertain else int(lib.profiles().uncertain.sum())):
+            print(f"({left_out} uncertain tracks, mostly silence, noise or speech, left out: --include-uncertain)")
         for c in found:
             shares = ", ".join(f"{q} {s:.0%}" for q, s in c.quadrant_share.items())
             print(

@@ -535,15 +535,26 @@ class MoodLibrary:
         }
 
     @_guarded
-    def similar(self, ref: int | str | os.PathLike | Track, n: int = 10) -> list[Track]:
-        """The ``n`` tracks with the most similar emotion profile (score = distance, smallest first)."""
+    def similar(
+        self, ref: int | str | os.PathLike | Track, n: int = 10, *, include_uncertain: bool = False
+    ) -> list[Track]:
+        """The ``n`` tracks with the most similar emotion profile (score = distance, smallest first).
+
+        Uncertain tracks (mostly silence, noise or speech: no mood) are neither offered nor accepted as the
+        track to match (a :class:`LibraryError` says so) unless ``include_uncertain``."""
         n = _count(n, "n")
         track = ref if isinstance(ref, Track) else self.track(ref)
         prof = self.profiles()
         row = int(np.searchsorted(prof.ids, track.id))
         if row >= len(prof) or prof.ids[row] != track.id:
             raise LibraryError(f"track {track.id} is no longer in the library")
-        rows, dist = queries.similar(prof, row, n)
+        if prof.uncertain[row] and not include_uncertain:
+            raise LibraryError(
+                f"track {track.id} ({track.display_name}) is uncertain: {track.ood_fraction:.0%} of it is silence, "
+                "noise or speech rather than music like the model's, so it has no mood to match; include uncertain "
+                "tracks (--include-uncertain, include_uncertain=true) to compare its profile all the same"
+            )
+        rows, dist = queries.similar(prof, row, n, include_uncertain=include_uncertain)
         return self._tracks_at(rows, dist)
 
     @_guarded
@@ -602,11 +613,12 @@ class MoodLibrary:
         return tracks
 
     @_guarded
-    def clusters(self, k: int = 6, *, examples: int = 3) -> list[Cluster]:
-        """Groups of tracks by emotion profile, largest first, each with a few example tracks."""
+    def clusters(self, k: int = 6, *, examples: int = 3, include_uncertain: bool = False) -> list[Cluster]:
+        """Groups of tracks by emotion profile, largest first, each with a few example tracks. Uncertain
+        tracks (mostly silence, noise or speech: no mood) are left out unless ``include_uncertain``."""
         k, examples = _count(k, "k"), _count(examples, "examples", minimum=0)
         prof = self.profiles()
-        found = queries.clusters(prof, k)
+        found = queries.clusters(prof, k, include_uncertain=include_uncertain)
         for cluster in found:
             cluster.examples = self._tracks_at(cluster.rows[:examples])
         return found

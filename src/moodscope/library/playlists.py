@@ -71,16 +71,22 @@ def journey_playlist(lib, start: str | Mood, target: str | Mood, *, n: int = 12)
     return Playlist(f"journey: {a.label} -> {b.label}", lib.journey(a, b, n=n), score="to-go")
 
 
-def similar_playlist(lib, ref: int | str | os.PathLike | Track, *, n: int = 10) -> Playlist:
-    """The ``n`` tracks whose emotion profile is nearest to that of ``ref``; ``seed`` is the track itself."""
+def similar_playlist(
+    lib, ref: int | str | os.PathLike | Track, *, n: int = 10, include_uncertain: bool = False
+) -> Playlist:
+    """The ``n`` tracks whose emotion profile is nearest to that of ``ref``; ``seed`` is the track itself.
+    Uncertain tracks are left out (and refused as ``ref``) unless ``include_uncertain``."""
     track = ref if isinstance(ref, Track) else lib.track(ref)
-    tracks = lib.similar(track, n=n)
+    tracks = lib.similar(track, n=n, include_uncertain=include_uncertain)
     return Playlist(f"similar to {track.display_name}", tracks, score="dist", meta={"seed": track.to_dict()})
 
 
-def cluster_playlist(lib, k: int, index: int, *, found: list[Cluster] | None = None) -> Playlist:
-    """Every track of cluster ``index`` (1 = largest) of the ``k``-means clustering, nearest its centre first."""
-    found = lib.clusters(k, examples=0) if found is None else found
+def cluster_playlist(
+    lib, k: int, index: int, *, found: list[Cluster] | None = None, include_uncertain: bool = False
+) -> Playlist:
+    """Every track of cluster ``index`` (1 = largest) of the ``k``-means clustering, nearest its centre first
+    (uncertain tracks are not clustered unless ``include_uncertain``)."""
+    found = lib.clusters(k, examples=0, include_uncertain=include_uncertain) if found is None else found
     if not 1 <= index <= len(found):
         raise LibraryError(
             f"cluster {index} does not exist: give a cluster between 1 and {len(found)}"

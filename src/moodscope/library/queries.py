@@ -92,11 +92,14 @@ def _similarity_space(matrix: np.ndarray) -> np.ndarray:
     )
 
 
-def similar(profiles: Profiles, row: int, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
+def similar(
+    profiles: Profiles, row: int, n: int = 10, *, include_uncertain: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """The ``n`` rows nearest to row ``row`` by emotion profile (itself excluded), nearest first.
 
     d² = w_va·|Δ(valence, arousal)|² + w_share·|Δ quadrant shares|² + w_shape·mean(Δ shape²), with
-    :data:`SIMILARITY_WEIGHTS`. Ties are broken by row order. Returns (rows, distances).
+    :data:`SIMILARITY_WEIGHTS`. Ties are broken by row order. Uncertain tracks (mostly silence, noise or
+    speech) are not offered unless ``include_uncertain``. Returns (rows, distances).
     """
     space = profiles.cache.get("similarity")
     if space is None:
@@ -104,7 +107,11 @@ def similar(profiles: Profiles, row: int, n: int = 10) -> tuple[np.ndarray, np.n
     diff = space - space[row]
     d = np.sqrt(np.einsum("ij,ij->i", diff, diff))
     d[row] = np.inf
-    n = max(0, min(n, len(d) - 1))
+    candidates = len(d) - 1
+    if not include_uncertain:
+        d[profiles.uncertain] = np.inf
+        candidates = int(np.count_nonzero(~profiles.uncertain)) - int(not profiles.uncertain[row])
+    n = max(0, min(n, candidates))
     if n == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
     top = np.argpartition(d, n - 1)[:n] if n < len(d) else np.arange(len(d))
@@ -456,9 +463,11 @@ def describe_cluster(valence: float, arousal: float, share: dict[str, float], va
     return ", ".join(words)
 
 
-def clusters(profiles: Profiles, k: int = 6, *, seed: int = SEED) -> list[Cluster]:
+def clusters(profiles: Profiles, k: int = 6, *, seed: int = SEED, include_uncertain: bool = False) -> list[Cluster]:
     """Group tracks by emotion profile with k-means on standardised (valence, arousal, quadrant
-    shares, within-track variability); clusters are returned largest first.
+    shares, within-track variability); clusters are returned largest first. Uncertain tracks (mostly
+    silence, noise or speech: they have no mood) are left out unless ``include_uncertain``; a cluster's
+    ``fraction`` is of the tracks clustered.
 
     The clustering is deterministic, so it is kept in ``profiles.cache`` (which lives as long as the
     library does not change): asking again for the same ``k`` costs nothing. Each call returns new
@@ -466,23 +475,25 @@ def clusters(profiles: Profiles, k: int = 6, *, seed: int = SEED) -> list[Cluste
     """
     if k < 1:
         raise LibraryError(f"--k must be at least 1 (got {k})")
-    key = ("clusters", int(k), int(seed))
+    key = ("clusters", int(k), int(seed), bool(include_uncertain))
     if key not in profiles.cache:
-        profiles.cache[key] = _clusters(profiles, int(k), seed)
+        profiles.cache[key] = _clusters(profiles, int(k), seed, bool(include_uncertain))
     return [replace(c, examples=[]) for c in profiles.cache[key]]
 
 
-def _clusters(profiles: Profiles, k: int, seed: int) -> list[Cluster]:
-    n = len(profiles)
+def _clusters(profiles: Profiles, k: int, seed: int, include_uncertain: bool) -> list[Cluster]:
+    members = np.arange(len(profiles)) if include_uncertain else np.flatnonzero(~profiles.uncertain)
+    n = len(members)
     if n == 0:
         return []
-    m = profiles.matrix
-    if "cluster_features" not in profiles.cache:
+    m = profiles.matrix[members]
+    cache_key = ("cluster_features", include_uncertain)
+    if cache_key not in profiles.cache:
         features = np.concatenate([m[:, VA], m[:, SHARE], m[:, STD]], axis=1)  # float32
         scale = features.std(axis=0)
         z = (features - features.mean(axis=0)) / np.where(scale > 1e-9, scale, 1.0)
-        profiles.cache["cluster_features"] = (features, z)
-    features, z = profiles.cache["cluster_features"]
+        profiles.cache[cache_key] = (features, z)
+    features, z = profiles.cache[cache_key]
     labels, centres, to_centre = kmeans(z, k, seed=seed, return_distances=True)
     k = len(centres)
     within = to_centre.astype(np.float64) / (float(to_centre.max()) * (1 + 1e-9) + 1e-12)  # in [0, 1)
@@ -508,7 +519,7 @@ def _clusters(profiles: Profiles, k: int, seed: int) -> list[Cluster]:
                 variability=variability,
                 quadrant_share=share,
                 description=describe_cluster(valence, arousal, share, variability),
-                rows=order[bounds[c] : bounds[c + 1]],
+                rows=members[order[bounds[c] : bounds[c + 1]]],
             )
         )
     out.sort(key=lambda c: (-c.size, c.rows[0]))

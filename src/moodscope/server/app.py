@@ -387,15 +387,24 @@ def journey(
     responses={**PLAYLIST_RESPONSES, **_errors(400, 404)},
     summary="tracks with the most similar emotion profile (`moodscope library similar`)",
 )
-def similar(state: State, track_id: TrackId, n: Annotated[int, Query(ge=1, le=MAX_N)] = 10, format: Fmt = "json"):
+def similar(
+    state: State,
+    track_id: TrackId,
+    n: Annotated[int, Query(ge=1, le=MAX_N)] = 10,
+    format: Fmt = "json",
+    include_uncertain: IncludeUncertain = False,
+):
     from moodscope.library.playlists import similar_playlist
 
     with state.libraries.borrow() as lib:
-        found = similar_playlist(lib, _track(lib, track_id), n=n)
+        found = similar_playlist(lib, _track(lib, track_id), n=n, include_uncertain=include_uncertain)
     return _playlist_response(found, format, "moodscope-similar")
 
 
 K = Annotated[int, Query(ge=1, le=50, description="number of clusters")]
+IncludeUncertain = Annotated[
+    bool, Query(description="also use uncertain tracks (mostly silence, noise or speech; left out by default)")
+]
 
 
 @router.get(
@@ -404,9 +413,14 @@ K = Annotated[int, Query(ge=1, le=50, description="number of clusters")]
     responses=_errors(400),
     summary="groups of tracks by emotion profile (`moodscope library clusters`)",
 )
-def clusters(state: State, k: K = 6, examples: Annotated[int, Query(ge=0, le=50)] = 3):
+def clusters(
+    state: State,
+    k: K = 6,
+    examples: Annotated[int, Query(ge=0, le=50)] = 3,
+    include_uncertain: IncludeUncertain = False,
+):
     with state.libraries.borrow() as lib:
-        return [c.to_dict() for c in lib.clusters(k, examples=examples)]
+        return [c.to_dict() for c in lib.clusters(k, examples=examples, include_uncertain=include_uncertain)]
 
 
 @router.get(
@@ -420,13 +434,14 @@ def cluster_tracks(
     index: Annotated[int, PathParam(ge=1, le=50, description="1 = the largest cluster")],
     k: K = 6,
     format: Fmt = "json",
+    include_uncertain: IncludeUncertain = False,
 ):
     from moodscope.errors import LibraryError
     from moodscope.library.playlists import cluster_playlist
 
     with state.libraries.borrow() as lib:
         try:
-            found = cluster_playlist(lib, k, index)
+            found = cluster_playlist(lib, k, index, include_uncertain=include_uncertain)
         except LibraryError as exc:
             raise ApiError(404, str(exc)) from exc
     return _playlist_response(found, format, f"moodscope-cluster-{index}")

@@ -91,6 +91,12 @@ function setupLibrary(config) {
     audio.src = apiURL(`/tracks/${id}/audio`);
     const similar = $("#similar-list");
     similar.replaceChildren();
+    if (t.uncertain) {  // mostly silence, noise or speech: no mood to match (the API refuses it as a seed)
+      const item = document.createElement("li");
+      item.textContent = "none: this track is uncertain (mostly silence, noise or speech), it has no mood to match";
+      similar.append(item);
+      return;
+    }
     try {
       const found = await getJSON(`/similar/${id}`, { n: 5 });
       for (const s of found.tracks) {
