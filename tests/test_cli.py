@@ -72,6 +72,20 @@ def test_help_does_not_import_numpy_or_torch():
     assert done.stdout.strip() == "[]"
 
 
+def test_hidden_progress_bars_do_not_import_tqdm():
+    """Without a terminal (a script, a pipe, a log) the bar is hidden without importing tqdm (20-40 ms
+    of every command's start-up), and counts like tqdm's would."""
+    code = (
+        "import sys; from moodscope.cli.console import progress_bar\n"
+        "with progress_bar(total=0, unit='file', desc='x') as bar:\n"
+        "    bar.total = 3; bar.update(2 - bar.n); bar.update(); bar.set_description('y'); bar.set_postfix({})\n"
+        "print(bar.n, bar.total, 'tqdm' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["3", "3", "False"]
+
+
 def test_feature_cache_honours_moodscope_cache_then_xdg_cache_home(monkeypatch, tmp_path):
     from moodscope.paths import default_cache_dir
 

@@ -32,8 +32,45 @@ def note(message: str) -> None:
         print(message, file=sys.stderr)
 
 
+class HiddenBar:
+    """What :func:`progress_bar` gives when nothing is shown: the part of tqdm's interface the
+    commands use, doing nothing (so that tqdm is not even imported)."""
+
+    def __init__(self, total: float | None = None, **kwargs: Any):
+        self.total = total
+        self.n: float = 0
+
+    def update(self, n: float = 1) -> None:
+        self.n += n
+
+    def set_description(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def set_postfix(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> HiddenBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # None (no console), or closed
+        return False
+
+
 def progress_bar(*, show: bool = True, **kwargs: Any):
-    """A tqdm bar on stderr; hidden with -q, when ``show`` is false, and when stderr is not a terminal."""
+    """A tqdm bar on stderr (``kwargs`` as for tqdm); a :class:`HiddenBar` with -q, when ``show`` is
+    false, and when stderr is not a terminal (scripts, pipes, logs)."""
+    if _quiet or not show or not _is_terminal(sys.stderr):
+        return HiddenBar(**kwargs)
     from tqdm import tqdm
 
-    return tqdm(disable=True if (_quiet or not show) else None, file=sys.stderr, **kwargs)
+    return tqdm(file=sys.stderr, **kwargs)
