@@ -177,8 +177,8 @@ def _to_mono(block: np.ndarray) -> np.ndarray:
         if channels == 1:
             block = block[:, 0]
         else:
-            mono = block[:, 0].astype(np.float32, copy=True)
-            for c in range(1, channels):
+            mono = np.add(block[:, 0], block[:, 1], dtype=np.float32)
+            for c in range(2, channels):
                 mono += block[:, c]
             mono *= np.float32(1.0 / channels)
             block = mono

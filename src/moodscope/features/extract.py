@@ -238,15 +238,17 @@ def _zero_crossing_rate(y: np.ndarray) -> np.ndarray:
     return counts.astype(np.float32) / N_FFT
 
 
-def _rms(y: np.ndarray) -> np.ndarray:
-    """``librosa.feature.rms`` (centred, zero-padded frames) of [shape=(n, samples)] -> [shape=(n, t)]."""
-    energy = np.square(_hop_blocks(y), dtype=np.float64).sum(axis=-1)
+def _rms(blocks: np.ndarray) -> np.ndarray:
+    """``librosa.feature.rms`` (centred, zero-padded frames) from the :func:`_hop_blocks` of
+    [shape=(n, samples)] -> [shape=(n, t)]."""
+    energy = np.square(blocks, dtype=np.float64).sum(axis=-1)
     return np.sqrt(_frame_sums(energy) / N_FFT).astype(np.float32)
 
 
-def _envelope(y: np.ndarray) -> np.ndarray:
-    """:func:`amplitude_envelope` of [shape=(n, samples)] -> [shape=(n, t)] from per-block maxima."""
-    blocks = np.abs(_hop_blocks(y)).max(axis=-1)
+def _envelope(blocks: np.ndarray) -> np.ndarray:
+    """:func:`amplitude_envelope` from the :func:`_hop_blocks` of [shape=(n, samples)] -> [shape=(n, t)],
+    from per-block maxima."""
+    blocks = np.abs(blocks).max(axis=-1)
     out = blocks[:, :N_FRAMES].copy()
     for k in range(1, _FRAME_BLOCKS):
         np.maximum(out, blocks[:, k : k + N_FRAMES], out=out)
@@ -314,8 +316,10 @@ def extract_features(segments: np.ndarray) -> SegmentFeatures:
     )
 
     series = np.empty((n, len(SERIES_NAMES), N_FRAMES), dtype=np.float32)
-    series[:, 0] = _envelope(y)
-    series[:, 1] = _rms(y)
+    blocks = _hop_blocks(y)
+    series[:, 0] = _envelope(blocks)
+    series[:, 1] = _rms(blocks)
+    del blocks
     series[:, 2] = _zero_crossing_rate(y)
     series[:, 3] = centroid.reshape(n, N_FRAMES)
     series[:, 4] = spread.reshape(n, N_FRAMES)
