@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from moodscope.analysis.pretrained import SHIPPED_MODELS, load_model
-from moodscope.cli import build_parser, main
+from moodscope.cli import COMMAND_MODULES, build_parser, command_module, main
 from moodscope.models.checkpoint import save_random_checkpoint
 
 
@@ -70,6 +71,32 @@ def test_help_does_not_import_numpy_or_torch():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_a_command_imports_and_builds_only_its_own_module(capsys):
+    """`moodscope features ...` builds the parser of its module only (start-up); each command maps to
+    the module that registers it, and an unknown command still gets the full list of choices."""
+    for module in COMMAND_MODULES:
+        own = argparse.ArgumentParser().add_subparsers()
+        importlib.import_module(f"moodscope.cli.{module}").register(own)
+        for command in own.choices:
+            assert command_module(["-v", command, "--help"]) == module, command
+    assert command_module(["-q"]) is None and command_module(["featurez"]) is None
+    code = (
+        "import sys; from moodscope.cli import build_parser, command_module, COMMAND_MODULES\n"
+        "args = build_parser(command_module(['-q', 'evaluate', 'm.pt', '--dataset', '4q', '--root', 'x'])).parse_args("
+        "['-q', 'evaluate', 'm.pt', '--dataset', '4q', '--root', 'x'])\n"
+        "print(args.command, *sorted(m for m in COMMAND_MODULES if f'moodscope.cli.{m}' in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["evaluate", "train"]
+    with pytest.raises(SystemExit):
+        main(["featurez"])
+    assert "invalid choice: 'featurez'" in capsys.readouterr().err.replace('"', "'")
+    with pytest.raises(SystemExit):
+        main(["features", "--help"])
+    assert "usage: moodscope features" in capsys.readouterr().out
 
 
 def test_hidden_progress_bars_do_not_import_tqdm():
