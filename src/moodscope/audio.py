@@ -54,6 +54,8 @@ from moodscope.errors import AudioError
 
 log = logging.getLogger(__name__)
 
+RESAMPLE_QUALITY = "VHQ"
+"""soxr's quality setting for every resampling (files and arrays alike)."""
 SNDFILE_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif")
 BLOCK_SECONDS = 60.0
 
@@ -312,26 +314,36 @@ def _open_blocks(path: Path, block_seconds: float) -> tuple[int, Iterator[np.nda
 def stream_audio(path: str | os.PathLike, *, block_seconds: float = BLOCK_SECONDS) -> Generator[np.ndarray, None, None]:
     """Decode ``path`` block by block as mono float32 at ``SAMPLE_RATE`` with bounded memory.
 
-    Yields arrays [shape=(n,)]; their concatenation is the whole resampled track.
-    Raises :class:`AudioError` naming the file when it cannot be decoded.
+    Yields arrays [shape=(n,)]; their concatenation is the whole resampled track, the same samples
+    whatever ``block_seconds`` (a file of one block is resampled in one call, longer ones by a stream;
+    one block is decoded ahead). Raises :class:`AudioError` naming the file when it cannot be decoded.
     """
     import soxr
 
     path = Path(path)
     rate, blocks = _open_blocks(path, block_seconds)
-    resampler = (
-        None if rate == SAMPLE_RATE else soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32", quality="VHQ")
-    )
+    resampler = None  # a resampling stream, for a file of more than one block
     produced = 0  # samples at SAMPLE_RATE
     native = 0  # samples at the file's rate
     try:
-        for block in blocks:
+        block = next(blocks, None)
+        while block is not None:
             check_samples(block, str(path), offset=native / rate, rate=rate)
             native += len(block)
-            out = block if resampler is None else resampler.resample_chunk(block)
+            following = next(blocks, None)
+            if rate == SAMPLE_RATE:
+                out = block
+            elif following is None and resampler is None:
+                # the whole file in one block: the stream's samples in one call, without its buffers and tail
+                out = resample(block, rate)
+            else:
+                if resampler is None:
+                    resampler = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32", quality=RESAMPLE_QUALITY)
+                out = resampler.resample_chunk(block)
             if len(out):
                 produced += len(out)
                 yield out
+            block = following
         if resampler is not None:
             tail = resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
             if len(tail):
@@ -355,11 +367,11 @@ def load_audio(path: str | os.PathLike, *, duration: float | None = None) -> np.
         size += len(block)
         if limit is not None and size >= limit:
             break
-    y = np.concatenate(parts)
+    y = parts[0] if len(parts) == 1 else np.concatenate(parts)
     return y if limit is None else y[:limit]
 
 
-def resample(y: np.ndarray, sr: float, *, target: int = SAMPLE_RATE, quality: str = "VHQ") -> np.ndarray:
+def resample(y: np.ndarray, sr: float, *, target: int = SAMPLE_RATE, quality: str = RESAMPLE_QUALITY) -> np.ndarray:
     """Mix ``y`` [shape=(n,) or (channels, n)] to mono and resample it from ``sr`` to ``target`` Hz."""
     import soxr
 
