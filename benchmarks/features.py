@@ -31,6 +31,14 @@ moodscope 1529 s of audio per second (16 099 s in 10.5 s, 16.8 CPU-s), reference
 (1 796 s in 5.0 s): 4.24x; 2.65x per CPU-second (three runs: 4.24x, 3.99x, 4.10x; the moodscope
 run got about 1.6 of the 2 cores). At normal priority beside two busy jobs both runs got about half
 a core each and the ratio was 2.7x.
+
+``--cli --limit 40 --reference-limit 40 --repeat 3`` (issue 13's figure, start-up included): 3.64x on a
+quiet machine before the start-up work (1.73 s against 6.30 s; 1.95x per CPU-second). After it
+(parser of one command, no tqdm without a terminal, workers that keep their freed memory, one soxr
+call per short file), measured only at load 9-13: 3.40x wall, 2.94x per CPU-second (4.15 s against
+14.11 s; 2.34 against 6.88 CPU-s), and, alternating with the code before it in one run
+(``compare.py``, 3 rounds), 2.01x -> 2.31x wall and 2.04x -> 2.46x per CPU-second. Details and the
+profile: ``docs/benchmarks/README.md``.
 """
 
 from __future__ import annotations
