@@ -269,3 +269,17 @@ def test_feature_workers_keep_freed_memory_for_the_next_file():
 
     assert kept("worker") > 40 << 20
     assert kept("caller") < 16 << 20
+
+
+def test_the_caller_imports_the_decoders_that_forked_workers_inherit():
+    """The local engine sets a job up in its own process before forking the workers
+    (``set_up_for_forked_workers``): the decoders' bindings are then imported once, not per worker."""
+    code = (
+        "import sys\n"
+        "from moodscope.engine.jobs import ExtractJob\n"
+        "with ExtractJob('/nowhere').running(in_worker=False):\n"
+        "    print(*[m in sys.modules for m in ('soundfile', 'soxr', 'numpy.fft')])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True", "True"]

@@ -100,8 +100,12 @@ class ExtractJob:
 
     @contextlib.contextmanager
     def running(self, *, in_worker: bool) -> Iterator[None]:
+        import numpy.fft  # noqa: F401  (numpy imports it on first use)
         import threadpoolctl
 
+        from moodscope.audio import import_decoders
+
+        import_decoders()  # in the caller's process: workers forked from it inherit them
         if in_worker:
             keep_freed_memory()
         # one BLAS thread, in workers and in the caller's process alike: on these small matrices
