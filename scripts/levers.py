@@ -26,6 +26,7 @@ Usage (from the repository root; ROOT = ../shared/data/4q/MER_audio_taffc_datase
 
     python scripts/levers.py descriptors --root ROOT --cache DIR none gain+6 ...   # heavy: musicnn
     python scripts/levers.py run --root ROOT --cache DIR --out DIR/results shipped svm-rbf ...
+    python scripts/levers.py collect DIR/results --to docs/models/levers.json
     python scripts/levers.py list
 
 ``run`` writes ``<out>/<lever>.json`` (the nested summary) and prints one table row per lever.
@@ -427,6 +428,9 @@ def main(argv: list[str] | None = None) -> int:
     p_desc = sub.add_parser("descriptors", help="compute the descriptors of augmented audio (musicnn)")
     p_run = sub.add_parser("run", help="nested CV of levers")
     sub.add_parser("list", help="list the levers")
+    p_collect = sub.add_parser("collect", help="gather the levers' results into one JSON (docs/models/levers.json)")
+    p_collect.add_argument("results", type=Path, help="the --out folder of run")
+    p_collect.add_argument("--to", type=Path, default=Path("docs/models/levers.json"))
     for p in (p_desc, p_run):
         p.add_argument("--root", type=Path, default=Path("../shared/data/4q/MER_audio_taffc_dataset"))
         p.add_argument("--cache", type=Path, required=True)
@@ -443,6 +447,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "list":
         for name, (what, _) in LEVERS.items():
             print(f"{name:16s} {what}")
+        return 0
+    if args.cmd == "collect":
+        found = {f.stem: json.loads(f.read_text()) for f in sorted(args.results.glob("*.json"))}
+        levers = {name: found[name] for name in LEVERS if name in found}
+        payload = {"script": "scripts/levers.py", "reference": "shipped", "levers": levers}
+        args.to.write_text(json.dumps(payload, indent=1) + "\n")
+        print(f"{len(levers)} levers -> {args.to}")
         return 0
     if args.cmd == "descriptors":
         from moodscope.datasets import load_dataset
