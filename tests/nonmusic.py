@@ -1,4 +1,5 @@
-"""Synthetic signals that are not music, at 22.05 kHz: silence, white and pink noise, speech-like sound."""
+"""Synthetic signals that are not music, at 22.05 kHz: silence, white, pink and brown noise, speech-like sound,
+a sine tone and clicks (also used by ``benchmarks/ood.py``)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,35 @@ def pink_noise(seconds: float = 15.0, *, peak: float = 0.3, seed: int = 0) -> np
     spec[0] = 0
     y = np.fft.irfft(spec, n)
     return (peak * y / np.abs(y).max()).astype(np.float32)
+
+
+def brown_noise(seconds: float = 15.0, *, peak: float = 0.3, seed: int = 0) -> np.ndarray:
+    """1/f^2 (Brownian) noise: white noise whose spectrum is divided by f, scaled to ``peak``."""
+    n = int(SAMPLE_RATE * seconds)
+    spec = np.fft.rfft(np.random.default_rng(seed).standard_normal(n))
+    f = np.fft.rfftfreq(n, 1 / SAMPLE_RATE)
+    spec[1:] /= f[1:]
+    spec[0] = 0
+    y = np.fft.irfft(spec, n)
+    return (peak * y / np.abs(y).max()).astype(np.float32)
+
+
+def sine_tone(seconds: float = 15.0, *, frequency: float = 440.0, level: float = 0.3) -> np.ndarray:
+    """A steady sine tone of peak ``level``."""
+    t = np.arange(int(SAMPLE_RATE * seconds)) / SAMPLE_RATE
+    return (level * np.sin(2 * np.pi * frequency * t)).astype(np.float32)
+
+
+def clicks(seconds: float = 15.0, *, rate: float = 4.0, level: float = 0.5, seed: int = 0) -> np.ndarray:
+    """Clicks (1-ms decaying noise bursts) at random times, ``rate`` a second on average (a Poisson process)."""
+    rng = np.random.default_rng(seed)
+    n = int(SAMPLE_RATE * seconds)
+    out = np.zeros(n)
+    width = int(SAMPLE_RATE * 0.001)
+    burst = rng.standard_normal(width) * np.exp(-np.arange(width) / (width / 4))
+    for start in rng.integers(0, n - width, rng.poisson(rate * seconds)):
+        out[start : start + width] += burst
+    return (level * out / max(np.abs(out).max(), 1e-9)).astype(np.float32)
 
 
 def speech_like(seconds: float = 15.0, *, seed: int = 0) -> np.ndarray:

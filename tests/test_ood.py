@@ -13,13 +13,16 @@ from moodscope.analysis.analyzer import analyze, summarize
 from moodscope.analysis.ood import REASONS, OodStats, fit_ood, segment_ood, signal_inputs, track_uncertain
 from moodscope.constants import QUADRANTS, SAMPLE_RATE, SEGMENT_SAMPLES, UNCERTAIN
 from moodscope.paths import DEMO_CLIP
-from nonmusic import pink_noise, silence, speech_like, white_noise
+from nonmusic import brown_noise, clicks, pink_noise, silence, sine_tone, speech_like, white_noise
 
 NOT_MUSIC = {
     "silence": silence,
     "white noise": white_noise,
     "pink noise": pink_noise,
+    "brown noise": brown_noise,
     "speech-like": speech_like,
+    "sine tone": sine_tone,
+    "clicks": clicks,
 }
 
 
@@ -115,11 +118,11 @@ def test_accurate_flags_what_is_not_music(name):
     assert set(a.ood_reasons) <= set(REASONS[1:])
 
 
-@pytest.mark.parametrize("name", ["silence", "white noise", "speech-like"])
+@pytest.mark.parametrize("name", ["silence", "white noise", "speech-like", "sine tone", "clicks"])
 def test_fast_flags_silence_white_noise_and_speech(name):
     a = analyze(NOT_MUSIC[name](), sr=SAMPLE_RATE, model="fast")
     assert a.summary.uncertain and a.ood_flags.all(), f"{name}: {a.ood_reasons} scores {a.ood_scores}"
-    assert np.isfinite(a.ood_scores).all()  # fast scores its paper features (pink noise passes: see models.md)
+    assert np.isfinite(a.ood_scores).all()  # fast scores its paper features (pink and brown noise pass: see models.md)
 
 
 @pytest.mark.parametrize("model", ["accurate", "fast"])
@@ -184,3 +187,28 @@ def test_library_keeps_uncertain_tracks_out_of_mood_queries(tmp_path):
         stored = lib.analysis(everything["talk.wav"])
         assert stored.summary.uncertain and set(stored.ood_reasons) == {"speech-like"}
         assert (lib.timeline(everything["quiet.wav"].id)["ood"] == REASONS.index("silence")).all()
+
+
+def test_the_ood_benchmark_runs_and_reports(tmp_path):
+    """``benchmarks/ood.py`` (the figures of docs/models.md) on the bundled demo clip as the real music."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    (tmp_path / "data" / "music").mkdir(parents=True)
+    shutil.copy(DEMO_CLIP, tmp_path / "data" / "music" / "demo.ogg")
+    out = tmp_path / "ood.json"
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "ood.py"
+    argv = ["--skip-4q", "--models", "fast", "--variants", "1", "--seconds", "5.5"]
+    result = subprocess.run(
+        [sys.executable, str(script), *argv, "--data", str(tmp_path / "data"), "--json", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    pooled = report["real_music"]["fast"]["pooled"]
+    assert pooled["tracks"] == 1 and pooled["segments"] == 8 and pooled["tracks_uncertain"] == 0
+    synthetic = report["synthetic"]["fast"]
+    assert synthetic["silence"]["segments_flagged_fraction"] == 1.0 and synthetic["white noise"]["segments"] == 1
+    assert "Detection on signals that are not music" in result.stdout
