@@ -38,7 +38,9 @@ quiet machine before the start-up work (1.73 s against 6.30 s; 1.95x per CPU-sec
 call per short file), measured only at load 9-13: 3.40x wall, 2.94x per CPU-second (4.15 s against
 14.11 s; 2.34 against 6.88 CPU-s), and, alternating with the code before it in one run
 (``compare.py``, 3 rounds), 2.01x -> 2.31x wall and 2.04x -> 2.46x per CPU-second. Details and the
-profile: ``docs/benchmarks/README.md``.
+profile: ``docs/benchmarks/README.md``. Re-measured on a quiet machine (load 0.1-1.0) after all of it:
+5.16x wall, 2.76x per CPU-second (1.29 s against 6.65 s); alternating with the code before it
+(``compare.py``, 3 rounds): 3.61x -> 4.63x wall, 1.98x -> 2.44x per CPU-second.
 """
 
 from __future__ import annotations
