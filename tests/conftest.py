@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -104,3 +106,11 @@ def decode(path: Path) -> np.ndarray:
         frames = [f.to_ndarray() for f in container.decode(audio=0)]
     planes = [f if f.ndim == 2 and f.shape[0] <= 8 else f.reshape(1, -1) for f in frames]
     return np.concatenate(planes, axis=1)
+
+
+def fresh_python(code: str, *args: str, timeout: float = 120) -> str:
+    """Run ``code`` in a new Python process (what a user's first import or command sees, no module
+    already imported by the tests) and return its standard output; fails the test on a non-zero exit."""
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr
+    return done.stdout

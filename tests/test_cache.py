@@ -15,6 +15,7 @@ import pytest
 import soundfile as sf
 
 import moodscope.features.cache as cache
+from conftest import fresh_python
 from moodscope.cli import main
 from moodscope.constants import N_FRAMES, N_MFCC, SAMPLE_RATE
 from moodscope.engine.features import build_cache
@@ -263,9 +264,7 @@ def test_feature_workers_keep_freed_memory_for_the_next_file():
     and faulting it in again zero-filled (4,500 page faults per clip); the caller's process is left alone."""
 
     def kept(where: str) -> int:
-        done = subprocess.run([sys.executable, "-c", FREED_MEMORY_PROBE, where], capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr
-        return int(done.stdout)
+        return int(fresh_python(FREED_MEMORY_PROBE, where))
 
     assert kept("worker") > 40 << 20
     assert kept("caller") < 16 << 20
@@ -280,6 +279,5 @@ def test_the_caller_imports_the_decoders_that_forked_workers_inherit():
         "with ExtractJob('/nowhere').running(in_worker=False):\n"
         "    print(*[m in sys.modules for m in ('soundfile', 'soxr', 'numpy.fft')])"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["True", "True", "True"]
+    out = fresh_python(code)
+    assert out.split() == ["True", "True", "True"]

@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from conftest import fresh_python
 from moodscope.analysis.pretrained import SHIPPED_MODELS, load_model
 from moodscope.cli import COMMAND_MODULES, build_parser, command_module, main
 from moodscope.models.checkpoint import save_random_checkpoint
@@ -68,9 +67,8 @@ def test_help_does_not_import_numpy_or_torch():
         "import sys; from moodscope.cli import build_parser; build_parser(); "
         "print(sorted(m for m in ('numpy', 'torch', 'pandas') if m in sys.modules))"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
+    out = fresh_python(code)
+    assert out.strip() == "[]"
 
 
 def test_a_command_imports_and_builds_only_its_own_module(capsys):
@@ -88,9 +86,8 @@ def test_a_command_imports_and_builds_only_its_own_module(capsys):
         "['-q', 'evaluate', 'm.pt', '--dataset', '4q', '--root', 'x'])\n"
         "print(args.command, *sorted(m for m in COMMAND_MODULES if f'moodscope.cli.{m}' in sys.modules))"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["evaluate", "train"]
+    out = fresh_python(code)
+    assert out.split() == ["evaluate", "train"]
     with pytest.raises(SystemExit):
         main(["featurez"])
     assert "invalid choice: 'featurez'" in capsys.readouterr().err.replace('"', "'")
@@ -108,9 +105,8 @@ def test_hidden_progress_bars_do_not_import_tqdm():
         "    bar.total = 3; bar.update(2 - bar.n); bar.update(); bar.set_description('y'); bar.set_postfix({})\n"
         "print(bar.n, bar.total, 'tqdm' in sys.modules)"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["3", "3", "False"]
+    out = fresh_python(code)
+    assert out.split() == ["3", "3", "False"]
 
 
 def test_feature_cache_honours_moodscope_cache_then_xdg_cache_home(monkeypatch, tmp_path):

@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -20,6 +18,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from conftest import fresh_python
 from moodscope.cli import main
 from moodscope.constants import AUDIO_EXTENSIONS, QUADRANT_COLOURS, QUADRANTS, VA_RANGE
 from moodscope.library import MoodLibrary
@@ -670,7 +669,7 @@ def test_cors_is_off_by_default_and_allows_one_origin(client, world):
 def test_help_does_not_import_the_web_stack():
     code = "import sys; from moodscope.cli import build_parser; build_parser(); print(sorted(" \
            "m for m in ('fastapi', 'uvicorn', 'starlette', 'torch') if m in sys.modules))"  # fmt: skip
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = fresh_python(code)
     assert out.strip() == "[]"
 
 
