@@ -160,6 +160,9 @@ Fmt = Annotated[Literal["json", "csv", "m3u", "xspf"], Query(description="json (
 MoodText = Annotated[str, Query(min_length=1, max_length=100, description="a mood word, Q1..Q4 or a v,a point")]
 MinConfidence = Annotated[float, Query(ge=0.0, le=1.0, allow_inf_nan=False, description="at least this confident")]
 TrackId = Annotated[int, PathParam(ge=1, le=MAX_TRACK_ID, description="track id")]
+IncludeUncertain = Annotated[
+    bool, Query(description="also use uncertain tracks (mostly silence, noise or speech; left out by default)")
+]
 
 
 # ---- routes ----------------------------------------------------------------------------------------
@@ -402,9 +405,6 @@ def similar(
 
 
 K = Annotated[int, Query(ge=1, le=50, description="number of clusters")]
-IncludeUncertain = Annotated[
-    bool, Query(description="also use uncertain tracks (mostly silence, noise or speech; left out by default)")
-]
 
 
 @router.get(
