@@ -14,7 +14,10 @@ library queries over HTTP on a large library.
    serve``; each query of a mix (track pages, mood lists, text search, track detail, similar,
    playlist, journey, clusters, stats) is asked ``--repeat`` times after one warm-up; reported
    p50/p95 per query and over all. Reference in the same run: the same library calls in this
-   process (for ``/tracks``: the page and its total). Goal: p95 <= 150 ms. ``/map`` (every track's
+   process (for ``/tracks``: the page and its total). Goal: p95 <= 150 ms. The text search is also
+   compared in process with the table scan it replaced (schema 8's full-text index against
+   ``text_index = False``, alternating, the same results checked), on a selective and an unselective
+   text; a ``--library`` of an older schema is migrated on open (timed). ``/map`` (every track's
    point: megabytes of JSON at this size) is reported apart: the first request (which builds it),
    then cached, gzip and plain, and a revalidation (304). ``--browser``: the page in headless
    Chromium, from navigation to every track drawn, and one repaint of every dot.
@@ -27,10 +30,12 @@ library queries over HTTP on a large library.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -316,17 +321,63 @@ def queries(n: int) -> dict:
     }
 
 
+TEXT_SEARCHES = {
+    "Artist 123": "an artist's 20 tracks and those of 10 more artists (Artist 1230..1239): 220",
+    "Track 99999": "one track",
+    "mp3": "every track (the index narrows nothing)",
+}
+"""Texts of the text-search comparison: the full-text index (schema 8) against the scan it replaced."""
+
+
+def bench_text_search(lib, repeat: int) -> dict:
+    """The text filter as ``GET /tracks?q=`` asks it (a page of 50 and the total), in process, through the
+    library's full-text index and by the scan of the table it replaced (``text_index = False``), alternating."""
+    out = {}
+    for text, what in TEXT_SEARCHES.items():
+        times: dict[bool, list[float]] = {True: [], False: []}
+        results = {}
+        for indexed in (True, False):  # warm-up, and the two must agree
+            lib.text_index = indexed
+            page, total = lib.track_page(text=text, limit=50)
+            results[indexed] = ([t.id for t in page], total)
+        assert results[True] == results[False], text
+        for _ in range(repeat):
+            for indexed in (True, False):
+                lib.text_index = indexed
+                t = time.perf_counter()
+                lib.track_page(text=text, limit=50)
+                times[indexed].append(1000 * (time.perf_counter() - t))
+        lib.text_index = True
+        index_p50, scan_p50 = percentile(times[True], 50), percentile(times[False], 50)
+        out[text] = {
+            "matches": results[True][1],
+            "what": what,
+            "index_p50_ms": round(index_p50, 2),
+            "index_p95_ms": round(percentile(times[True], 95), 2),
+            "scan_p50_ms": round(scan_p50, 2),
+            "scan_p95_ms": round(percentile(times[False], 95), 2),
+            "speedup_p50": round(scan_p50 / index_p50, 1),
+        }
+    return out
+
+
 def bench_queries(n: int, repeat: int, workdir: Path, library: Path | None = None, browser: bool = False) -> dict:
     from moodscope.library import MoodLibrary
+    from moodscope.library.db import SCHEMA_VERSION
 
     db = library or workdir / "queries.db"
     start = time.perf_counter()
     if not db.exists():
         build_synthetic_library(db, n)
     built = time.perf_counter() - start
-    with MoodLibrary(db, create=False) as lib:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        schema = conn.execute("PRAGMA user_version").fetchone()[0]
+    start = time.perf_counter()
+    with MoodLibrary(db, create=False) as lib:  # migrates a library of an older schema
+        opened = time.perf_counter() - start
         if len(lib) != n:
             raise SystemExit(f"{db} holds {len(lib)} tracks, not --tracks {n}: give another --library")
+        text_search = bench_text_search(lib, repeat)
     server = Server(
         "--db",
         str(db),
@@ -341,8 +392,12 @@ def bench_queries(n: int, repeat: int, workdir: Path, library: Path | None = Non
             "tracks": n,
             "build_s": round(built, 1),
             "repeat": repeat,
+            "schema": schema,
             "queries": {},
+            "text_search_index_vs_scan": text_search,
         }
+        if schema < SCHEMA_VERSION:
+            out[f"migrated_from_schema_{schema}_s"] = round(opened, 2)
         out["map"] = bench_map(server.port)  # first: the first request builds the map
         every: list[float] = []
         with MoodLibrary(db, create=False) as lib:
@@ -511,6 +566,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {name:<24} p50 {f['p50_ms']:>6.1f} ms  p95 {f['p95_ms']:>6.1f} ms   "
                       f"(in process {f['in_process_p50_ms']:>6.1f} ms)")  # fmt: skip
             print(f"  all queries: p50 {q['all_p50_ms']} ms, p95 {q['all_p95_ms']} ms (goal <= {QUERY_GOAL_MS:g} ms)")
+            print("  text search in process, full-text index against the table scan it replaced (page of 50 + total):")
+            for text, f in q["text_search_index_vs_scan"].items():
+                print(f"    {text!r:<14} {f['matches']:>6} matches: index p50 {f['index_p50_ms']:>7.2f} ms, scan p50 "
+                      f"{f['scan_p50_ms']:>7.2f} ms: {f['speedup_p50']}x")  # fmt: skip
             m = q["map"]
             print(f"  /map of every track: {m['bytes'] / 1e6:.1f} MB ({m['gzip_bytes'] / 1e6:.2f} MB gzip); first "
                   f"request {m['first_ms']} ms, then {m['cached_gzip_ms']} ms gzip / {m['cached_plain_ms']} ms plain, "

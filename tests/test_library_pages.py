@@ -93,7 +93,10 @@ def test_a_library_of_schema_4_drops_its_snapshot_of_the_older_layout(lib):
         ("segments", "ood"),
         ("segments", "ood_score"),
     ):
-        conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")  # added by schema 6
+        conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")  # added by schema 7
+    for trigger in ("tracks_insert_text", "tracks_delete_text", "tracks_update_text"):
+        conn.execute(f"DROP TRIGGER {trigger}")  # added by schema 8, with the text index
+    conn.execute("DROP TABLE tracks_text")
     conn.execute("PRAGMA user_version = 4")
     conn.commit()
     conn.close()

@@ -77,3 +77,42 @@ def test_operation_from_its_schema(api_schema, method, path):
 def test_every_operation_is_fuzzed(api_schema):
     documented = {(m.upper(), p) for p, item in api_schema.raw_schema["paths"].items() for m in item}
     assert documented == set(OPERATIONS)
+
+
+# the text filter goes to SQLite's full-text index as an FTS5 query: its syntax, quotes, LIKE's wildcards,
+# control characters and NUL must all be taken literally (or scanned), never an error
+HOSTILE_Q = ['"', '""', '"""', "'", "*", "t*", "-t0", "NEAR", "NEAR(t0 t1)", "t0 AND t1", "t0 OR", "NOT t0", "^t0",
+             "path:t0", "{path}:t0", "(t0", "t0)", "+", "%", "_", "%_%", "\\", "\\%", "\x00", "t0\x00", "\x00\x00\x00",
+             "a\x00\"b", "\u202e0t", "🎵🎵🎵", "T0.WAV", "t0.wav", "wav", "x" * 200, " ", "   ", "\t\n\r"]  # fmt: skip
+
+
+def _scanned_total(app, q: str) -> int:
+    """How many tracks the scan of the table (the filter without its index) finds for ``q``."""
+    with MoodLibrary(app.state.server.config.db, create=False) as lib:
+        lib.text_index = False
+        return lib.count(text=q)
+
+
+@pytest.mark.parametrize("q", HOSTILE_Q, ids=[repr(q)[:24] for q in HOSTILE_Q])
+def test_hostile_text_search_is_answered_as_the_scan_would(fuzzed_app, q):
+    with TestClient(fuzzed_app) as client:  # the app's lifespan, as schemathesis runs it for each call
+        response = client.get("/api/v1/tracks", params={"q": q, "limit": 10})
+    assert response.status_code == 200, response.text
+    assert response.json()["total"] == _scanned_total(fuzzed_app, q)
+
+
+def test_raw_and_invalid_percent_encodings_of_q_are_no_server_error(fuzzed_app):
+    with TestClient(fuzzed_app) as client:
+        for raw in ("%ff%fe%fd", "%22%00%22", "%ed%a0%80abc", "t0%20NEAR%28", "%25%5f%5c", "%e2%80", "a" * 201):
+            response = client.get(f"/api/v1/tracks?q={raw}")
+            assert response.status_code in (200, 422), (raw, response.status_code, response.text)
+
+
+@given(q=st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=200))
+@settings(max_examples=EXAMPLES * 5, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])  # fmt: skip
+def test_any_text_search_is_answered_as_the_scan_would(fuzzed_app, q):
+    with TestClient(fuzzed_app) as client:  # the app's lifespan, as schemathesis runs it for each call
+        response = client.get("/api/v1/tracks", params={"q": q, "limit": 10})
+    assert response.status_code == 200, response.text
+    assert response.json()["total"] == _scanned_total(fuzzed_app, q)

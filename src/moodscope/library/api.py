@@ -32,11 +32,13 @@ from moodscope.engine.base import Engine
 from moodscope.errors import LibraryError
 from moodscope.library import queries
 from moodscope.library.db import (
+    TEXT_INDEX,
     Profiles,
     Track,
     connect,
     default_library_path,
     fetch_tracks,
+    has_text_index,
     load_profiles,
     scan_lock,
     select_page,
@@ -89,9 +91,21 @@ def _as_mood(mood: str | Mood | tuple[float, float]) -> Mood:
     return parse_mood(mood)
 
 
-def _filter_sql(mood: Mood | None, min_confidence: float, text: str | None) -> tuple[str, tuple]:
+TEXT_INDEX_MIN_LENGTH = 3
+"""The shortest text the full-text index can find (it indexes 3-character substrings); shorter texts scan."""
+
+
+def _filter_sql(mood: Mood | None, min_confidence: float, text: str | None, indexed: bool) -> tuple[str, tuple]:
     """The SQL condition (and its parameters) of the track filters of :meth:`MoodLibrary.tracks`: a mood
-    leaves out the uncertain tracks (they have none)."""
+    leaves out the uncertain tracks (they have none).
+
+    ``text``: SQLite's ``LIKE`` of the text as a literal substring of title, artist or path (case-insensitive
+    for ASCII letters only, as ``LIKE`` is). ``indexed``: the library's full-text index
+    (:data:`~moodscope.library.db.TEXT_INDEX`) first narrows the tracks to those holding the text as a
+    substring under Unicode case folding (a superset of ``LIKE``'s matches), so the same ``LIKE`` then only
+    checks those: the same tracks as a scan of the table, found without one. Texts the index cannot look up
+    (shorter than :data:`TEXT_INDEX_MIN_LENGTH` characters, or holding a NUL character) scan the table.
+    """
     where: list[str] = ["confidence >= ?"]
     params: list[object] = [float(min_confidence)]
     if mood is not None:
@@ -100,6 +114,9 @@ def _filter_sql(mood: Mood | None, min_confidence: float, text: str | None) -> t
         where.append("quadrant = ?")
         params.append(mood.quadrant)
     if text:
+        if indexed and len(text) >= TEXT_INDEX_MIN_LENGTH and "\0" not in text:  # an FTS5 phrase: the quoted text
+            where.append(f"id IN (SELECT rowid FROM {TEXT_INDEX} WHERE {TEXT_INDEX} MATCH ?)")
+            params.append('"' + text.replace('"', '""') + '"')
         like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         where.append("(title LIKE ? ESCAPE '\\' OR artist LIKE ? ESCAPE '\\' OR path LIKE ? ESCAPE '\\')")
         params.extend([like] * 3)
@@ -129,6 +146,9 @@ class MoodLibrary:
         self.conn: sqlite3.Connection = connect(
             self.path, create=create, write=False if self.read_only else write, verify=verify
         )
+        self.text_index = has_text_index(self.conn)
+        """Whether text filters use the full-text index (no index where SQLite lacks FTS5's trigram
+        tokenizer); False makes them scan the table, as before schema 8 (same results, slower)."""
         self._profiles: Profiles | None = None
         self._profiles_key: tuple[int, int] | None = None
         self._verified = verify
@@ -427,7 +447,8 @@ class MoodLibrary:
     ) -> list[Track]:
         """Tracks of a mood (a quadrant's tracks by confidence, or nearest to a v/a point), or all by id.
 
-        ``text`` keeps the tracks whose title, artist or path contains it (case-insensitive);
+        ``text`` keeps the tracks whose title, artist or path contains it (case-insensitive for ASCII letters,
+        as SQLite's ``LIKE``; found through the library's full-text index when it has one, else by a scan);
         ``offset`` skips that many of the ranked tracks (pages of ``limit``).
         """
         return self._select(mood, min_confidence, limit, offset, text, total=False)[0]
@@ -443,7 +464,8 @@ class MoodLibrary:
         text: str | None = None,
     ) -> tuple[list[Track], int]:
         """One page of :meth:`tracks` and how many tracks match in all (:meth:`count`), answered together:
-        a text filter scans the table once for both; without one the total comes from the profiles."""
+        a text filter answers both in one query (through the full-text index); without one the total comes from
+        the profiles."""
         tracks, total = self._select(mood, min_confidence, limit, offset, text, total=True)
         assert total is not None  # asked for
         return tracks, total
@@ -464,7 +486,7 @@ class MoodLibrary:
             )
             n = None
             if text:
-                where, params = _filter_sql(target, min_confidence, text)
+                where, params = _filter_sql(target, min_confidence, text, self.text_index)
                 ids = np.fromiter((r[0] for r in self.conn.execute(f"SELECT id FROM tracks WHERE {where}", params)),
                                   np.int64)  # fmt: skip
                 keep = np.isin(prof.ids[rows], ids)
@@ -477,9 +499,9 @@ class MoodLibrary:
             prof = self.profiles()
             rows = np.flatnonzero(prof.confidence >= min_confidence)
             return self._tracks_at(rows[offset:stop]), len(rows)
-        where, params = _filter_sql(target, min_confidence, text)
+        where, params = _filter_sql(target, min_confidence, text, self.text_index)
         order = "id" if target is None else "confidence DESC, id DESC"
-        if total and text:  # one scan of the table for the page and the total
+        if total and text:  # one query for the page and the total
             found, n = select_page(self.conn, where, params, order, limit, offset)
         else:
             page = "" if limit is None and not offset else f" LIMIT {-1 if limit is None else limit} OFFSET {offset}"
@@ -495,13 +517,13 @@ class MoodLibrary:
         """How many tracks :meth:`tracks` would list without ``limit`` and ``offset``.
 
         Without ``text`` it is counted from what the library keeps (the profiles, or the mood index of a
-        quadrant); a text filter scans the table."""
+        quadrant); a text filter asks SQL (through the full-text index, see :meth:`tracks`)."""
         target = None if mood is None else _as_mood(mood)
         if not text and (target is None or target.is_point):  # what rank_for_mood keeps: no SQL scan
             prof = self.profiles()
             keep = prof.confidence >= min_confidence
             return int(np.count_nonzero(keep if target is None else keep & ~prof.uncertain))
-        where, params = _filter_sql(target, min_confidence, text)
+        where, params = _filter_sql(target, min_confidence, text, self.text_index)
         return self.conn.execute(f"SELECT count(*) FROM tracks WHERE {where}", params).fetchone()[0]
 
     @_guarded

@@ -13,7 +13,9 @@ One SQLite file (standard library ``sqlite3``) in WAL mode with foreign keys on.
 - ``segments``: the per-segment timeline of each track (start, four probabilities, valence,
   arousal, ``ood``: 0 or why the segment is out of distribution, an index into
   :data:`moodscope.analysis.ood.REASONS`, and ``ood_score``), deleted with its track (``ON DELETE CASCADE``);
-- ``failures``: files that could not be analysed, with the reason and the size/mtime they had.
+- ``failures``: files that could not be analysed, with the reason and the size/mtime they had;
+- ``tracks_text``: the full-text index (FTS5, trigram tokenizer) of each track's title, artist and path,
+  kept in step with ``tracks`` by triggers, for the text filter of queries (schema 8).
 
 Durability: every write is one short transaction. With WAL and ``synchronous=NORMAL`` a process
 killed at any moment (even ``kill -9``) loses nothing already committed and never leaves a corrupt
@@ -122,6 +124,73 @@ def _va_to_probability_scale(conn: sqlite3.Connection) -> None:
     conn.execute("DELETE FROM profile_snapshot")
 
 
+TEXT_INDEX = "tracks_text"
+"""The full-text index of the text filter (title, artist and path of each track; schema 8)."""
+
+_TEXT_COLUMNS = ("title", "artist", "path")
+_TEXT_INDEX_SQL = f"""
+CREATE VIRTUAL TABLE {TEXT_INDEX} USING fts5 (
+    {", ".join(_TEXT_COLUMNS)}, content = 'tracks', content_rowid = 'id', tokenize = 'trigram'
+);
+CREATE TRIGGER tracks_insert_text AFTER INSERT ON tracks BEGIN
+    INSERT INTO {TEXT_INDEX} (rowid, {", ".join(_TEXT_COLUMNS)})
+    VALUES (new.id, {", ".join(f"new.{c}" for c in _TEXT_COLUMNS)});
+END;
+CREATE TRIGGER tracks_delete_text AFTER DELETE ON tracks BEGIN
+    INSERT INTO {TEXT_INDEX} ({TEXT_INDEX}, rowid, {", ".join(_TEXT_COLUMNS)})
+    VALUES ('delete', old.id, {", ".join(f"old.{c}" for c in _TEXT_COLUMNS)});
+END;
+CREATE TRIGGER tracks_update_text AFTER UPDATE OF {", ".join(_TEXT_COLUMNS)} ON tracks BEGIN
+    INSERT INTO {TEXT_INDEX} ({TEXT_INDEX}, rowid, {", ".join(_TEXT_COLUMNS)})
+    VALUES ('delete', old.id, {", ".join(f"old.{c}" for c in _TEXT_COLUMNS)});
+    INSERT INTO {TEXT_INDEX} (rowid, {", ".join(_TEXT_COLUMNS)})
+    VALUES (new.id, {", ".join(f"new.{c}" for c in _TEXT_COLUMNS)});
+END;
+INSERT INTO {TEXT_INDEX} ({TEXT_INDEX}) VALUES ('rebuild');
+"""
+
+
+def trigram_support(conn: sqlite3.Connection) -> bool:
+    """Can this SQLite build FTS5 tables with the ``trigram`` tokenizer (FTS5 compiled in, SQLite >= 3.34)?"""
+    try:
+        conn.execute("CREATE VIRTUAL TABLE temp.moodscope_trigram_probe USING fts5 (x, tokenize = 'trigram')")
+    except sqlite3.OperationalError:
+        return False
+    conn.execute("DROP TABLE temp.moodscope_trigram_probe")
+    return True
+
+
+def _text_search_index(conn: sqlite3.Connection) -> None:
+    """Schema 8: a full-text index of each track's title, artist and path (:data:`TEXT_INDEX`), so that
+    the text filter (``MoodLibrary.tracks(text=...)``, ``GET /tracks?q=``) need not scan the table.
+
+    An FTS5 table with the ``trigram`` tokenizer (it indexes every 3-character substring, case-folded) over
+    the ``tracks`` table's own columns (external content: the text is not stored twice), kept in step by
+    triggers in the writing transaction, and built from the existing rows inside the migrating transaction
+    (a process killed meanwhile leaves the schema-7 library as it was). Where SQLite lacks FTS5 or the
+    trigram tokenizer (older than 3.34) there is no index and the filter scans the table as before.
+    """
+    if not trigram_support(conn):
+        log.warning(
+            "this SQLite (%s) has no FTS5 trigram tokenizer: text filters of the library will scan every track",
+            sqlite3.sqlite_version,
+        )
+        return
+    for statement in _statements(_TEXT_INDEX_SQL):
+        conn.execute(statement)
+
+
+def has_text_index(conn: sqlite3.Connection) -> bool:
+    """Does this library have its full-text index (:data:`TEXT_INDEX`), usable by this SQLite?"""
+    try:
+        found = conn.execute("SELECT count(*) FROM sqlite_schema WHERE name = ?", (TEXT_INDEX,)).fetchone()[0]
+        if found:  # built by an SQLite with FTS5 and trigram, perhaps opened by one without
+            conn.execute(f"SELECT rowid FROM {TEXT_INDEX} WHERE {TEXT_INDEX} MATCH 'moodscope' LIMIT 0").fetchall()
+    except sqlite3.DatabaseError:
+        return False
+    return bool(found)
+
+
 MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
     # version 1
     f"""
@@ -213,6 +282,8 @@ MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
     ALTER TABLE segments ADD COLUMN ood_score REAL;
     DELETE FROM profile_snapshot;
     """,
+    # version 8: a full-text (FTS5 trigram) index of titles, artists and paths for the text filter
+    _text_search_index,
 )
 """Schema upgrades, in order: an SQL script, or a function of the connection (run in the migrating
 transaction) where SQL alone cannot do it."""
@@ -866,6 +937,7 @@ def full_check(conn: sqlite3.Connection) -> list[str]:
         ("tracks", _check_track_rows),
         ("segments", _check_segment_rows),
         ("profiles", _check_profile_rows),
+        ("text index", _check_text_index),
     )
     for name, check in checks:
         try:
@@ -875,6 +947,22 @@ def full_check(conn: sqlite3.Connection) -> list[str]:
         if problem:
             problems.append(problem)
     return problems
+
+
+def _check_text_index(conn: sqlite3.Connection) -> str | None:
+    """FTS5's own check of the text index against the tracks (skipped on a read-only connection: it is
+    asked as an ``INSERT``)."""
+    if not has_text_index(conn):
+        return None
+    try:
+        conn.execute(f"INSERT INTO {TEXT_INDEX} ({TEXT_INDEX}, rank) VALUES ('integrity-check', 1)")
+    except sqlite3.OperationalError as exc:
+        if "readonly" in str(exc):
+            return None
+        raise
+    except sqlite3.DatabaseError:
+        return "text index: it does not match the tracks' titles, artists and paths (text searches would be wrong)"
+    return None
 
 
 def _check_track_rows(conn: sqlite3.Connection) -> str | None:
