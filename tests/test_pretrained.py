@@ -33,6 +33,15 @@ def test_shipped_checkpoint_is_self_describing(name):
     assert meta["metrics"], "a shipped model carries its evaluation"
 
 
+def test_shipped_fast_is_what_train_shipped_fast_produces():
+    """The shipped ``fast`` carries its own cross-validation: one run, every fold, the epochs their median."""
+    metrics = read_checkpoint(SHIPPED_MODELS["fast"])["meta"]["metrics"]
+    folds = metrics["fold_best_epochs"]
+    assert len(folds) == 5 and metrics["epochs"] == int(np.median(folds))
+    assert "source" not in metrics["cross_validation"], "figures of this checkpoint's own run, not an earlier one"
+    assert len(metrics["cross_validation"]["summary"]["song"]["macro_f1"]["values"]) == 5
+
+
 def golden_outputs() -> dict:
     return {name: analyze(DEMO_CLIP, model=name).to_dict() for name in SHIPPED_MODELS}
 
