@@ -112,42 +112,63 @@ def real_music(data: Path, model, name: str) -> dict:
     return {"files": files, "pooled": total}
 
 
+def _clip_segments(items: list[tuple[str, Path]]):
+    """(track id, segments [shape=(n, SEGMENT_SAMPLES)]) of each 4Q clip that decodes, with progress."""
+    from moodscope.audio import load_audio, segment_audio
+    from moodscope.errors import MoodscopeError
+
+    start = time.perf_counter()
+    for i, (tid, path) in enumerate(items):
+        try:
+            yield tid, segment_audio(load_audio(path), source=str(path))
+        except MoodscopeError as exc:
+            print(f"  skipped: {exc}", file=sys.stderr)
+        if (i + 1) % 100 == 0:
+            print(f"  4Q clips: {i + 1}/{len(items)}, {time.perf_counter() - start:.0f} s", flush=True)
+
+
+def _cached_segments(cache: Path, items: list, names: tuple[str, ...], compute) -> dict[str, np.ndarray]:
+    """Per-segment arrays ``names`` (and ``track_ids``) of the 4Q clips, from ``cache`` (an NPZ) when it holds
+    them for the same clips, else ``compute(segments)`` -> {name: [shape=(n, ...)]} over every clip, cached."""
+    from moodscope.features.cache import atomic_write_npz
+
+    wanted = np.array([tid for tid, _ in items] + ["|", *names])
+    if cache.exists():
+        with np.load(cache, allow_pickle=False) as data:
+            if np.array_equal(data["requested"], wanted):
+                return {k: data[k] for k in (*names, "track_ids")}
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in names}
+    ids: list[str] = []
+    for tid, segments in _clip_segments(items):
+        for k, v in compute(segments).items():
+            parts[k].append(v)
+        ids += [tid] * len(segments)
+    arrays = {k: np.concatenate(v) for k, v in parts.items()} | {"track_ids": np.array(ids)}
+    atomic_write_npz(cache, arrays | {"requested": wanted})
+    return arrays
+
+
 def fourq_descriptors(root: Path, cache: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray, dict]:
     """Descriptor blocks (``accurate``'s and ``fast``'s OOD blocks), signal measurements and track id of every
-    segment of the 4Q clips, and each track's artist; cached in ``cache`` (an NPZ)."""
+    segment of the 4Q clips, and each track's artist. Cached in ``cache`` (the descriptors: most of the
+    time, musicnn's forward pass) and beside it with the suffix ``-signal`` (the signal measurements, a
+    minute: recomputed alone when the signal checks change)."""
     from moodscope.analysis.accurate import FAST_OOD_BLOCKS, OOD_BLOCKS, block_inputs, blocks_from_inputs
     from moodscope.analysis.ood import SIGNAL_INPUTS, signal_inputs
-    from moodscope.audio import load_audio, segment_audio
     from moodscope.datasets import load_dataset
-    from moodscope.errors import MoodscopeError
-    from moodscope.features.cache import atomic_write_npz
 
     dataset = load_dataset("4q", root)
     artist_of = {tid: (t.artist or tid).strip().lower() for tid, t in dataset.tracks().items()}
     items = dataset.audio_items()
     names = (*OOD_BLOCKS, *FAST_OOD_BLOCKS)
-    wanted = np.array([tid for tid, _ in items] + ["|", *names])
-    if cache.exists():
-        with np.load(cache, allow_pickle=False) as data:
-            if np.array_equal(data["requested"], wanted):
-                return ({b: data[b] for b in names}, {k: data[k] for k in SIGNAL_INPUTS}, data["track_ids"], artist_of)
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in (*names, *SIGNAL_INPUTS)}
-    ids: list[str] = []
-    start = time.perf_counter()
-    for i, (tid, path) in enumerate(items):
-        try:
-            segments = segment_audio(load_audio(path), source=str(path))
-        except MoodscopeError as exc:
-            print(f"  skipped: {exc}", file=sys.stderr)
-            continue
-        for k, v in (blocks_from_inputs(block_inputs(segments, names), names) | signal_inputs(segments)).items():
-            parts[k].append(v)
-        ids += [tid] * len(segments)
-        if (i + 1) % 50 == 0:
-            print(f"  4Q descriptors: {i + 1}/{len(items)} clips, {time.perf_counter() - start:.0f} s", flush=True)
-    arrays = {k: np.concatenate(v) for k, v in parts.items()}
-    atomic_write_npz(cache, arrays | {"track_ids": np.array(ids), "requested": wanted})
-    return ({b: arrays[b] for b in names}, {k: arrays[k] for k in SIGNAL_INPUTS}, np.array(ids), artist_of)
+    blocks = _cached_segments(cache, items, names, lambda s: blocks_from_inputs(block_inputs(s, names), names))
+    signal_cache = cache.with_name(f"{cache.stem}-signal{cache.suffix}")
+    signal = _cached_segments(signal_cache, items, SIGNAL_INPUTS, signal_inputs)
+    if not np.array_equal(blocks["track_ids"], signal["track_ids"]):
+        sys.exit(f"{cache} and {signal_cache} disagree on the 4Q segments: delete both and run again")
+    track_ids = blocks.pop("track_ids")
+    signal.pop("track_ids")
+    return blocks, signal, track_ids, artist_of
 
 
 def fourq(root: Path, cache: Path, models: dict) -> dict:
@@ -180,7 +201,43 @@ def fourq(root: Path, cache: Path, models: dict) -> dict:
         }
     signal_only = segment_ood(signal)
     out["signal checks alone"] = {"out_of_fold": _verdicts(signal_only.flag, signal_only.reason, track_ids)}
-    return out
+    return out, signal_calibration(signal)
+
+
+def signal_calibration(signal: dict[str, np.ndarray]) -> dict:
+    """How near the 4Q training segments come to the steady-noise and clicks checks' thresholds (how they
+    were chosen: no training segment near both noise thresholds; docs/models.md)."""
+    from moodscope.constants import (
+        CLICK_BURST_SECONDS,
+        NOISE_FLUCTUATION_DB,
+        NOISE_RIPPLE_DB,
+        SPEECH_LEVEL_CV,
+        SPEECH_PAUSE_FRACTION,
+    )
+
+    fluctuation, ripple, burst = signal["ood_fluctuation"], signal["ood_ripple"], signal["ood_burst"]
+    smooth, steady = ripple < NOISE_RIPPLE_DB, fluctuation < NOISE_FLUCTUATION_DB
+    intermittent = (signal["ood_pauses"] > SPEECH_PAUSE_FRACTION) & (signal["ood_level_cv"] > SPEECH_LEVEL_CV)
+
+    def low(x: np.ndarray) -> dict:
+        return (
+            {"min": float(x.min()), "p0.1": float(np.percentile(x, 0.1)), "p1": float(np.percentile(x, 1))}
+            if len(x)
+            else {}
+        )
+
+    return {
+        "segments": len(fluctuation),
+        "noise_fluctuation_db": {
+            "threshold": NOISE_FLUCTUATION_DB,
+            "all": low(fluctuation),
+            "smooth": low(fluctuation[smooth]),
+        },
+        "noise_ripple_db": {"threshold": NOISE_RIPPLE_DB, "all": low(ripple), "steady": low(ripple[steady])},
+        "segments_smoother_than_ripple_threshold": int(smooth.sum()),
+        "segments_steadier_than_fluctuation_threshold": int(steady.sum()),
+        "click_burst_seconds": {"threshold": CLICK_BURST_SECONDS, "intermittent": low(burst[intermittent])},
+    }
 
 
 def synthetic(model, seconds: float, variants: int) -> dict:
@@ -228,6 +285,10 @@ def print_tables(report: dict) -> None:
                     print(f"{name:20s} {key:34s} segments {_pct(v['segments_flagged_fraction']):>7s} "
                           f"({v['segments_flagged']}/{v['segments']}), songs uncertain {v['tracks_uncertain']}/"
                           f"{v['tracks']}, songs with a flag {v['tracks_any_flagged']}  {v['reasons']}")  # fmt: skip
+    if "4q_signal_calibration" in report:
+        c = report["4q_signal_calibration"]
+        print(f"\n4Q segments against the signal checks' thresholds: fluctuation {c['noise_fluctuation_db']}, "
+              f"ripple {c['noise_ripple_db']}, burst {c['click_burst_seconds']}")  # fmt: skip
     print("\nDetection on signals that are not music (segments flagged / signals uncertain):")
     models = list(report["synthetic"])
     print(f"{'signal':14s}" + "".join(f"{m:>28s}" for m in models))
@@ -261,7 +322,9 @@ def main(argv: list[str] | None = None) -> None:
         report["synthetic"][name] = synthetic(model, args.seconds, args.variants)
     if not args.skip_4q:
         cache = args.cache / "ood-4q-descriptors.npz"
-        report["4q"] = fourq(args.data / "4q" / "MER_audio_taffc_dataset", cache, models)
+        report["4q"], report["4q_signal_calibration"] = fourq(
+            args.data / "4q" / "MER_audio_taffc_dataset", cache, models
+        )
     report["load_average_end"] = os.getloadavg()[0]
     report["wall_seconds"] = round(time.perf_counter() - start, 1)
     print_tables(report)

@@ -120,3 +120,19 @@ SPEECH_LEVEL_CV = 1.2
 """Signal check of speech-like input (words and phrases between pauses): a segment with more than
 SPEECH_PAUSE_FRACTION of its frames SPEECH_PAUSE_DB below its loud frames (95th percentile) and a frame
 RMS whose coefficient of variation exceeds SPEECH_LEVEL_CV is flagged (:mod:`moodscope.analysis.ood`)."""
+
+CLICK_BURST_SECONDS = 0.05
+"""Intermittent sound (the speech check above) whose bursts last less than this on average (mean length of
+the runs of frames within SPEECH_PAUSE_DB of the loud frames) is clicks, not speech: no syllable is this short."""
+
+NOISE_FFT = N_FFT // 2
+NOISE_BAND_HZ = (100.0, 5000.0)
+NOISE_FLUCTUATION_DB = 0.6
+NOISE_RIPPLE_DB = 1.0
+"""Signal check of steady noise (hiss, white, pink or brown noise), on the power spectrum of non-overlapping
+Hann-windowed frames of NOISE_FFT samples between NOISE_BAND_HZ: divided by its own average over the segment
+(whitened, so that the noise's colour does not matter), the band's level fluctuates from frame to frame by
+less than NOISE_FLUCTUATION_DB (std, dB: stationary noise fluctuates only by chance, about 0.4 dB; music
+changes) and the average spectrum has no peaks (std of its deviation from a running median over 9 bins below
+NOISE_RIPPLE_DB: noise is unpitched). Chosen on the 4Q training segments (docs/models.md): no segment of them
+comes near both (their lowest fluctuation is 0.80 dB, 0.88 dB among those smoother than NOISE_RIPPLE_DB)."""

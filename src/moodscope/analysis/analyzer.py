@@ -108,7 +108,7 @@ class Analysis:
 
     @property
     def ood_reasons(self) -> list[str]:
-        """Why each segment is flagged ("silence", "speech-like", "unlike training music"; "" if it is not)."""
+        """Why each segment is flagged (one of :data:`moodscope.analysis.ood.REASONS`; "" if it is not)."""
         return [""] * len(self.probabilities) if self.ood is None else self.ood.reason
 
     @property

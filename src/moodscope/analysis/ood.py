@@ -33,12 +33,18 @@ from pathlib import Path
 import numpy as np
 
 from moodscope.constants import (
+    CLICK_BURST_SECONDS,
     HOP_LENGTH,
+    NOISE_BAND_HZ,
+    NOISE_FFT,
+    NOISE_FLUCTUATION_DB,
+    NOISE_RIPPLE_DB,
     OOD_COMPONENTS,
     OOD_FOLDS,
     OOD_PERCENTILE,
     OOD_SHRINKAGE,
     OOD_TRACK_FRACTION,
+    SAMPLE_RATE,
     SILENCE_DBFS,
     SPEECH_LEVEL_CV,
     SPEECH_PAUSE_DB,
@@ -51,17 +57,24 @@ STATE_PREFIX = "ood."
 """The prefix of the OOD statistics' tensors in a checkpoint's state dict (not weights of the network)."""
 """The arrays of :class:`OodStats` stored as tensors ``ood.<name>`` in a checkpoint."""
 
-REASONS = ("", "silence", "speech-like", "unlike training music")
-"""Why a segment is flagged (:attr:`SegmentOod.reason`): not flagged, the two signal checks, the embedding score."""
+REASONS = ("", "silence", "speech-like", "unlike training music", "noise", "clicks")
+"""Why a segment is flagged (:attr:`SegmentOod.reason`): not flagged, the signal checks (silence, speech-like),
+the embedding score, and two later signal checks (steady noise; clicks, i.e. intermittent sound in bursts
+too short for speech). Libraries store the index, so new reasons are appended, never inserted."""
 
-SIGNAL_INPUTS = ("ood_level", "ood_pauses", "ood_level_cv")
+SIGNAL_INPUTS = ("ood_level", "ood_pauses", "ood_level_cv", "ood_burst", "ood_fluctuation", "ood_ripple")
 """The per-segment signal measurements :func:`signal_inputs` adds to a model's inputs."""
+
+RIPPLE_BINS = 9
+"""Width (frequency bins) of the running median the average spectrum's ripple is measured against."""
 
 
 def signal_inputs(segments: np.ndarray) -> dict[str, np.ndarray]:
-    """The signal check's measurements of each segment, each [shape=(n,)]: ``ood_level`` (RMS level,
+    """The signal checks' measurements of each segment, each [shape=(n,)]: ``ood_level`` (RMS level,
     dBFS, -inf for digital silence), ``ood_pauses`` (fraction of frames SPEECH_PAUSE_DB below the
-    95th percentile frame level) and ``ood_level_cv`` (coefficient of variation of the frame RMS).
+    95th percentile frame level), ``ood_level_cv`` (coefficient of variation of the frame RMS),
+    ``ood_burst`` (mean length in seconds of the runs of frames that are not pauses), and the steady-noise
+    measurements of :func:`noise_inputs` (``ood_fluctuation``, ``ood_ripple``).
 
     ``segments``: [shape=(n, samples)] audio in [-1, 1]; frames are non-overlapping, HOP_LENGTH long.
     """
@@ -74,8 +87,37 @@ def signal_inputs(segments: np.ndarray) -> dict[str, np.ndarray]:
         level = 20.0 * np.log10(np.sqrt(np.mean(x * x, axis=-1)))
         db = 20.0 * np.log10(np.maximum(rms, 1e-10))
         cv = np.where(mean > 0, rms.std(axis=1) / mean, 0.0)
-    pauses = (db < np.percentile(db, 95, axis=1, keepdims=True) - SPEECH_PAUSE_DB).mean(axis=1)
-    return {"ood_level": level, "ood_pauses": pauses, "ood_level_cv": cv}
+    sounding = db >= np.percentile(db, 95, axis=1, keepdims=True) - SPEECH_PAUSE_DB
+    runs = (sounding & ~np.pad(sounding, ((0, 0), (1, 0)))[:, :-1]).sum(axis=1)  # rising edges
+    burst = sounding.sum(axis=1) / np.maximum(runs, 1) * HOP_LENGTH / SAMPLE_RATE
+    signal = {"ood_level": level, "ood_pauses": 1.0 - sounding.mean(axis=1), "ood_level_cv": cv, "ood_burst": burst}
+    return signal | noise_inputs(x)
+
+
+def noise_inputs(segments: np.ndarray) -> dict[str, np.ndarray]:
+    """The steady-noise check's measurements of each segment, each [shape=(n,)], on the power spectrum of
+    non-overlapping Hann-windowed frames of NOISE_FFT samples, bins within NOISE_BAND_HZ:
+
+    - ``ood_fluctuation``: each bin divided by its mean over the segment (whitened: a noise's colour does
+      not matter), the std over frames of the band's mean whitened power, in dB. Stationary noise
+      fluctuates only by chance (about 0.4 dB at 22.05 kHz); music changes from frame to frame.
+    - ``ood_ripple``: the std over bins of the mean spectrum's deviation from its running median over
+      RIPPLE_BINS bins, in dB. Noise has a smooth spectrum; pitched sound has peaks.
+
+    ``segments``: [shape=(n, samples)] audio in [-1, 1] at SAMPLE_RATE.
+    """
+    x = np.asarray(segments, dtype=np.float64)
+    n_frames = max(1, x.shape[-1] // NOISE_FFT)
+    frames = x[:, : n_frames * NOISE_FFT].reshape(len(x), n_frames, NOISE_FFT) * np.hanning(NOISE_FFT)
+    low, high = np.searchsorted(np.fft.rfftfreq(NOISE_FFT, 1 / SAMPLE_RATE), NOISE_BAND_HZ)
+    power = np.abs(np.fft.rfft(frames, axis=-1)[..., low:high]) ** 2  # (n, frames, bins)
+    power += 1e-12 * power.mean(axis=(1, 2), keepdims=True) + 1e-30  # a floor for empty bins (band-limited audio)
+    average = power.mean(axis=1)  # (n, bins)
+    fluctuation = (10.0 * np.log10((power / average[:, None, :]).mean(axis=2))).std(axis=1)
+    padded = np.pad(average, ((0, 0), (RIPPLE_BINS // 2, RIPPLE_BINS // 2)), mode="edge")
+    smooth = np.median(np.lib.stride_tricks.sliding_window_view(padded, RIPPLE_BINS, axis=1), axis=2)
+    ripple = (10.0 * np.log10(average / smooth)).std(axis=1)
+    return {"ood_fluctuation": fluctuation, "ood_ripple": ripple}
 
 
 @dataclass
@@ -245,16 +287,22 @@ class SegmentOod:
 def segment_ood(inputs: dict[str, np.ndarray], score: np.ndarray | None = None) -> SegmentOod:
     """The verdict on each segment from its :func:`signal_inputs` and embedding score [shape=(n,)]
     (:meth:`OodStats.scores`; None for a model without one). The first check that fires names the
-    reason: silence, then speech-like, then the embedding score."""
+    reason: silence, steady noise, intermittent sound (clicks when its bursts are shorter than
+    CLICK_BURST_SECONDS, else speech-like), then the embedding score."""
     level = np.asarray(inputs["ood_level"], dtype=np.float64)
     score = np.full(len(level), np.nan) if score is None else np.asarray(score, dtype=np.float64)
     silence = level < SILENCE_DBFS
-    speech = (np.asarray(inputs["ood_pauses"]) > SPEECH_PAUSE_FRACTION) & (
+    noise = (np.asarray(inputs["ood_fluctuation"]) < NOISE_FLUCTUATION_DB) & (
+        np.asarray(inputs["ood_ripple"]) < NOISE_RIPPLE_DB
+    )
+    intermittent = (np.asarray(inputs["ood_pauses"]) > SPEECH_PAUSE_FRACTION) & (
         np.asarray(inputs["ood_level_cv"]) > SPEECH_LEVEL_CV
     )
+    clicks = intermittent & (np.asarray(inputs["ood_burst"]) < CLICK_BURST_SECONDS)
     unlike = np.nan_to_num(score, nan=0.0) > 1.0
-    code = np.select([silence, speech, unlike], [1, 2, 3], default=0)
-    return SegmentOod(score=score, reason_code=code.astype(np.int8))
+    conditions = [silence, noise, clicks, intermittent, unlike]
+    codes = [REASONS.index(r) for r in ("silence", "noise", "clicks", "speech-like", "unlike training music")]
+    return SegmentOod(score=score, reason_code=np.select(conditions, codes, default=0).astype(np.int8))
 
 
 def concat_ood(parts: list[SegmentOod]) -> SegmentOod:
