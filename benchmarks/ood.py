@@ -48,6 +48,18 @@ REAL_SOURCES = {  # name -> (folder under the data root, pooled with the others)
     "PMEmo": ("pmemo/PMEmo2019/chorus", True),
 }
 AUDIO_EXTENSIONS = (".mp3", ".ogg", ".wav", ".flac")
+DEFAULT_SPEECH_ROOT = Path("/usr/share")
+REAL_SPEECH = {  # name -> (folder under the speech root, glob, Debian package): real recorded voices
+    "Asterisk prompts (Allison Smith, 8 kHz)": (
+        "asterisk/sounds/en_US_f_Allison",
+        "**/*.wav",
+        "asterisk-core-sounds-en-wav",
+    ),
+    "ALSA speaker test (48 kHz)": ("sounds/alsa", "[FRS]*_*.wav", "alsa-utils"),
+}
+"""Real speech, if installed (or unpacked under ``--speech-root`` with ``apt-get download PACKAGE &&
+dpkg-deb -x PACKAGE_*.deb DIR``, then ``--speech-root DIR/usr/share``): each source's files in name order,
+concatenated and cut into 5-s segments (the prompts are short; the Asterisk ``silence/`` files are left out)."""
 SINE_FREQUENCIES = (440.0, 110.0, 1000.0, 220.0, 3000.0)
 SIGNALS = {
     "silence": lambda s, i: silence(s),
@@ -265,6 +277,33 @@ def synthetic(model, seconds: float, variants: int) -> dict:
     return out
 
 
+def real_speech(root: Path, model, name: str) -> dict:
+    """The shipped model on each REAL_SPEECH source found under ``root``: segments flagged and why."""
+    from moodscope import analyze
+    from moodscope.audio import load_audio
+    from moodscope.constants import SAMPLE_RATE
+
+    out = {}
+    for source, (folder, pattern, package) in REAL_SPEECH.items():
+        paths = sorted(p for p in (root / folder).glob(pattern) if "silence" not in p.relative_to(root / folder).parts)
+        if not paths:
+            print(f"  {name:8s} {source}: not found under {root / folder} (Debian package {package}): skipped")
+            continue
+        audio = np.concatenate([load_audio(p) for p in paths])
+        a = analyze(audio, sr=SAMPLE_RATE, model=model)
+        out[source] = {
+            "files": len(paths),
+            "seconds": round(a.duration, 1),
+            "segments": len(a.ood_flags),
+            "segments_flagged_fraction": float(a.ood_flags.mean()),
+            "reasons": dict(Counter(r for r in a.ood_reasons if r)),
+            "uncertain": bool(a.summary.uncertain),
+        }
+        flagged = f"{a.ood_flags.mean():.1%} flagged {out[source]['reasons']}"
+        print(f"  {name:8s} {source}: {len(a.ood_flags)} segments, {flagged}", flush=True)
+    return out
+
+
 def _pct(x: float) -> str:
     return f"{100 * x:.1f} %"
 
@@ -289,6 +328,12 @@ def print_tables(report: dict) -> None:
         c = report["4q_signal_calibration"]
         print(f"\n4Q segments against the signal checks' thresholds: fluctuation {c['noise_fluctuation_db']}, "
               f"ripple {c['noise_ripple_db']}, burst {c['click_burst_seconds']}")  # fmt: skip
+    if any(report.get("real_speech", {}).values()):
+        print("\nReal recorded speech (segments flagged; reasons):")
+        for name, sources in report["real_speech"].items():
+            for source, r in sources.items():
+                flagged = f"{_pct(r['segments_flagged_fraction']):>8s}  {r['reasons']}"
+                print(f"{name:9s} {source:42s} {r['segments']:4d} segments {flagged}")
     print("\nDetection on signals that are not music (segments flagged / signals uncertain):")
     models = list(report["synthetic"])
     print(f"{'signal':14s}" + "".join(f"{m:>28s}" for m in models))
@@ -308,6 +353,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip-4q", action="store_true", help="leave out the out-of-fold figures on the 4Q clips")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each synthetic signal")
     parser.add_argument("--variants", type=int, default=5, help="synthetic signals of each kind (seeds)")
+    parser.add_argument("--speech-root", type=Path, default=DEFAULT_SPEECH_ROOT, help="where REAL_SPEECH is found")
     parser.add_argument("--json", type=Path, default=REPO / "docs" / "benchmarks" / "ood.json")
     args = parser.parse_args(argv)
     if not args.data.is_dir():
@@ -316,9 +362,10 @@ def main(argv: list[str] | None = None) -> None:
 
     start = time.perf_counter()
     models = {name: load_model(name) for name in args.models}
-    report: dict = {"load_average_start": os.getloadavg()[0], "real_music": {}, "synthetic": {}}
+    report: dict = {"load_average_start": os.getloadavg()[0], "real_music": {}, "real_speech": {}, "synthetic": {}}
     for name, model in models.items():
         report["real_music"][name] = real_music(args.data, model, name)
+        report["real_speech"][name] = real_speech(args.speech_root, model, name)
         report["synthetic"][name] = synthetic(model, args.seconds, args.variants)
     if not args.skip_4q:
         cache = args.cache / "ood-4q-descriptors.npz"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,11 +27,19 @@ from moodscope.constants import (
     QUADRANTS,
     SAMPLE_RATE,
     SEGMENT_SAMPLES,
+    SPEECH_LEVEL_CV,
+    SPEECH_PAUSE_FRACTION,
+    SPEECH_SPREAD_DB,
     UNCERTAIN,
 )
 from moodscope.paths import DEMO_CLIP
 from nonmusic import brown_noise, clicks, pink_noise, silence, sine_tone, speech_like, white_noise
 
+SPEECH_CLIP = Path(__file__).parent / "data" / "speech_allison.flac"
+INSTALLED_SPEECH = {  # Debian package -> (folder, files): real recorded voices, used when installed
+    "asterisk-core-sounds-en-wav": (Path("/usr/share/asterisk/sounds/en_US_f_Allison"), "**/*.wav"),
+    "alsa-utils": (Path("/usr/share/sounds/alsa"), "[FRS]*_*.wav"),
+}
 REASON_OF = {
     "silence": "silence",
     "white noise": "noise",
@@ -115,7 +124,8 @@ def test_noise_measurements_known_answers():
     assert (ripple[:4] < 0.5).all()
     assert ripple[4] > 2 * NOISE_RIPPLE_DB  # a peak
     assert fluctuation[5] > 10 * NOISE_FLUCTUATION_DB  # on and off
-    assert segment_ood(signal_inputs(np.stack([*noises, sine, gated]))).reason == ["noise"] * 4 + ["", ""]
+    verdict = segment_ood(signal_inputs(np.stack([*noises, sine, gated])))
+    assert verdict.reason == ["noise"] * 4 + ["", "speech-like"]  # the gated tone comes and goes like words
 
 
 def test_clicks_are_told_from_speech_by_the_length_of_their_bursts():
@@ -128,6 +138,50 @@ def test_clicks_are_told_from_speech_by_the_length_of_their_bursts():
     assert out["ood_burst"][0] == pytest.approx(burst, abs=2 * HOP_LENGTH / SAMPLE_RATE)
     assert out["ood_burst"][1] < 2 * HOP_LENGTH / SAMPLE_RATE  # one frame (two when a click straddles frames)
     assert segment_ood(out).reason == ["speech-like", "clicks"]
+
+
+def test_fluent_speech_is_flagged_by_its_valleys_though_it_hardly_pauses():
+    """Syllables of 150 ms with 60-ms dips 35 dB down: too few pauses for the pause check, but the level spreads
+    widely and dips into valleys between loud frames. A passage that turns 28 dB quieter halfway (as music
+    can between sections) spreads as widely and has no valley."""
+    t = np.arange(SEGMENT_SAMPLES) / SAMPLE_RATE
+    dips = (t % 0.21) >= 0.15
+    syllables = 0.3 * np.sin(2 * np.pi * 200 * t) * np.where(dips, 10 ** (-35 / 20), 1.0)
+    drop = 0.3 * np.sin(2 * np.pi * 200 * t) * np.where(t < t[-1] / 2, 1.0, 10 ** (-28 / 20))
+    out = signal_inputs(np.stack([syllables, drop]))
+    assert out["ood_pauses"][0] < SPEECH_PAUSE_FRACTION and out["ood_level_cv"][0] < SPEECH_LEVEL_CV
+    frame = HOP_LENGTH / SAMPLE_RATE
+    assert out["ood_valleys"][0] == pytest.approx((0.06 - frame) / 0.21, abs=0.05)  # frames wholly in a dip
+    assert out["ood_spread"][0] > SPEECH_SPREAD_DB
+    assert out["ood_spread"][1] == pytest.approx(28 / 2, abs=0.5)  # two levels, half the time each
+    assert out["ood_spread"][1] > SPEECH_SPREAD_DB and out["ood_valleys"][1] == 0
+    assert segment_ood(out).reason == ["speech-like", ""]
+
+
+def test_real_recorded_speech_is_flagged():
+    """10 s of a real voice (Asterisk prompts, tests/data/COPYING.speech): fluent speech that the pause check
+    alone missed."""
+    a = analyze(SPEECH_CLIP, model="fast")
+    assert len(a.ood_flags) == 2 and a.ood_reasons == ["speech-like"] * 2 and a.summary.uncertain
+    from moodscope.audio import load_audio, segment_audio
+
+    signal = signal_inputs(segment_audio(load_audio(SPEECH_CLIP)))
+    assert not ((signal["ood_pauses"] > SPEECH_PAUSE_FRACTION) & (signal["ood_level_cv"] > SPEECH_LEVEL_CV)).any()
+
+
+@pytest.mark.parametrize("source", list(INSTALLED_SPEECH))
+def test_installed_real_speech_is_mostly_flagged(source):
+    """Real voices from Debian packages when they are installed (benchmarks/ood.py measures them all): most
+    5-s segments flagged, every track uncertain."""
+    folder, pattern = INSTALLED_SPEECH[source]
+    paths = sorted(p for p in folder.glob(pattern) if "silence" not in p.relative_to(folder).parts)
+    if not paths:
+        pytest.skip(f"{folder}: no {pattern} (install Debian's {source} to test on it)")
+    from moodscope.audio import load_audio, segment_audio
+
+    segments = segment_audio(np.concatenate([load_audio(p) for p in paths[:60]]))
+    verdict = segment_ood(signal_inputs(segments))
+    assert verdict.flag.mean() > 0.8 and track_uncertain(verdict.flag), verdict.reason
 
 
 def test_new_reasons_are_appended_so_stored_libraries_keep_their_meaning():
@@ -263,7 +317,6 @@ def test_the_ood_benchmark_runs_and_reports(tmp_path):
     import shutil
     import subprocess
     import sys
-    from pathlib import Path
 
     (tmp_path / "data" / "music").mkdir(parents=True)
     shutil.copy(DEMO_CLIP, tmp_path / "data" / "music" / "demo.ogg")

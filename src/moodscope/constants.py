@@ -121,6 +121,17 @@ SPEECH_LEVEL_CV = 1.2
 SPEECH_PAUSE_FRACTION of its frames SPEECH_PAUSE_DB below its loud frames (95th percentile) and a frame
 RMS whose coefficient of variation exceeds SPEECH_LEVEL_CV is flagged (:mod:`moodscope.analysis.ood`)."""
 
+SPEECH_FLOOR_DB = 40.0
+SPEECH_SPREAD_DB = 11.3
+SPEECH_VALLEY_DB = 20.0
+SPEECH_VALLEY_SECONDS = 0.25
+SPEECH_VALLEY_FRACTION = 0.07
+"""Second signal check of speech (fluent speech, with few long pauses): frame levels (dB, floored
+SPEECH_FLOOR_DB below the loud frames) whose std exceeds SPEECH_SPREAD_DB, and more than
+SPEECH_VALLEY_FRACTION of the frames in a valley, i.e. SPEECH_VALLEY_DB below the loudest frame within
+SPEECH_VALLEY_SECONDS on each side (the gaps between words and syllables). Both thresholds are the 99th
+percentile of the 4Q training segments' values, rounded up (docs/models.md)."""
+
 CLICK_BURST_SECONDS = 0.05
 """Intermittent sound (the speech check above) whose bursts last less than this on average (mean length of
 the runs of frames within SPEECH_PAUSE_DB of the loud frames) is clicks, not speech: no syllable is this short."""

@@ -46,9 +46,14 @@ from moodscope.constants import (
     OOD_TRACK_FRACTION,
     SAMPLE_RATE,
     SILENCE_DBFS,
+    SPEECH_FLOOR_DB,
     SPEECH_LEVEL_CV,
     SPEECH_PAUSE_DB,
     SPEECH_PAUSE_FRACTION,
+    SPEECH_SPREAD_DB,
+    SPEECH_VALLEY_DB,
+    SPEECH_VALLEY_FRACTION,
+    SPEECH_VALLEY_SECONDS,
 )
 from moodscope.errors import ModelError
 
@@ -62,7 +67,16 @@ REASONS = ("", "silence", "speech-like", "unlike training music", "noise", "clic
 the embedding score, and two later signal checks (steady noise; clicks, i.e. intermittent sound in bursts
 too short for speech). Libraries store the index, so new reasons are appended, never inserted."""
 
-SIGNAL_INPUTS = ("ood_level", "ood_pauses", "ood_level_cv", "ood_burst", "ood_fluctuation", "ood_ripple")
+SIGNAL_INPUTS = (
+    "ood_level",
+    "ood_pauses",
+    "ood_level_cv",
+    "ood_spread",
+    "ood_valleys",
+    "ood_burst",
+    "ood_fluctuation",
+    "ood_ripple",
+)
 """The per-segment signal measurements :func:`signal_inputs` adds to a model's inputs."""
 
 RIPPLE_BINS = 9
@@ -73,8 +87,10 @@ def signal_inputs(segments: np.ndarray) -> dict[str, np.ndarray]:
     """The signal checks' measurements of each segment, each [shape=(n,)]: ``ood_level`` (RMS level,
     dBFS, -inf for digital silence), ``ood_pauses`` (fraction of frames SPEECH_PAUSE_DB below the
     95th percentile frame level), ``ood_level_cv`` (coefficient of variation of the frame RMS),
-    ``ood_burst`` (mean length in seconds of the runs of frames that are not pauses), and the steady-noise
-    measurements of :func:`noise_inputs` (``ood_fluctuation``, ``ood_ripple``).
+    ``ood_spread`` (std of the frame levels in dB, floored SPEECH_FLOOR_DB below that percentile),
+    ``ood_valleys`` (fraction of frames SPEECH_VALLEY_DB below the loudest frame within SPEECH_VALLEY_SECONDS
+    on each side), ``ood_burst`` (mean length in seconds of the runs of frames that are not pauses), and the
+    steady-noise measurements of :func:`noise_inputs` (``ood_fluctuation``, ``ood_ripple``).
 
     ``segments``: [shape=(n, samples)] audio in [-1, 1]; frames are non-overlapping, HOP_LENGTH long.
     """
@@ -87,10 +103,24 @@ def signal_inputs(segments: np.ndarray) -> dict[str, np.ndarray]:
         level = 20.0 * np.log10(np.sqrt(np.mean(x * x, axis=-1)))
         db = 20.0 * np.log10(np.maximum(rms, 1e-10))
         cv = np.where(mean > 0, rms.std(axis=1) / mean, 0.0)
-    sounding = db >= np.percentile(db, 95, axis=1, keepdims=True) - SPEECH_PAUSE_DB
+    loud = np.percentile(db, 95, axis=1, keepdims=True)
+    sounding = db >= loud - SPEECH_PAUSE_DB
     runs = (sounding & ~np.pad(sounding, ((0, 0), (1, 0)))[:, :-1]).sum(axis=1)  # rising edges
     burst = sounding.sum(axis=1) / np.maximum(runs, 1) * HOP_LENGTH / SAMPLE_RATE
-    signal = {"ood_level": level, "ood_pauses": 1.0 - sounding.mean(axis=1), "ood_level_cv": cv, "ood_burst": burst}
+    floored = np.maximum(db, loud - SPEECH_FLOOR_DB)
+    reach = round(SPEECH_VALLEY_SECONDS * SAMPLE_RATE / HOP_LENGTH)
+    window = np.lib.stride_tricks.sliding_window_view(
+        np.pad(floored, ((0, 0), (reach, reach)), mode="edge"), reach + 1, axis=1
+    )
+    around = np.minimum(window[:, :n_frames].max(axis=2), window[:, reach:].max(axis=2))  # loudest before, after
+    signal = {
+        "ood_level": level,
+        "ood_pauses": 1.0 - sounding.mean(axis=1),
+        "ood_level_cv": cv,
+        "ood_spread": floored.std(axis=1),
+        "ood_valleys": (around - floored >= SPEECH_VALLEY_DB).mean(axis=1),
+        "ood_burst": burst,
+    }
     return signal | noise_inputs(x)
 
 
@@ -297,6 +327,9 @@ def segment_ood(inputs: dict[str, np.ndarray], score: np.ndarray | None = None) 
     )
     intermittent = (np.asarray(inputs["ood_pauses"]) > SPEECH_PAUSE_FRACTION) & (
         np.asarray(inputs["ood_level_cv"]) > SPEECH_LEVEL_CV
+    )
+    intermittent |= (np.asarray(inputs["ood_spread"]) > SPEECH_SPREAD_DB) & (
+        np.asarray(inputs["ood_valleys"]) > SPEECH_VALLEY_FRACTION
     )
     clicks = intermittent & (np.asarray(inputs["ood_burst"]) < CLICK_BURST_SECONDS)
     unlike = np.nan_to_num(score, nan=0.0) > 1.0

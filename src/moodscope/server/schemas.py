@@ -77,9 +77,9 @@ class Segment(Open):
     probabilities: dict[str, float]
     valence: float = Field(description=VALENCE)
     arousal: float = Field(description=AROUSAL)
-    ood: bool = Field(False, description="out of distribution (silence, noise, clicks, speech-like, unlike training music)")
+    ood: bool = Field(False, description="out of distribution (why: ood_reason)")
     ood_score: float | None = Field(None, description="embedding OOD score, > 1 flagged; null without one")
-    ood_reason: str = ""
+    ood_reason: str = Field("", description="silence, noise, clicks, speech-like, unlike training music; empty if not")
 
 
 class Summary(Open):
