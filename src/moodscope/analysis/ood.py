@@ -38,6 +38,7 @@ from moodscope.constants import (
     NOISE_BAND_HZ,
     NOISE_FFT,
     NOISE_FLUCTUATION_DB,
+    NOISE_RIPPLE_BINS,
     NOISE_RIPPLE_DB,
     OOD_COMPONENTS,
     OOD_FOLDS,
@@ -78,9 +79,6 @@ SIGNAL_INPUTS = (
     "ood_ripple",
 )
 """The per-segment signal measurements :func:`signal_inputs` adds to a model's inputs."""
-
-RIPPLE_BINS = 9
-"""Width (frequency bins) of the running median the average spectrum's ripple is measured against."""
 
 
 def signal_inputs(segments: np.ndarray) -> dict[str, np.ndarray]:
@@ -132,7 +130,7 @@ def noise_inputs(segments: np.ndarray) -> dict[str, np.ndarray]:
       not matter), the std over frames of the band's mean whitened power, in dB. Stationary noise
       fluctuates only by chance (about 0.4 dB at 22.05 kHz); music changes from frame to frame.
     - ``ood_ripple``: the std over bins of the mean spectrum's deviation from its running median over
-      RIPPLE_BINS bins, in dB. Noise has a smooth spectrum; pitched sound has peaks.
+      NOISE_RIPPLE_BINS bins, in dB. Noise has a smooth spectrum; pitched sound has peaks.
 
     ``segments``: [shape=(n, samples)] audio in [-1, 1] at SAMPLE_RATE.
     """
@@ -144,8 +142,8 @@ def noise_inputs(segments: np.ndarray) -> dict[str, np.ndarray]:
     power += 1e-12 * power.mean(axis=(1, 2), keepdims=True) + 1e-30  # a floor for empty bins (band-limited audio)
     average = power.mean(axis=1)  # (n, bins)
     fluctuation = (10.0 * np.log10((power / average[:, None, :]).mean(axis=2))).std(axis=1)
-    padded = np.pad(average, ((0, 0), (RIPPLE_BINS // 2, RIPPLE_BINS // 2)), mode="edge")
-    smooth = np.median(np.lib.stride_tricks.sliding_window_view(padded, RIPPLE_BINS, axis=1), axis=2)
+    padded = np.pad(average, ((0, 0), (NOISE_RIPPLE_BINS // 2, NOISE_RIPPLE_BINS // 2)), mode="edge")
+    smooth = np.median(np.lib.stride_tricks.sliding_window_view(padded, NOISE_RIPPLE_BINS, axis=1), axis=2)
     ripple = (10.0 * np.log10(average / smooth)).std(axis=1)
     return {"ood_fluctuation": fluctuation, "ood_ripple": ripple}
 
