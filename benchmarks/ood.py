@@ -217,38 +217,35 @@ def fourq(root: Path, cache: Path, models: dict) -> dict:
 
 
 def signal_calibration(signal: dict[str, np.ndarray]) -> dict:
-    """How near the 4Q training segments come to the steady-noise and clicks checks' thresholds (how they
-    were chosen: no training segment near both noise thresholds; docs/models.md)."""
+    """How the signal checks' thresholds sit against the 4Q training segments' measurements, i.e. how they were
+    chosen (docs/models.md): steady noise at three quarters of the segments' lowest fluctuation and ripple;
+    fluent speech at the 99th percentiles of their level spread and valleys, rounded up; clicks below the
+    shortest mean burst of any segment the speech checks flag."""
+    from moodscope.analysis.ood import segment_ood
     from moodscope.constants import (
         CLICK_BURST_SECONDS,
         NOISE_FLUCTUATION_DB,
         NOISE_RIPPLE_DB,
-        SPEECH_LEVEL_CV,
-        SPEECH_PAUSE_FRACTION,
+        SPEECH_SPREAD_DB,
+        SPEECH_VALLEY_FRACTION,
     )
 
-    fluctuation, ripple, burst = signal["ood_fluctuation"], signal["ood_ripple"], signal["ood_burst"]
-    smooth, steady = ripple < NOISE_RIPPLE_DB, fluctuation < NOISE_FLUCTUATION_DB
-    intermittent = (signal["ood_pauses"] > SPEECH_PAUSE_FRACTION) & (signal["ood_level_cv"] > SPEECH_LEVEL_CV)
-
-    def low(x: np.ndarray) -> dict:
-        return (
-            {"min": float(x.min()), "p0.1": float(np.percentile(x, 0.1)), "p1": float(np.percentile(x, 1))}
-            if len(x)
-            else {}
-        )
-
+    reasons = np.array(segment_ood(signal).reason)
+    intermittent = (reasons == "speech-like") | (reasons == "clicks")
+    burst = signal["ood_burst"][intermittent]
     return {
-        "segments": len(fluctuation),
-        "noise_fluctuation_db": {
-            "threshold": NOISE_FLUCTUATION_DB,
-            "all": low(fluctuation),
-            "smooth": low(fluctuation[smooth]),
+        "segments": len(reasons),
+        "noise_fluctuation_db": {"threshold": NOISE_FLUCTUATION_DB, "4q_min": float(signal["ood_fluctuation"].min())},
+        "noise_ripple_db": {"threshold": NOISE_RIPPLE_DB, "4q_min": float(signal["ood_ripple"].min())},
+        "speech_spread_db": {"threshold": SPEECH_SPREAD_DB, "4q_p99": float(np.percentile(signal["ood_spread"], 99))},
+        "speech_valleys": {
+            "threshold": SPEECH_VALLEY_FRACTION,
+            "4q_p99": float(np.percentile(signal["ood_valleys"], 99)),
         },
-        "noise_ripple_db": {"threshold": NOISE_RIPPLE_DB, "all": low(ripple), "steady": low(ripple[steady])},
-        "segments_smoother_than_ripple_threshold": int(smooth.sum()),
-        "segments_steadier_than_fluctuation_threshold": int(steady.sum()),
-        "click_burst_seconds": {"threshold": CLICK_BURST_SECONDS, "intermittent": low(burst[intermittent])},
+        "click_burst_seconds": {
+            "threshold": CLICK_BURST_SECONDS,
+            "4q_min_of_intermittent": float(burst.min()) if len(burst) else None,
+        },
     }
 
 
@@ -325,9 +322,9 @@ def print_tables(report: dict) -> None:
                           f"({v['segments_flagged']}/{v['segments']}), songs uncertain {v['tracks_uncertain']}/"
                           f"{v['tracks']}, songs with a flag {v['tracks_any_flagged']}  {v['reasons']}")  # fmt: skip
     if "4q_signal_calibration" in report:
-        c = report["4q_signal_calibration"]
-        print(f"\n4Q segments against the signal checks' thresholds: fluctuation {c['noise_fluctuation_db']}, "
-              f"ripple {c['noise_ripple_db']}, burst {c['click_burst_seconds']}")  # fmt: skip
+        print("\nThe signal checks' thresholds against the 4Q segments' measurements:")
+        for key, value in report["4q_signal_calibration"].items():
+            print(f"  {key}: {value}")
     if any(report.get("real_speech", {}).values()):
         print("\nReal recorded speech (segments flagged; reasons):")
         for name, sources in report["real_speech"].items():
