@@ -124,7 +124,8 @@ def test_embed_writes_one_row_per_segment_with_the_accurate_descriptors(tmp_path
     frame = frame.sort_values(["track", "segment"]).reset_index(drop=True)
     assert list(frame["track"]) == [str(a), str(b), str(b)] and list(frame["segment"]) == [0, 0, 1]
     assert np.allclose(frame["start"], [0, 0, 5]) and np.allclose(frame["end"], [5, 5, 10])
-    assert set(frame["moodscope_version"]) == {__version__} and set(frame["model"]) == {"musicnn_msd+paper_features"}
+    assert set(frame["moodscope_version"]) == {__version__}
+    assert set(frame["model"]) == {"musicnn_msd_int8+paper_features"}
     expected = segment_blocks(segment_audio(load_audio(b)), ("msd_penultimate", "paper"))
     got = np.stack(frame["msd_penultimate"][1:])
     assert got.shape == (2, 200) and np.allclose(got, expected["msd_penultimate"], atol=1e-4)

@@ -17,7 +17,10 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = SRC / "moodscope"
 
 GROUND = ("constants", "errors", "extras", "fileio", "paths", "version")
-STAGES = ("audio", "features", "datasets", "models", "training", "analysis", "engine", "library", "server", "cli")
+STAGES = (
+    *("audio", "features", "datasets", "checkpoint_io", "models", "training"),
+    *("analysis", "engine", "library", "server", "cli"),
+)
 """The pipeline, bottom to top: a stage imports only the ground floor, itself and the stages before it."""
 
 FACADES = ("moodscope", "moodscope.__main__")

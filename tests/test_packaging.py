@@ -40,7 +40,8 @@ def test_the_licence_covers_the_code_and_every_shipped_weights_file(project):
     for name in project["license-files"]:
         assert (REPO / name).is_file(), f"license file {name} is missing"
     licence = (REPO / "LICENSE").read_text()
-    shipped = [*PACKAGE.glob("weights/*.pt"), *PACKAGE.glob("weights/*.safetensors"), PACKAGE / "data" / "demo.ogg"]
+    weights = [path for ext in ("pt", "safetensors", "onnx") for path in PACKAGE.glob(f"weights/*.{ext}")]
+    shipped = [*weights, PACKAGE / "data" / "demo.ogg"]
     for path in shipped:
         assert path.name in licence, f"LICENSE does not say under which terms {path.name} is shipped"
     assert "research use" in licence and "ISC" in licence

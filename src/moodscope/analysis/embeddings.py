@@ -14,7 +14,7 @@ they were embedded: the order given in one process, the order they finish on an 
     start, end          float64     seconds
     <block> ...         fixed_size_list<float32>[dim]   one column per requested block
     moodscope_version   string      provenance (the same on every row)
-    model               string      the networks and features used, e.g. "musicnn_msd+musicnn_mtt"
+    model               string      the networks and features used, e.g. "musicnn_msd_int8+musicnn_mtt_int8"
     model_hash          string      SHA-256 of the weights files used (``sha256sum``-compatible for one file)
 
 The schema metadata key ``moodscope`` holds JSON: ``{"moodscope_version", "model", "model_hash",
@@ -57,7 +57,8 @@ PAPER_NAMES = (
 
 def block_info(name: str) -> dict:
     """``{"dim", "description", "names"}`` of a descriptor block (``names``: None when the entries are unnamed)."""
-    from moodscope.models.musicnn import OUTPUT_DIMS, musicnn_tags
+    from moodscope.analysis.musicnn_onnx import musicnn_tags
+    from moodscope.features.musicnn_input import OUTPUT_DIMS
 
     if name == "paper":
         return {
@@ -93,17 +94,18 @@ def check_blocks(blocks: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def embedder_provenance(blocks: tuple[str, ...]) -> dict[str, str]:
-    """``model`` (the networks and features used) and ``model_hash`` (SHA-256 of the weights files used)."""
+    """``model`` (the networks and features used) and ``model_hash`` (SHA-256 of the weights files used:
+    the int8 ONNX graphs of musicnn that compute the descriptors)."""
+    from moodscope.analysis.musicnn_onnx import onnx_path
     from moodscope.fileio import sha256_files
-    from moodscope.models.musicnn import weights_path
     from moodscope.version import __version__
 
     nets = [net for net in ("msd", "mtt") if any(b.startswith(f"{net}_") for b in blocks)]
-    parts = [f"musicnn_{net}" for net in nets] + (["paper_features"] if "paper" in blocks else [])
+    parts = [f"musicnn_{net}_int8" for net in nets] + (["paper_features"] if "paper" in blocks else [])
     return {
         "moodscope_version": __version__,
         "model": "+".join(parts),
-        "model_hash": sha256_files(*(weights_path(net) for net in nets)) if nets else "",
+        "model_hash": sha256_files(*(onnx_path(net) for net in nets)) if nets else "",
     }
 
 

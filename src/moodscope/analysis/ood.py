@@ -214,7 +214,7 @@ class OodStats:
         meta, state = payload["meta"].get("ood"), payload["state_dict"]
         if not meta or any(f"{prefix}{k}" not in state for k in OOD_ARRAYS):
             return None
-        arrays = {k: state[f"{prefix}{k}"].numpy().astype(np.float64) for k in OOD_ARRAYS}
+        arrays = {k: np.asarray(state[f"{prefix}{k}"], dtype=np.float64) for k in OOD_ARRAYS}  # numpy or tensors
         return cls(
             blocks=tuple(meta["blocks"]),
             residual=float(meta["residual"]),

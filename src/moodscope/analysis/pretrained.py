@@ -23,7 +23,7 @@ from moodscope.paths import WEIGHTS_DIR
 if TYPE_CHECKING:
     from moodscope.analysis.ood import SegmentOod
 
-SHIPPED_MODELS = {"accurate": WEIGHTS_DIR / "accurate.pt", "fast": WEIGHTS_DIR / "fast.pt"}
+SHIPPED_MODELS = {"accurate": WEIGHTS_DIR / "accurate.safetensors", "fast": WEIGHTS_DIR / "fast.pt"}
 DEFAULT_MODEL = "accurate"
 
 
@@ -35,7 +35,7 @@ class MoodModel(Protocol):
     name: str
     content_hash: str
     """SHA-256 of the model's content: the bytes of its checkpoint followed by those of any weights
-    file it loads besides (the musicnn networks of ``accurate``); see :func:`model_content_hash`."""
+    file it loads besides (the int8 ONNX musicnn graphs of ``accurate``); see :func:`model_content_hash`."""
     files: tuple[Path, ...]
     """The files the model is made of: its checkpoint, then any weights file it loads besides."""
     meta: dict
@@ -173,19 +173,24 @@ def resolve_model_path(spec: str | os.PathLike) -> tuple[Path, str | None]:
 
 @functools.lru_cache(maxsize=8)
 def _load(path: Path, name: str | None) -> MoodModel:
-    """The model of the checkpoint at ``path``, whatever its architecture (the file is read once)."""
+    """The model of the checkpoint at ``path``, whatever its architecture (the file is read once).
+
+    An ``accurate`` model's ONNX Runtime sessions are created here too, so that worker processes
+    forked afterwards inherit them; a ``.safetensors`` ``accurate`` checkpoint is loaded without torch."""
     from moodscope.analysis.accurate import ARCH as ENSEMBLE_ARCH
-    from moodscope.models.checkpoint import read_checkpoint
+    from moodscope.checkpoint_io import read_checkpoint
 
     payload = read_checkpoint(path)
     arch = payload["meta"].get("arch")
     if arch == ENSEMBLE_ARCH:
         from moodscope.analysis.accurate import EmbeddingModel
-        from moodscope.models.musicnn import weights_path
+        from moodscope.analysis.musicnn_onnx import onnx_path, session
 
         ensemble = EmbeddingModel.from_checkpoint(payload, name=name or f"accurate:{path.name}")
         nets = sorted({block.split("_")[0] for block in ensemble.blocks if block != "paper"})
-        ensemble.files = (path, *(weights_path(net) for net in nets))
+        for net in nets:
+            session(net)
+        ensemble.files = (path, *(onnx_path(net) for net in nets))
         model: MoodModel = ensemble
     else:
         model = FeatureModel(payload, name=name or f"{arch}:{path.name}")

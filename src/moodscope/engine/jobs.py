@@ -14,12 +14,14 @@ from moodscope.engine.base import FileResult, failure
 
 
 def limit_threads_to_one() -> None:
-    """One BLAS/OpenMP and one torch thread in this process: a worker among one per core."""
+    """One BLAS/OpenMP thread in this process, and one torch thread if torch is loaded (the ``fast``
+    model, checkpoints of the paper's networks): a worker among one per core. The ``accurate``
+    model's ONNX Runtime sessions have one thread already, and it does not import torch."""
     import threadpoolctl
-    import torch
 
     threadpoolctl.threadpool_limits(1)
-    torch.set_num_threads(1)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
 
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameters, from glibc's <malloc.h>
@@ -68,11 +70,11 @@ class AnalyzeJob:
         (:func:`moodscope.engine.local.set_up_for_forked_workers`)."""
         from moodscope.analysis.pretrained import load_model
 
-        if in_worker:
-            limit_threads_to_one()
         inherited = self._loaded
         if inherited is None:
             self._loaded = load_model(self.model)
+        if in_worker:
+            limit_threads_to_one()  # after loading: whether torch is there depends on the model
         try:
             yield
         finally:

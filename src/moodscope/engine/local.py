@@ -3,7 +3,8 @@
 Each worker process sets the job up once (loads the model, one thread per process) and is handed
 one file at a time, largest files first, so the workers finish together. Where workers are forked
 (Linux), the job is first set up in this process too: the workers inherit what it imported and
-loaded (torch and the model, about 1.2 CPU-seconds) instead of each importing it again. The parent knows which
+loaded (for ``accurate``: ONNX Runtime and the model's two sessions, which survive the fork; for
+``fast``: torch and its network) instead of each importing and loading it again. The parent knows which
 file each worker holds: a worker that dies (a decoder crash, the OOM killer) is replaced and its
 file tried once more in a fresh process; if that one dies too, only that file fails.
 
@@ -225,8 +226,8 @@ def set_up_for_forked_workers(job: Job) -> Iterator[None]:
     that each inherits the setup (imports, a loaded model: copy-on-write memory) rather than redoing
     it; with the spawn or forkserver start methods there is nothing to inherit and nothing is done.
 
-    On the 5 full-length tracks of ``../shared/data/music`` (``accurate``, 2 workers) this is about
-    1.2 CPU-seconds of ``import torch`` fewer per worker, 10-15 % of the run's CPU time.
+    With ``accurate`` this is ``import onnxruntime`` and the sessions' creation (about 0.3 CPU-seconds)
+    once instead of once per worker; with ``fast`` about 1.2 CPU-seconds of ``import torch`` fewer per worker.
     """
     if multiprocessing.get_context().get_start_method() != "fork":
         yield

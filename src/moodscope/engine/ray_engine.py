@@ -141,8 +141,8 @@ class ModelActor:
         from moodscope.analysis.pretrained import load_model
         from moodscope.engine.jobs import limit_threads_to_one
 
-        limit_threads_to_one()
         self.model = load_model(model)
+        limit_threads_to_one()  # after loading: torch's threads too, if the model imported it
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         from moodscope.analysis.pretrained import predict_with_ood

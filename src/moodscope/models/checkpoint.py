@@ -21,14 +21,15 @@ not weights. Training runs add ``run``/``train_config``, ``split`` and ``metrics
 ``moodscope`` metadata key.
 
 :func:`write_checkpoint` is the only writer (atomic: a temporary file, fsynced, renamed into place)
-and :func:`read_checkpoint` the only reader: it reads the file once, converts the layouts of earlier
-versions (:data:`LEGACY_ENSEMBLE_KIND`), checks ``weights_sha256`` (over the sorted parameter names
-and bytes) and the feature parameters' version.
+and :func:`moodscope.checkpoint_io.read_checkpoint` the only reader (without torch for a
+``.safetensors`` file: ``analyze`` with the shipped ``accurate`` model never imports torch; this
+module's :func:`read_checkpoint` gives its arrays as tensors): it reads the file once, converts the
+layouts of earlier versions, checks ``weights_sha256`` (over the sorted parameter names and bytes)
+and the feature parameters' version.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from moodscope import checkpoint_io
+from moodscope.checkpoint_io import FORMAT, FORMAT_VERSION, weights_sha256
 from moodscope.constants import QUADRANTS
 from moodscope.errors import ModelError
 from moodscope.features.extract import FEATURE_PARAMS, SegmentFeatures
@@ -43,24 +46,8 @@ from moodscope.features.normalization import Normalization
 from moodscope.fileio import atomic_write
 from moodscope.models import MoodNetwork, build_model, model_config, model_inputs
 
-FORMAT = "moodscope-checkpoint"
-FORMAT_VERSION = 1
-LEGACY_ENSEMBLE_KIND = "embedding-ensemble"
-"""The ``accurate`` model's own format before moodscope 0.2: no hash, other key names; converted on load."""
-
 SMALL_CONFIG = {"filters": [4, 8, 8], "hidden": 8}
 SMALL_RECURRENT = {"lstm_units": 8}
-
-
-def weights_sha256(state_dict: dict[str, torch.Tensor]) -> str:
-    """SHA-256 over the sorted parameter names, dtypes and bytes: the identity of a model's weights."""
-    h = hashlib.sha256()
-    for name in sorted(state_dict):
-        t = state_dict[name].detach().cpu().contiguous()
-        h.update(name.encode())
-        h.update(str(t.dtype).encode())
-        h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
-    return h.hexdigest()
 
 
 VA_LABELS = ("valence", "arousal")
@@ -126,79 +113,10 @@ def save_checkpoint(path: str | Path, model: MoodNetwork, meta: dict, **extra_pa
     return write_checkpoint(path, state, meta, **extra_payload)
 
 
-def _first_line(exc: Exception) -> str:
-    """A one-line reason; torch's advice to unpickle an untrusted file is never passed on."""
-    text = str(exc).strip()
-    if "weights_only" in text:
-        return "it holds pickled Python objects, which moodscope never loads (they could run code)"
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _from_legacy_ensemble(old: dict) -> dict:
-    """An ``embedding-ensemble`` checkpoint (the ``accurate`` model's format up to moodscope 0.1)
-    in today's layout: each head's arrays as ``heads.<i>.<name>`` tensors, keys renamed."""
-    heads = old["heads"]
-    state = {f"heads.{i}.{k}": h[k] for i, h in enumerate(heads) for k in ("mean", "scale", "weight", "bias")}
-    meta = {
-        "arch": old.get("architecture", "musicnn-ensemble"),
-        "config": {"heads": [list(h["blocks"]) for h in heads]},
-        "feature_params": old["feature_params"],
-        "labels": list(old["labels"]),
-        "label_numbering": "russell",
-        "metrics": old.get("metrics", {}),
-        "train_config": old.get("config", {}),
-        "moodscope_version": old.get("package_version"),
-        "converted_from": f"{LEGACY_ENSEMBLE_KIND} format_version {old.get('format_version', 1)}",
-        "weights_sha256": weights_sha256(state),
-    }
-    return {"format": FORMAT, "format_version": FORMAT_VERSION, "state_dict": state, "meta": meta}
-
-
-def _load_payload(path: Path) -> dict:
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors import safe_open
-
-            with safe_open(str(path), framework="pt") as fh:
-                meta = json.loads((fh.metadata() or {})["moodscope"])
-                state = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (safe_open is not a dict)
-            return {"format": FORMAT, "format_version": FORMAT_VERSION, "state_dict": state, "meta": meta}
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ModelError(f"{path}: not a readable moodscope checkpoint ({_first_line(exc)})") from exc
-    if isinstance(payload, dict) and payload.get("kind") == LEGACY_ENSEMBLE_KIND:
-        return _from_legacy_ensemble(payload)
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ModelError(f"{path}: not a moodscope checkpoint (no '{FORMAT}' format tag)")
-    return payload
-
-
 def read_checkpoint(path: str | Path, *, verify: bool = True) -> dict:
-    """The checkpoint at ``path`` as a dict (``state_dict``, ``meta`` and any extra payload).
-
-    The one reader of checkpoints: loaded once and safely, earlier layouts converted. With
-    ``verify`` the weights must match ``meta["weights_sha256"]`` and the feature parameters (which
-    every model's checkpoint records; a training run's ``last.pt`` may not) the version this
-    moodscope computes; :class:`~moodscope.errors.ModelError` otherwise.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise ModelError(f"{path}: no such checkpoint; train one with `moodscope train` or give another path")
-    payload = _load_payload(path)
-    if verify:
-        meta, state = payload["meta"], payload["state_dict"]
-        if "weights_sha256" not in meta:
-            raise ModelError(f"{path}: no weights_sha256 in its metadata; write it with moodscope's checkpoint writer")
-        if meta["weights_sha256"] != weights_sha256(state):
-            raise ModelError(
-                f"{path}: weights do not match their sha256; the file is corrupt, train or download it again"
-            )
-        version = meta.get("feature_params", {}).get("version")
-        if "feature_params" in meta and version != FEATURE_PARAMS["version"]:
-            raise ModelError(
-                f"{path}: trained on features version {version}, this moodscope computes version "
-                f"{FEATURE_PARAMS['version']}; retrain the model"
-            )
+    """:func:`moodscope.checkpoint_io.read_checkpoint` (the one reader), with every array as a torch tensor."""
+    payload = checkpoint_io.read_checkpoint(path, verify=verify)
+    payload["state_dict"] = {k: torch.as_tensor(v) for k, v in payload["state_dict"].items()}
     return payload
 
 
@@ -212,7 +130,7 @@ def module_from_checkpoint(payload: dict, source: str | Path = "checkpoint") -> 
             f"{source}: a {arch!r} checkpoint, not one of the paper's networks; load it with "
             f"moodscope.load_model ({exc})"
         ) from exc
-    model.load_state_dict({k: v for k, v in payload["state_dict"].items() if not k.startswith("ood.")})
+    model.load_state_dict({k: torch.as_tensor(v) for k, v in payload["state_dict"].items() if not k.startswith("ood.")})
     model.eval()
     return model
 

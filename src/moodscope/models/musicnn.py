@@ -4,9 +4,14 @@ A re-implementation of ``musicnn.models.build_musicnn`` (the ``musicnn`` PyPI pa
 licence, Music Technology Group, Universitat Pompeu Fabra) that loads the ``MSD_musicnn`` and
 ``MTT_musicnn`` weights converted by ``scripts/convert_musicnn.py``. No TensorFlow is needed.
 
-Input: log-mel patches, 16 kHz audio, STFT n_fft 512 / hop 256 (Hann, centred, zero padded),
-96 Slaney mel bands (librosa defaults), power spectrum, ``log10(10000 * mel + 1)``; patches of
-187 frames (2.992 s), non-overlapping, a trailing remainder dropped (as ``musicnn.extractor``).
+Input: log-mel patches (:mod:`moodscope.features.musicnn_input`, numpy): 16 kHz audio, STFT n_fft
+512 / hop 256 (Hann, centred, zero padded), 96 Slaney mel bands (librosa defaults), power spectrum,
+``log10(10000 * mel + 1)``; patches of 187 frames (2.992 s), non-overlapping, a trailing remainder
+dropped (as ``musicnn.extractor``).
+
+This float32 network is the reference (checked against TensorFlow's musicnn in the tests) from which
+``scripts/export_onnx.py`` builds the int8 ONNX graphs that ``analyze`` runs
+(:mod:`moodscope.analysis.musicnn_onnx`); training research and that export use it, analysis does not.
 
 Network (T = 187 frames, F = 96 bands; BN = batch norm with TF's epsilon 1e-3; ReLU before BN):
 
@@ -47,27 +52,27 @@ import torch.nn.functional as F
 from torch import nn
 
 from moodscope.errors import AudioError, ModelError
+from moodscope.features.musicnn_input import (  # noqa: F401 (musicnn's input, re-exported here)
+    HOP,
+    MUSICNN_SR,
+    N_FFT,
+    N_MELS,
+    N_MIDEND,
+    N_PENULTIMATE,
+    N_TAGS,
+    OUTPUT_DIMS,
+    PATCH_FRAMES,
+    PATCH_SECONDS,
+    musicnn_log_mel,
+    musicnn_patches,
+    patch_starts,
+    patch_times,
+    to_musicnn_rate,
+)
 from moodscope.paths import WEIGHTS_DIR
 
-MUSICNN_SR = 16_000
-N_FFT = 512
-HOP = 256
-N_MELS = 96
-PATCH_FRAMES = 187
-"""Frames per patch: ``librosa.time_to_frames(3, sr=16000, n_fft=512, hop_length=256) + 1``."""
-PATCH_SECONDS = PATCH_FRAMES * HOP / MUSICNN_SR  # 2.992 s
 BN_EPS = 1e-3  # tf.compat.v1.layers.batch_normalization default
 MODEL_NAMES = ("msd", "mtt")
-
-N_TAGS = 50
-N_PENULTIMATE = 200
-N_MIDEND = 753  # 561 front-end + 3 x 64 mid-end channels
-OUTPUT_DIMS = {"taggram": N_TAGS, "penultimate": N_PENULTIMATE, "max_pool": N_MIDEND, "mean_pool": N_MIDEND}
-PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16}
-"""What the front-end convolutions (90 % of the work) can compute in. ``bfloat16`` rounds their inputs
-and filters to 8 significant bits (products are summed in float32): on CPUs with AMX or AVX-512 BF16
-about three times as fast, and penultimate-layer outputs within ~0.05 of float32's (see
-:func:`fastest_precision`); everything after the front-end stays float32."""
 
 
 def weights_path(name: str = "msd") -> Path:
@@ -122,22 +127,20 @@ class FrontEndBranch(nn.Module):
         assert bias is not None  # the convolution is built with a bias
         return bias
 
-    def prepared(self, dtype: torch.dtype, layout: Callable[[torch.Tensor], torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    def prepared(self, layout: Callable[[torch.Tensor], torch.Tensor]) -> tuple[torch.Tensor, ...]:
         """``(filters, sign, bias, scale, shift)``: the filters laid out by ``layout`` (the channels of
-        negative BN scale negated) in ``dtype``; the rest float32 of shape (1, C, 1).
+        negative BN scale negated); the rest of shape (1, C, 1).
 
-        Computed once per dtype and layout and kept (keyed by the parameters' versions, so loading
-        other weights in place recomputes them).
+        Computed once per layout and kept (keyed by the parameters' versions, so loading other weights
+        in place recomputes them).
         """
         params = (self.conv.weight, self._bias, *self.bn.buffers())
-        key = (dtype, layout.__name__, *(p._version for p in params), *(p.data_ptr() for p in params))
+        key = (layout.__name__, *(p._version for p in params), *(p.data_ptr() for p in params))
         if key not in self._prepared:
             with torch.no_grad():
                 scale, shift = self.bn.scale_shift()
                 sign = torch.where(scale >= 0, 1.0, -1.0)
-                filters = layout(self.conv.weight * sign.view(-1, 1, 1, 1)).to(dtype)
-                if dtype != torch.float32:
-                    filters = filters.contiguous(memory_format=torch.channels_last)
+                filters = layout(self.conv.weight * sign.view(-1, 1, 1, 1))
                 column = (sign, self._bias, scale, shift)
                 self._prepared[key] = (filters, *(v.reshape(1, -1, 1).clone() for v in column))
         return self._prepared[key]
@@ -147,27 +150,25 @@ class FrontEndBranch(nn.Module):
         """(C, 1, kt, kf) filters -> those of the convolution :meth:`forward` runs: (C, kt, 1, kf)."""
         return weight.transpose(1, 2).contiguous(memory_format=torch.channels_last)
 
-    def forward(self, x: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """(B, 1, T, F) float32 -> (B, C, T) float32; the convolution computed in ``dtype`` (see
-        :data:`PRECISIONS`), accumulated in float32 either way."""
-        filters, sign, bias, scale, shift = self.prepared(dtype, FrontEndBranch.taps_filters)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 1, T, F) float32 -> (B, C, T) float32."""
+        filters, sign, bias, scale, shift = self.prepared(FrontEndBranch.taps_filters)
         padded = F.pad(x, (0, 0, *self.time_pad))
         # the kt time taps become input channels and the tensors go channels-last: the same
         # convolution, ~20 % faster in oneDNN, and the max over frequency then runs over contiguous C
         kt = filters.shape[1]
         n_out = padded.shape[2] - kt + 1
         taps = torch.cat([padded[:, :, i : i + n_out] for i in range(kt)], dim=1)  # (B, kt, T, F)
-        z = F.conv2d(taps.to(dtype).contiguous(memory_format=torch.channels_last), filters)  # (B, C, T, F')
+        z = F.conv2d(taps.contiguous(memory_format=torch.channels_last), filters)  # (B, C, T, F')
         extreme = max_over_frequency(z) * sign  # max over freq (min if s < 0)
         return torch.relu(extreme + bias) * scale + shift
 
 
 def max_over_frequency(z: torch.Tensor) -> torch.Tensor:
-    """(B, C, T, F) -> (B, C, T) float32: the maximum over the last axis. For a channels-last ``z``
-    oneDNN's pooling, 1.5-2x as fast as ``amax`` over a (B, T, F, C) view (the same values)."""
-    if z.is_contiguous(memory_format=torch.channels_last):
-        return F.max_pool2d(z, (1, z.shape[3])).squeeze(3).float()
-    return z.amax(dim=3)
+    """(B, C, T, F) -> (B, C, T): the maximum over the last axis, as a max pooling (oneDNN's pooling on
+    a channels-last ``z``; a ``MaxPool`` node in the exported ONNX graph, which int8 quantization covers)."""
+    # int(): a constant kernel in the exported graph; [..., 0] rather than squeeze(3), which exports as an If
+    return F.max_pool2d(z, (1, int(z.shape[3])))[..., 0]
 
 
 class TemporalBranch(FrontEndBranch):
@@ -195,18 +196,16 @@ class TemporalBranch(FrontEndBranch):
         taps = F.pad(weight.view(n_out, k), (0, 1))[:, j]  # (out, r, c, v)
         return taps.reshape(n_out * p, p, steps, 1)
 
-    def forward(self, x: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 1, T, F) float32 -> (B, C, T) float32, as :meth:`FrontEndBranch.forward`."""
-        weight, sign, bias, scale, shift = self.prepared(dtype, TemporalBranch.polyphase_weight)
+        weight, sign, bias, scale, shift = self.prepared(TemporalBranch.polyphase_weight)
         batch, _, n_time, n_freq = x.shape
         p, steps = self.PHASES, weight.shape[2]
-        n_steps = -(-n_time // p)
+        n_steps = (n_time + p - 1) // p  # not -(-n // p): ONNX divides integers truncating
         length = p * (n_steps + steps - 1)
         before = self.time_pad[0]
         phased = F.pad(x, (0, 0, before, length - n_time - before)).view(batch, n_steps + steps - 1, p, n_freq)
         phased = phased.transpose(1, 2)  # (B, P, steps, F)
-        if dtype != torch.float32:  # float32 runs faster on the plain layout, bfloat16 on channels-last
-            phased = phased.to(dtype).contiguous(memory_format=torch.channels_last)
         z = F.conv2d(phased, weight)  # (B, C * P, n_steps, F)
         m = max_over_frequency(z).view(batch, -1, p, n_steps).transpose(2, 3).reshape(batch, -1, n_steps * p)
         return torch.relu(m[:, :, :n_time] * sign + bias) * scale + shift
@@ -253,11 +252,11 @@ class MusiCNN(nn.Module):
         self.penultimate_bn = FrozenBatchNorm(units)
         self.output = nn.Linear(units, n_tags)
 
-    def forward(self, mel: torch.Tensor, front_dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
-        """``mel``: (B, T, 96) float32; ``front_dtype``: what the front-end convolutions compute in."""
+    def forward(self, mel: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``mel``: (B, T, 96) float32."""
         x = self.input_bn(mel.unsqueeze(1))  # (B, 1, T, F)
         branches = (*self.timbral, *self.temporal)
-        front = torch.cat([branch(x, front_dtype) for branch in branches], dim=1)  # (B, 561, T)
+        front = torch.cat([branch(x) for branch in branches], dim=1)  # (B, 561, T)
         h1 = self.midend[0](front)
         h2 = self.midend[1](h1) + h1
         h3 = self.midend[2](h2) + h2
@@ -309,105 +308,21 @@ def musicnn_tags(name: str = "msd") -> tuple[str, ...]:
     return _load(name)[1]
 
 
-@functools.cache
-def _mel_basis() -> np.ndarray:
-    from moodscope.features.extract import mel_filters
-
-    return mel_filters(sr=MUSICNN_SR, n_fft=N_FFT, n_mels=N_MELS)  # (96, 257), as librosa.filters.mel
-
-
-def musicnn_log_mel(y16: np.ndarray) -> np.ndarray:
-    """musicnn's input representation of 16 kHz mono audio: (n_frames, 96) float32 log-mel.
-
-    Equals ``librosa.feature.melspectrogram(y=y16, sr=16000, hop_length=256, n_fft=512, n_mels=96).T``
-    (librosa >= 0.10 defaults: centred frames, zero padding), rounded to float16 as musicnn's training
-    data were, then ``log10(10000 * mel + 1)`` in float32 (see the module docstring).
-    """
-    y = torch.from_numpy(np.ascontiguousarray(y16, dtype=np.float32))
-    window = torch.hann_window(N_FFT, periodic=True)
-    spec = torch.stft(y, N_FFT, HOP, window=window, center=True, pad_mode="constant", return_complex=True)
-    power = spec.real.square() + spec.imag.square()  # (257, n_frames)
-    mel = torch.from_numpy(_mel_basis()) @ power  # (96, n_frames)
-    mel = mel.clamp_(max=float(np.finfo(np.float16).max)).to(torch.float16).float()
-    return torch.log10(mel.T * 10000 + 1).numpy()
-
-
-def patch_starts(n_frames: int, *, hop_frames: int = PATCH_FRAMES) -> np.ndarray:
-    """First frame of each patch, as ``musicnn.extractor.batch_data`` (only whole patches)."""
-    return np.arange(0, n_frames - PATCH_FRAMES + 1, hop_frames, dtype=np.int64)
-
-
-def patch_times(n_patches: int, *, hop_frames: int = PATCH_FRAMES) -> np.ndarray:
-    """(n_patches, 2) start and end time in seconds of each patch (centred frames, so frame i is at i * hop)."""
-    start = np.arange(n_patches) * hop_frames * HOP / MUSICNN_SR
-    return np.stack([start, start + PATCH_SECONDS], axis=1)
-
-
-def musicnn_patches(log_mel: np.ndarray, *, hop_frames: int = PATCH_FRAMES) -> np.ndarray:
-    """Cut a (n_frames, 96) log-mel into (n_patches, 187, 96) patches.
-
-    Audio shorter than one patch is repeat-padded to one patch (musicnn's training "repeat-pad").
-    """
-    if log_mel.ndim != 2 or log_mel.shape[1] != N_MELS or len(log_mel) == 0:
-        raise AudioError(f"expected a non-empty (n_frames, {N_MELS}) log-mel, got shape {log_mel.shape}")
-    if len(log_mel) < PATCH_FRAMES:
-        log_mel = np.resize(log_mel, (PATCH_FRAMES, N_MELS))  # np.resize repeats the rows
-    starts = patch_starts(len(log_mel), hop_frames=hop_frames)
-    view = np.lib.stride_tricks.sliding_window_view(log_mel, PATCH_FRAMES, axis=0)  # (n, 96, 187)
-    return np.ascontiguousarray(view[starts].transpose(0, 2, 1))
-
-
-def to_musicnn_rate(y: np.ndarray, sr: int) -> np.ndarray:
-    """Mix to mono and resample to 16 kHz with soxr (HQ, as librosa.load's default in musicnn's extractor)."""
-    from moodscope.audio import resample
-
-    return resample(y, sr, target=MUSICNN_SR, quality="HQ")
-
-
-def fastest_precision() -> str:
-    """``"bfloat16"`` where this CPU computes it natively (AMX or AVX-512 BF16), else ``"float32"``.
-
-    The environment variable ``MOODSCOPE_MUSICNN_PRECISION`` (``float32`` or ``bfloat16``) overrides it,
-    e.g. for outputs identical across machines.
-    """
-    import os
-
-    forced = os.environ.get("MOODSCOPE_MUSICNN_PRECISION")
-    if forced:
-        if forced not in PRECISIONS:
-            raise ModelError(f"MOODSCOPE_MUSICNN_PRECISION={forced!r}: choose one of {', '.join(PRECISIONS)}")
-        return forced
-    return "bfloat16" if _native_bfloat16() else "float32"
-
-
-@functools.cache
-def _native_bfloat16() -> bool:
-    cpu = getattr(torch, "cpu", None)
-    checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
-    return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
-
-
 def run_musicnn(
     patches: np.ndarray,
     *,
     model: nn.Module | None = None,
     batch_size: int = 8,
     outputs: tuple[str, ...] | None = None,
-    precision: str = "float32",
 ) -> dict[str, np.ndarray]:
-    """Run the network on (n, T, 96) log-mel patches in batches; returns float32 arrays of n rows.
-
-    ``precision``: what the front-end convolutions compute in, a key of :data:`PRECISIONS`.
-    """
+    """Run the network on (n, T, 96) log-mel patches in batches; returns float32 arrays of n rows."""
     model = load_musicnn() if model is None else model
-    if precision not in PRECISIONS:
-        raise ModelError(f"unknown musicnn precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
     keys = tuple(OUTPUT_DIMS) if outputs is None else outputs
     parts: dict[str, list[np.ndarray]] = {k: [] for k in keys}
     with torch.inference_mode():
         x_all = torch.from_numpy(np.ascontiguousarray(patches, dtype=np.float32))
         for i in range(0, len(x_all), batch_size):
-            out = model(x_all[i : i + batch_size], PRECISIONS[precision])
+            out = model(x_all[i : i + batch_size])
             for k in keys:
                 parts[k].append(out[k].float().numpy())
     return {k: np.concatenate(v) if v else np.zeros((0, OUTPUT_DIMS.get(k, 0)), np.float32) for k, v in parts.items()}
