@@ -60,6 +60,9 @@ from moodscope.training.nested import nested_cv
 PEN = ("msd_penultimate", "mtt_penultimate")
 TAGS = ("msd_taggram", "mtt_taggram")
 DESCRIPTOR_BLOCKS = PEN + TAGS
+TONAL = "tonal"  # the tonal and rhythm features (:func:`tonal_features`), cached apart (``levers-4q-tonal.npz``)
+TONAL_SCALES = (0.5, 1.0, 2.0, 4.0)  # factors on the standardised tonal block: its own C = C·s²
+TONAL_CS = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)  # 42 features need less regularisation than 400
 AUGMENTATIONS = ("none", "pitch+1", "pitch-1", "pitch+2", "pitch-2", "gain+6", "gain-6", "mask")
 CS = AccurateConfig().Cs  # the shipped grid: 0.003 ... 0.3
 MASKS, MASK_FRAMES = 2, 20
@@ -118,6 +121,142 @@ def compute_descriptors(items: list[tuple[str, Path]], cache: Path, aug: str, pr
     return out
 
 
+# --- tonal and rhythm features (valence cues of the classic MER literature) ----------------------
+
+KEY_PROFILES = np.array(
+    [
+        [6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88],  # major (Krumhansl-Kessler)
+        [6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17],  # minor
+    ]
+)
+TONAL_NAMES = (
+    *("best_major", "best_minor", "mode", "key_clarity", "key_margin", "frame_mode_mean", "frame_major_share"),
+    *(f"key_chroma_{i}" for i in range(12)),
+    *("chroma_entropy", "chroma_flux"),
+    *(f"tonnetz_{i}_{stat}" for stat in ("mean", "std") for i in range(6)),
+    *("harmonic_change_mean", "harmonic_change_std"),
+    *("log2_tempo", "onset_rate", "onset_strength_mean", "onset_strength_std", "pulse_clarity"),
+    *("roughness_mean", "roughness_std"),
+)
+"""The :func:`tonal_features` of a segment, in order."""
+N_PEAKS = 12  # spectral peaks per frame for the roughness proxy
+PEAK_RANGE_HZ = (50.0, 5000.0)
+FRAME_KEY_WINDOW = 43  # chroma frames (about 1 s) smoothed for the per-frame key correlations
+
+
+def _key_correlations(chroma: np.ndarray) -> np.ndarray:
+    """Pearson correlations of chroma vectors [shape=(12, t)] with the 24 rotated key profiles
+    [shape=(2, 12, t)]: [0, k] major with tonic k, [1, k] minor with tonic k."""
+    profiles = np.stack([[np.roll(p, k) for k in range(12)] for p in KEY_PROFILES])  # (2, 12 keys, 12 pcs)
+    profiles = profiles - profiles.mean(axis=2, keepdims=True)
+    profiles /= np.linalg.norm(profiles, axis=2, keepdims=True)
+    c = chroma - chroma.mean(axis=0, keepdims=True)
+    c = c / (np.linalg.norm(c, axis=0, keepdims=True) + 1e-9)
+    return np.einsum("mkp,pt->mkt", profiles, c)
+
+
+def _roughness(magnitude: np.ndarray, freqs: np.ndarray) -> np.ndarray:
+    """Sethares' (Plomp-Levelt) roughness of the :data:`N_PEAKS` strongest spectral peaks of every frame of
+    ``magnitude`` [shape=(n_freqs, t)], normalised by the frame's peak energy [shape=(t,)]."""
+    band = (freqs >= PEAK_RANGE_HZ[0]) & (freqs <= PEAK_RANGE_HZ[1])
+    m, f = magnitude[band], freqs[band]
+    is_peak = np.zeros_like(m, dtype=bool)
+    is_peak[1:-1] = (m[1:-1] > m[:-2]) & (m[1:-1] >= m[2:])
+    amp = np.where(is_peak, m, 0.0)
+    top = np.argsort(amp, axis=0)[-N_PEAKS:]  # (N_PEAKS, t)
+    a = np.take_along_axis(amp, top, axis=0)
+    fr = f[top]
+    lo, hi = np.minimum(fr[:, None], fr[None]), np.maximum(fr[:, None], fr[None])
+    s = 0.24 / (0.021 * lo + 19.0)
+    d = np.exp(-3.5 * s * (hi - lo)) - np.exp(-5.75 * s * (hi - lo))
+    pair = a[:, None] * a[None] * d
+    return np.triu(pair.transpose(2, 0, 1), k=1).sum(axis=(1, 2)) / ((a**2).sum(axis=0) + 1e-12)
+
+
+def tonal_features(segments: np.ndarray, *, sr: int | None = None) -> np.ndarray:
+    """Tonality, harmony and rhythm descriptors of each segment [shape=(n, samples)] -> [shape=(n, len(TONAL_NAMES))].
+
+    Per segment: the Krumhansl-Schmuckler correlations of the mean CQT chroma with the 24 key profiles
+    (best major, best minor, ``mode`` = their difference: > 0 major, key clarity = the best, margin over
+    the second best), the same per frame (mean mode, share of major frames), the mean chroma rotated to the
+    best key's tonic (12, summing to 1), chroma entropy and flux, the tonal centroid (tonnetz: mean and
+    std of its 6 dimensions), harmonic change (distance between tonnetz frames 2 apart: mean, std), tempo
+    (log2 BPM), onset rate (per second), onset strength (mean, std), pulse clarity (the highest normalised
+    autocorrelation of the onset envelope at 40-240 BPM lags) and a dissonance proxy (spectral-peak
+    roughness: mean, std over frames)."""
+    import librosa
+    from scipy.ndimage import uniform_filter1d
+
+    from moodscope.constants import HOP_LENGTH, SAMPLE_RATE
+
+    sr = sr or SAMPLE_RATE
+    out = []
+    for y in np.asarray(segments, dtype=np.float32):
+        chroma = librosa.feature.chroma_cqt(y=y, sr=sr, hop_length=HOP_LENGTH)  # (12, t), max 1 per frame
+        mean_chroma = chroma.mean(axis=1)
+        r = _key_correlations(mean_chroma[:, None])[:, :, 0]  # (2, 12)
+        ranked = np.sort(r.ravel())
+        _, tonic = np.unravel_index(r.argmax(), r.shape)
+        key_chroma = np.roll(mean_chroma, -tonic) / (mean_chroma.sum() + 1e-9)
+        rf = _key_correlations(uniform_filter1d(chroma, size=FRAME_KEY_WINDOW, axis=1))  # (2, 12, t), ~1-s windows
+        frame_mode = rf[0].max(axis=0) - rf[1].max(axis=0)
+        p = chroma / (chroma.sum(axis=0, keepdims=True) + 1e-9)
+        entropy = -(p * np.log(p + 1e-12)).sum(axis=0).mean() / np.log(12)
+        flux = np.linalg.norm(np.diff(p, axis=1), axis=0).mean()
+        tonnetz = librosa.feature.tonnetz(chroma=chroma, sr=sr)  # (6, t)
+        change = np.linalg.norm(tonnetz[:, 2:] - tonnetz[:, :-2], axis=0)
+        onset = librosa.onset.onset_strength(y=y, sr=sr, hop_length=HOP_LENGTH)
+        tempo = float(librosa.feature.tempo(onset_envelope=onset, sr=sr, hop_length=HOP_LENGTH)[0])
+        n_onsets = len(librosa.onset.onset_detect(onset_envelope=onset, sr=sr, hop_length=HOP_LENGTH))
+        centred = onset - onset.mean()
+        ac = np.correlate(centred, centred, mode="full")[len(centred) - 1 :]
+        frames_per_min = 60 * sr / HOP_LENGTH
+        lags = np.arange(int(frames_per_min / 240), min(int(frames_per_min / 40) + 1, len(ac)))
+        pulse = float(ac[lags].max() / ac[0]) if ac[0] > 0 and len(lags) else 0.0
+        magnitude = np.abs(librosa.stft(y, n_fft=4096, hop_length=4 * HOP_LENGTH))
+        rough = _roughness(magnitude, librosa.fft_frequencies(sr=sr, n_fft=4096))
+        out.append(
+            np.concatenate(
+                [
+                    [r[0].max(), r[1].max(), r[0].max() - r[1].max(), ranked[-1], ranked[-1] - ranked[-2]],
+                    [frame_mode.mean(), (frame_mode > 0).mean()],
+                    key_chroma,
+                    [entropy, flux],
+                    tonnetz.mean(axis=1),
+                    tonnetz.std(axis=1),
+                    [change.mean(), change.std()],
+                    [np.log2(max(tempo, 1.0)), n_onsets * sr / len(y), onset.mean(), onset.std(), pulse],
+                    [rough.mean(), rough.std()],
+                ]
+            )
+        )
+    return np.nan_to_num(np.array(out, dtype=np.float64).reshape(len(out), len(TONAL_NAMES)))
+
+
+def _clip_tonal(item: tuple[str, Path]) -> np.ndarray:
+    from moodscope.audio import load_audio, segment_audio
+
+    return tonal_features(segment_audio(load_audio(item[1]), source=str(item[1])))
+
+
+def compute_tonal(items: list[tuple[str, Path]], cache: Path, workers: int = 1) -> Path:
+    """Write ``cache/levers-4q-tonal.npz``: the :func:`tonal_features` (``tonal``) of every segment of
+    ``items`` and their track ids, in the order of the musicnn descriptor caches."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from moodscope.features.cache import atomic_write_npz
+
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            feats = list(pool.map(_clip_tonal, items, chunksize=4))
+    else:
+        feats = [_clip_tonal(item) for item in items]
+    ids = np.concatenate([[t] * len(f) for (t, _), f in zip(items, feats)])
+    out = cache / "levers-4q-tonal.npz"
+    atomic_write_npz(out, {"tonal": np.concatenate(feats), "track_ids": ids})
+    return out
+
+
 # --- data --------------------------------------------------------------------------------------
 
 
@@ -142,7 +281,9 @@ class Songs:
         return np.isin(self.song_of_row, songs)
 
 
-def load_songs(root: Path, cache: Path, augs: tuple[str, ...] = ()) -> Songs:
+def load_songs(root: Path, cache: Path, augs: tuple[str, ...] = (), tonal: Path | None = None) -> Songs:
+    """The 4Q songs and their cached descriptors; with ``tonal`` (a folder), the :data:`TONAL` block of
+    ``tonal/levers-4q-tonal.npz`` too (original audio only)."""
     from moodscope.analysis.shipped import _songs_labels_groups
     from moodscope.datasets import load_dataset
 
@@ -153,6 +294,11 @@ def load_songs(root: Path, cache: Path, augs: tuple[str, ...] = ()) -> Songs:
             return SegmentBlocks({b: z[b].astype(np.float64) for b in DESCRIPTOR_BLOCKS}, z["track_ids"])
 
     sb = read("none")
+    if tonal is not None:
+        with np.load(tonal / "levers-4q-tonal.npz") as z:
+            if not np.array_equal(z["track_ids"], sb.track_ids):
+                raise SystemExit(f"{tonal}/levers-4q-tonal.npz: segments differ from levers-4q-none.npz; recompute it")
+            sb.blocks[TONAL] = z[TONAL].astype(np.float64)
     songs, y, groups = _songs_labels_groups(dataset, sb.track_ids)
     tracks = dataset.tracks()
     pquad = np.array([tracks[s].metadata.get("pquad") or 1.0 for s in songs], float)
@@ -190,47 +336,117 @@ def _song_mean_proba(p_rows: np.ndarray, song_of_row: np.ndarray, test: np.ndarr
     return out / np.bincount(index, minlength=len(test))[:, None]
 
 
-def product_candidates(d: Songs, blocks=PEN, *, weights: np.ndarray | None = None, augs=(), tta=False, cs=CS):
+def product_candidates(
+    d: Songs,
+    blocks=PEN,
+    *,
+    weights: np.ndarray | None = None,
+    augs=(),
+    tta=False,
+    cs=CS,
+    valence_blocks=(),
+    scales=(1.0,),
+    scaled=(TONAL,),
+):
     """va-product logistic heads fitted on song-mean descriptors, one candidate per C, applied to the test
     songs' segments (a song: the mean of its segments' probabilities); training songs plus their augmented
     versions ``augs``; optional sample ``weights`` per song; ``tta``: test songs averaged over their
-    original and augmented versions."""
+    original and augmented versions. ``valence_blocks`` are added to the valence head only. After
+    standardisation the columns of the ``scaled`` blocks are multiplied by a factor s, one candidate per
+    (C, s) in ``cs`` x ``scales``: their L2 penalty is that of the other blocks at C·s²."""
     from sklearn.linear_model import LogisticRegression
 
-    x = np.concatenate([d.means[b] for b in blocks], axis=1)
-    xa = {a: np.concatenate([d.aug_means[a][b] for b in blocks], axis=1) for a in augs}
+    everything = tuple(blocks) + tuple(b for b in valence_blocks if b not in blocks)
+    widths = [d.means[b].shape[1] for b in everything]
+    column_block = np.repeat(np.arange(len(everything)), widths)
+    in_scaled = np.isin(column_block, [i for i, b in enumerate(everything) if b in scaled])
+    head_columns = (np.arange(len(column_block)), np.flatnonzero(np.isin(column_block, range(len(blocks)))))
+    x = np.concatenate([d.means[b] for b in everything], axis=1)
+    xa = {a: np.concatenate([d.aug_means[a][b] for b in everything], axis=1) for a in augs}
     targets = (POSITIVE_VALENCE[d.y].astype(int), HIGH_AROUSAL[d.y].astype(int))
 
     def segments(sb: SegmentBlocks, rows: np.ndarray) -> np.ndarray:
-        return np.concatenate([sb.blocks[b][rows] for b in blocks], axis=1)
+        return np.concatenate([sb.blocks[b][rows] for b in everything], axis=1)
 
-    def candidate(C: float):
+    def candidate(C: float, scale: float):
         def fit_predict(train, test):
             xtr = np.concatenate([x[train]] + [xa[a][train] for a in augs])
             reps = 1 + len(augs)
             w = None if weights is None else np.tile(weights[train], reps)
             rows = d.rows(test)  # a test song is the mean of its segments' probabilities, as analyze computes it
             versions = [segments(d.sb, rows)] + ([segments(d.augmented[a], rows) for a in augs] if tta else [])
-            xtr, *xte = _standardise(xtr, *versions)
+            factor = np.where(in_scaled, scale, 1.0)
+            xtr, *xte = (v * factor for v in _standardise(xtr, *versions))
             logits = []
-            for t in targets:
+            for t, cols in zip(targets, head_columns):
                 clf = LogisticRegression(C=C, max_iter=2000, class_weight="balanced")
-                clf.fit(xtr, np.tile(t[train], reps), sample_weight=w)
-                logits.append([clf.decision_function(v) for v in xte])
+                clf.fit(xtr[:, cols], np.tile(t[train], reps), sample_weight=w)
+                logits.append([clf.decision_function(v[:, cols]) for v in xte])
 
             def proba(temperature: float) -> np.ndarray:
                 ps = []
                 for lv, la in zip(*logits):
                     pv, pa = 1 / (1 + np.exp(-lv / temperature)), 1 / (1 + np.exp(-la / temperature))
-                    p = np.stack([pv * pa, (1 - pv) * pa, (1 - pv) * (1 - pa), pv * (1 - pa)], axis=1)
-                    ps.append(_song_mean_proba(p, d.song_of_row[rows], test))
+                    ps.append(_song_mean_proba(_product(pv, pa), d.song_of_row[rows], test))
                 return np.mean(ps, axis=0)
 
             return proba
 
         return fit_predict
 
-    return {f"C={C:g}": candidate(C) for C in cs}
+    if len(scales) == 1:
+        return {f"C={C:g}": candidate(C, scales[0]) for C in cs}
+    return {f"C={C:g},s={s:g}": candidate(C, s) for C in cs for s in scales}
+
+
+def _product(pv: np.ndarray, pa: np.ndarray) -> np.ndarray:
+    """Quadrant probabilities [shape=(n, 4)] from P(valence positive) and P(arousal high) [shape=(n,)]."""
+    return np.stack([pv * pa, (1 - pv) * pa, (1 - pv) * (1 - pa), pv * (1 - pa)], axis=1)
+
+
+def stacked_candidates(d: Songs, cs=CS, second_cs=(0.03, 0.3), k: int = 5):
+    """Two-stage valence: stage 1 is the shipped va-product heads on song-mean penultimate (C); stage 2 a
+    logistic regression (C2) on the stage-1 valence logit plus the standardised tonal block, trained on
+    the training songs' *out-of-fold* stage-1 logits (``k`` artist-grouped folds of the training songs
+    only). Arousal is stage 1's. Applied to the test songs' segments; a song is the mean of its
+    segments' probabilities."""
+    from sklearn.linear_model import LogisticRegression
+
+    from moodscope.training.nested import group_folds
+
+    pen = np.concatenate([d.means[b] for b in PEN], axis=1)
+    tonal = d.means[TONAL]
+    valence, arousal = POSITIVE_VALENCE[d.y].astype(int), HIGH_AROUSAL[d.y].astype(int)
+
+    def head(C, xtr, t):
+        return LogisticRegression(C=C, max_iter=2000, class_weight="balanced").fit(xtr, t)
+
+    def candidate(C: float, C2: float):
+        def fit_predict(train, test):
+            oof = np.zeros(len(train))
+            for tr, te in group_folds(d.y[train], d.groups[train], k, seed=0):
+                a, b = _standardise(pen[train[tr]], pen[train[te]])
+                oof[te] = head(C, a, valence[train[tr]]).decision_function(b)
+            rows = d.rows(test)
+            seg_pen = np.concatenate([d.sb.blocks[b][rows] for b in PEN], axis=1)
+            ptr, pte = _standardise(pen[train], seg_pen)
+            v1, a1 = head(C, ptr, valence[train]), head(C, ptr, arousal[train])
+            s2tr, s2te = _standardise(
+                np.column_stack([oof, tonal[train]]),
+                np.column_stack([v1.decision_function(pte), d.sb.blocks[TONAL][rows]]),
+            )
+            v2 = head(C2, s2tr, valence[train])
+            lv, la = v2.decision_function(s2te), a1.decision_function(pte)
+
+            def proba(temperature: float) -> np.ndarray:
+                pv, pa = 1 / (1 + np.exp(-lv / temperature)), 1 / (1 + np.exp(-la / temperature))
+                return _song_mean_proba(_product(pv, pa), d.song_of_row[rows], test)
+
+            return proba
+
+        return fit_predict
+
+    return {f"C={C:g},C2={C2:g}": candidate(C, C2) for C in cs for C2 in second_cs}
 
 
 def shipped_candidates(d: Songs, head: str = "va-product"):
@@ -391,7 +607,44 @@ LEVERS: dict[str, tuple[str, Callable]] = {
         lambda d: product_candidates(d, weights=d.pquad**2),
     ),
     "vgg-ensemble": ("mean of penultimate and vgg pool5 va-product heads (research cache)", None),
+    "tonal": (
+        "va-product heads on the tonal and rhythm features alone",
+        lambda d: product_candidates(d, (TONAL,), cs=TONAL_CS),
+    ),
+    "pen-tonal": (
+        "va-product heads on penultimate + tonal features (one C)",
+        lambda d: product_candidates(d, (*PEN, TONAL)),
+    ),
+    "pen-tonal-scaled": (
+        "va-product heads on penultimate + tonal features, the tonal block's own C (C·s², s chosen)",
+        lambda d: product_candidates(d, (*PEN, TONAL), scales=TONAL_SCALES),
+    ),
+    "valence-tonal": (
+        "va-product heads on penultimate, tonal features in the valence head only (C·s², s chosen)",
+        lambda d: product_candidates(d, PEN, valence_blocks=(TONAL,), scales=TONAL_SCALES),
+    ),
+    "stacked-tonal": (
+        "stage 2 valence: logistic regression on the out-of-fold penultimate valence logit + tonal",
+        stacked_candidates,
+    ),
+    "pquad-tonal": (
+        "as pen-tonal-scaled, training songs weighted by PQuad",
+        lambda d: product_candidates(d, (*PEN, TONAL), scales=TONAL_SCALES, weights=d.pquad),
+    ),
+    "pquad-valence-tonal": (
+        "as valence-tonal, training songs weighted by PQuad",
+        lambda d: product_candidates(d, PEN, valence_blocks=(TONAL,), scales=TONAL_SCALES, weights=d.pquad),
+    ),
 }
+TONAL_LEVERS = (
+    "tonal",
+    "pen-tonal",
+    "pen-tonal-scaled",
+    "valence-tonal",
+    "stacked-tonal",
+    "pquad-tonal",
+    "pquad-valence-tonal",
+)
 for _name, _augs in AUG_SETS.items():
     LEVERS[f"aug-{_name}"] = (
         f"training songs + augmented copies ({', '.join(_augs)})",
@@ -426,17 +679,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     p_desc = sub.add_parser("descriptors", help="compute the descriptors of augmented audio (musicnn)")
+    p_tonal = sub.add_parser("tonal", help="compute the tonal and rhythm features of every segment (librosa)")
+    p_tonal.add_argument("--workers", type=int, default=1, help="processes (each one core)")
     p_run = sub.add_parser("run", help="nested CV of levers")
     sub.add_parser("list", help="list the levers")
     p_collect = sub.add_parser("collect", help="gather the levers' results into one JSON (docs/models/levers.json)")
     p_collect.add_argument("results", type=Path, help="the --out folder of run")
     p_collect.add_argument("--to", type=Path, default=Path("docs/models/levers.json"))
-    for p in (p_desc, p_run):
+    for p in (p_desc, p_tonal, p_run):
         p.add_argument("--root", type=Path, default=Path("../shared/data/4q/MER_audio_taffc_dataset"))
         p.add_argument("--cache", type=Path, required=True)
     p_desc.add_argument("augs", nargs="+", choices=AUGMENTATIONS)
     p_run.add_argument("levers", nargs="+", choices=list(LEVERS))
     p_run.add_argument("--out", type=Path, required=True)
+    p_run.add_argument(
+        "--tonal", type=Path, default=None, help="folder of levers-4q-tonal.npz (`tonal`; default: --cache)"
+    )
     p_run.add_argument(
         "--research",
         type=Path,
@@ -465,8 +723,18 @@ def main(argv: list[str] | None = None) -> int:
             compute_descriptors(items, args.cache, aug)
             print(f"{aug}: {len(items)} clips in {time.time() - t:.0f} s", flush=True)
         return 0
+    if args.cmd == "tonal":
+        from moodscope.datasets import load_dataset
+
+        items = load_dataset("4q", args.root).audio_items()
+        args.cache.mkdir(parents=True, exist_ok=True)
+        t = time.time()
+        out = compute_tonal(items, args.cache, args.workers)
+        print(f"tonal: {len(items)} clips in {time.time() - t:.0f} s ({args.workers} processes) -> {out}", flush=True)
+        return 0
     augs = sorted({a for name in args.levers if name.startswith("aug-") for a in AUG_SETS[name.split("-")[1]]})
-    d = load_songs(args.root, args.cache, tuple(augs))
+    needs_tonal = any(name in TONAL_LEVERS for name in args.levers)
+    d = load_songs(args.root, args.cache, tuple(augs), (args.tonal or args.cache) if needs_tonal else None)
     args.out.mkdir(parents=True, exist_ok=True)
     for name in args.levers:
         t = time.time()

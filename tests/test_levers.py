@@ -86,3 +86,103 @@ def test_levers_run_nested(levers, lever, monkeypatch):
     assert 0.0 <= summary["macro_f1"]["mean"] <= 1.0
     assert sum(summary["chosen"].values()) == 2
     assert summary["macro_f1"]["mean"] > 0.35  # above chance (0.25): the quadrant signal is learnt
+
+
+# --- the tonal and rhythm lever family -----------------------------------------------------------
+
+
+def _with_tonal(levers, d, seed: int = 5):
+    """``d`` plus a :data:`TONAL` block whose first column carries the valence sign (noisily)."""
+    r = np.random.default_rng(seed)
+    valence = np.where(levers.POSITIVE_VALENCE[d.y], 1.0, -1.0)[d.song_of_row]
+    x = r.normal(size=(len(d.sb.track_ids), 7))
+    x[:, 0] += 1.5 * valence
+    blocks = {**d.sb.blocks, levers.TONAL: x}
+    return levers.Songs(d.songs, d.y, d.groups, d.pquad, SegmentBlocks(blocks, d.sb.track_ids), {})
+
+
+def _triad(root_hz: float, third: int, sr: int, seconds: float = 5.0) -> np.ndarray:
+    t = np.arange(int(seconds * sr)) / sr
+    return sum(np.sin(2 * np.pi * root_hz * 2 ** (st / 12) * t) for st in (0, third, 7)) / 3
+
+
+def test_tonal_features_tell_major_from_minor_triads(levers):
+    from moodscope.constants import SAMPLE_RATE
+
+    names = list(levers.TONAL_NAMES)
+    x = np.stack([_triad(f, third, SAMPLE_RATE) for f in (261.63, 220.0, 329.63) for third in (4, 3)])
+    f = levers.tonal_features(x)
+    assert f.shape == (6, len(names)) and np.isfinite(f).all()
+    mode, share = f[:, names.index("mode")], f[:, names.index("frame_major_share")]
+    np.testing.assert_array_equal(np.sign(mode), [1, -1] * 3)
+    np.testing.assert_array_equal(share, [1, 0] * 3)
+    # rotated to the tonic of a major key, the major third (4 semitones) dominates the minor third (3)
+    major = f[0::2]
+    assert (major[:, names.index("key_chroma_4")] > 5 * major[:, names.index("key_chroma_3")]).all()
+
+
+def test_tonal_features_find_the_pulse_of_a_click_track(levers):
+    from moodscope.constants import SAMPLE_RATE
+
+    names = list(levers.TONAL_NAMES)
+    n = int(5 * SAMPLE_RATE)
+    clicks = np.zeros(n)
+    for bpm_start in np.arange(0, n, int(0.5 * SAMPLE_RATE)):  # 120 BPM
+        clicks[bpm_start : bpm_start + 200] = np.hanning(200) * np.sin(np.arange(200) * 0.8)
+    noise = np.random.default_rng(0).normal(scale=0.1, size=n)
+    f = levers.tonal_features(np.stack([clicks, noise]))
+    assert abs(2 ** f[0, names.index("log2_tempo")] - 120) < 6
+    assert abs(f[0, names.index("onset_rate")] - 2.0) < 0.5
+    assert f[0, names.index("pulse_clarity")] > f[1, names.index("pulse_clarity")] + 0.3
+
+
+def test_roughness_of_close_partials_exceeds_an_octave(levers):
+    freqs = np.linspace(0, 11025, 2049)
+    spectrum = np.zeros((len(freqs), 2))
+    for col, (f1, f2) in enumerate(((440.0, 466.16), (440.0, 880.0))):  # minor second, octave
+        spectrum[np.abs(freqs - f1).argmin(), col] = spectrum[np.abs(freqs - f2).argmin(), col] = 1.0
+    rough = levers._roughness(spectrum, freqs)
+    assert rough[0] > 10 * rough[1] and rough[1] >= 0
+
+
+@pytest.mark.parametrize(
+    "lever", ["tonal", "pen-tonal", "pen-tonal-scaled", "valence-tonal", "stacked-tonal", "pquad-valence-tonal"]
+)
+def test_tonal_levers_run_nested(levers, lever):
+    from moodscope.training.nested import nested_cv
+
+    d = _with_tonal(levers, _songs(levers, n_songs=40))
+    cands = levers.LEVERS[lever][1](d)
+    summary = nested_cv(dict(list(cands.items())[:2]), d.y, d.groups, seeds=(0,), outer_k=2, inner_k=2).summary()
+    assert sum(summary["chosen"].values()) == 2
+    assert summary["macro_f1"]["mean"] > 0.35
+
+
+@pytest.mark.parametrize("lever", ["pen-tonal-scaled", "valence-tonal", "stacked-tonal"])
+def test_tonal_levers_never_learn_from_test_songs(levers, lever):
+    """Relabelling the test songs changes nothing (stacking's inner folds use training songs only);
+    relabelling a few training songs does."""
+    d = _with_tonal(levers, _songs(levers, n_songs=48))
+    train, test = np.arange(0, 36), np.arange(36, 48)
+    other = levers.Songs(d.songs, d.y.copy(), d.groups, d.pquad, d.sb, {})
+    other.y[test] = (other.y[test] + 1) % 4
+    mine, theirs = levers.LEVERS[lever][1](d), levers.LEVERS[lever][1](other)
+    for name in list(mine)[:3]:
+        np.testing.assert_array_equal(mine[name](train, test)(0.9), theirs[name](train, test)(0.9))
+    changed = levers.Songs(d.songs, d.y.copy(), d.groups, d.pquad, d.sb, {})
+    changed.y[train[:6]] = (changed.y[train[:6]] + 1) % 4
+    name = next(iter(mine))
+    assert not np.allclose(mine[name](train, test)(0.9), levers.LEVERS[lever][1](changed)[name](train, test)(0.9))
+
+
+def test_valence_only_tonal_leaves_arousal_alone(levers):
+    """Tonal features in the valence head only: each song's arousal marginal, P(Q1) + P(Q2), is the plain
+    heads' (the same C), and its valence marginal is not."""
+    d = _with_tonal(levers, _songs(levers))
+    train, test = np.arange(0, 36), np.arange(36, 48)
+    plain = levers.product_candidates(d)["C=0.03"](train, test)(1.0)
+    mixed = levers.product_candidates(d, valence_blocks=(levers.TONAL,), scales=(1.0, 2.0))["C=0.03,s=2"](train, test)(
+        1.0
+    )
+    np.testing.assert_allclose(mixed[:, :2].sum(axis=1), plain[:, :2].sum(axis=1), atol=1e-12)
+    assert not np.allclose(mixed[:, [0, 3]].sum(axis=1), plain[:, [0, 3]].sum(axis=1))
