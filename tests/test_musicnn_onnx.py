@@ -121,3 +121,27 @@ def test_analysis_with_accurate_does_not_import_torch(tmp_path) -> None:
         )
         assert fresh_python(TORCH_FREE.format(code=cli)).split() == ["False", "True"], command
     assert json.loads((tmp_path / "two.json").read_text())[0]["model"] == "accurate"
+
+
+def test_training_descriptors_are_recomputed_when_the_graphs_change(tmp_path, monkeypatch) -> None:
+    """The ``accurate`` head is trained on the descriptors analysis computes: the training cache is keyed
+    by the musicnn graphs' SHA-256, so rebuilt graphs never meet descriptors of the old ones."""
+    from moodscope import fileio
+    from moodscope.analysis.accurate import dataset_blocks
+    from test_analyze_cli import write_audio
+
+    items = [("a", write_audio(tmp_path / "a.wav", 6.0))]
+    cache = tmp_path / "blocks.npz"
+    computed: list[int] = []
+
+    def blocks():
+        return dataset_blocks(items, cache, blocks=("msd_penultimate",), progress=lambda done, _: computed.append(done))
+
+    first = blocks()
+    assert computed == [1] and first.blocks["msd_penultimate"].shape == (1, 200)
+    blocks()
+    assert computed == [1]  # cached
+    monkeypatch.setattr(fileio, "sha256_files", lambda *paths: "graphs rebuilt")
+    again = blocks()
+    assert computed == [1, 1]  # recomputed
+    np.testing.assert_array_equal(again.blocks["msd_penultimate"], first.blocks["msd_penultimate"])
