@@ -139,12 +139,15 @@ def _clip_segments(items: list[tuple[str, Path]]):
             print(f"  4Q clips: {i + 1}/{len(items)}, {time.perf_counter() - start:.0f} s", flush=True)
 
 
-def _cached_segments(cache: Path, items: list, names: tuple[str, ...], compute) -> dict[str, np.ndarray]:
+def _cached_segments(
+    cache: Path, items: list, names: tuple[str, ...], compute, version: str = ""
+) -> dict[str, np.ndarray]:
     """Per-segment arrays ``names`` (and ``track_ids``) of the 4Q clips, from ``cache`` (an NPZ) when it holds
-    them for the same clips, else ``compute(segments)`` -> {name: [shape=(n, ...)]} over every clip, cached."""
+    them for the same clips (and ``version`` of the code computing them), else ``compute(segments)`` ->
+    {name: [shape=(n, ...)]} over every clip, cached."""
     from moodscope.features.cache import atomic_write_npz
 
-    wanted = np.array([tid for tid, _ in items] + ["|", *names])
+    wanted = np.array([tid for tid, _ in items] + ["|", *names] + ([version] if version else []))
     if cache.exists():
         with np.load(cache, allow_pickle=False) as data:
             if np.array_equal(data["requested"], wanted):
@@ -175,7 +178,14 @@ def fourq_descriptors(root: Path, cache: Path) -> tuple[dict[str, np.ndarray], d
     names = (*OOD_BLOCKS, *FAST_OOD_BLOCKS)
     blocks = _cached_segments(cache, items, names, lambda s: blocks_from_inputs(block_inputs(s, names), names))
     signal_cache = cache.with_name(f"{cache.stem}-signal{cache.suffix}")
-    signal = _cached_segments(signal_cache, items, SIGNAL_INPUTS, signal_inputs)
+    import hashlib
+
+    import moodscope.analysis.ood
+    import moodscope.constants
+
+    modules = (moodscope.analysis.ood, moodscope.constants)  # the signal checks' code: recomputed when it changes
+    version = hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in modules)).hexdigest()[:16]
+    signal = _cached_segments(signal_cache, items, SIGNAL_INPUTS, signal_inputs, version)
     if not np.array_equal(blocks["track_ids"], signal["track_ids"]):
         sys.exit(f"{cache} and {signal_cache} disagree on the 4Q segments: delete both and run again")
     track_ids = blocks.pop("track_ids")

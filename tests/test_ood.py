@@ -123,6 +123,8 @@ def test_noise_measurements_known_answers():
     assert (fluctuation[:4] > 0.3).all() and (fluctuation[:4] < 0.5).all()
     assert (ripple[:4] < 0.5).all()
     assert ripple[4] > 2 * NOISE_RIPPLE_DB  # a peak
+    tones = noise_inputs(np.stack([sine_tone(5.0, frequency=f) for f in (110.0, 3000.0)]))
+    assert (tones["ood_ripple"] > 2 * NOISE_RIPPLE_DB).all()  # at the band's lower edge (100 Hz) too
     assert fluctuation[5] > 10 * NOISE_FLUCTUATION_DB  # on and off
     verdict = segment_ood(signal_inputs(np.stack([*noises, sine, gated])))
     assert verdict.reason == ["noise"] * 4 + ["", "speech-like"]  # the gated tone comes and goes like words

@@ -138,13 +138,15 @@ def noise_inputs(segments: np.ndarray) -> dict[str, np.ndarray]:
     n_frames = max(1, x.shape[-1] // NOISE_FFT)
     frames = x[:, : n_frames * NOISE_FFT].reshape(len(x), n_frames, NOISE_FFT) * np.hanning(NOISE_FFT)
     low, high = np.searchsorted(np.fft.rfftfreq(NOISE_FFT, 1 / SAMPLE_RATE), NOISE_BAND_HZ)
-    power = np.abs(np.fft.rfft(frames, axis=-1)[..., low:high]) ** 2  # (n, frames, bins)
+    power = np.abs(np.fft.rfft(frames, axis=-1)) ** 2  # (n, frames, NOISE_FFT // 2 + 1)
     power += 1e-12 * power.mean(axis=(1, 2), keepdims=True) + 1e-30  # a floor for empty bins (band-limited audio)
     average = power.mean(axis=1)  # (n, bins)
-    fluctuation = (10.0 * np.log10((power / average[:, None, :]).mean(axis=2))).std(axis=1)
+    band = average[:, low:high]
+    fluctuation = (10.0 * np.log10((power[..., low:high] / band[:, None, :]).mean(axis=2))).std(axis=1)
+    # the running median sees the bins beyond the band too, so that a tone at its edge stands out
     padded = np.pad(average, ((0, 0), (NOISE_RIPPLE_BINS // 2, NOISE_RIPPLE_BINS // 2)), mode="edge")
     smooth = np.median(np.lib.stride_tricks.sliding_window_view(padded, NOISE_RIPPLE_BINS, axis=1), axis=2)
-    ripple = (10.0 * np.log10(average / smooth)).std(axis=1)
+    ripple = (10.0 * np.log10(band / smooth[:, low:high])).std(axis=1)
     return {"ood_fluctuation": fluctuation, "ood_ripple": ripple}
 
 
