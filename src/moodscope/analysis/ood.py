@@ -138,7 +138,9 @@ def noise_inputs(segments: np.ndarray) -> dict[str, np.ndarray]:
     n_frames = max(1, x.shape[-1] // NOISE_FFT)
     frames = x[:, : n_frames * NOISE_FFT].reshape(len(x), n_frames, NOISE_FFT) * np.hanning(NOISE_FFT)
     low, high = np.searchsorted(np.fft.rfftfreq(NOISE_FFT, 1 / SAMPLE_RATE), NOISE_BAND_HZ)
-    power = np.abs(np.fft.rfft(frames, axis=-1)) ** 2  # (n, frames, NOISE_FFT // 2 + 1)
+    # the band and the running median's reach above it (below it, from bin 0)
+    spectrum = np.fft.rfft(frames, axis=-1)[..., : high + NOISE_RIPPLE_BINS // 2]  # (n, frames, bins)
+    power = spectrum.real**2 + spectrum.imag**2
     power += 1e-12 * power.mean(axis=(1, 2), keepdims=True) + 1e-30  # a floor for empty bins (band-limited audio)
     average = power.mean(axis=1)  # (n, bins)
     band = average[:, low:high]
