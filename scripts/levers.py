@@ -22,9 +22,16 @@ more training example with its song's label); test songs are never augmented, ex
 levers (test-time averaging: a test song's probabilities averaged over its original and augmented
 versions, reported separately: it multiplies the analysis cost).
 
+The tonal and rhythm features (:func:`tonal_features`: key-profile mode and clarity, key-aligned chroma,
+tonnetz, harmonic change, tempo, onset rate, pulse clarity, spectral-peak roughness; librosa) of the
+original audio are cached apart, in ``TONAL/levers-4q-tonal.npz`` (``--tonal``, default ``--cache``),
+and used by the levers of :data:`TONAL_LEVERS`.
+
 Usage (from the repository root; ROOT = ../shared/data/4q/MER_audio_taffc_dataset)::
 
     python scripts/levers.py descriptors --root ROOT --cache DIR none gain+6 ...   # heavy: musicnn
+    python scripts/levers.py tonal --root ROOT --cache TONAL --workers 2            # librosa, ~1.3 s/clip
+    python scripts/levers.py run --root ROOT --cache DIR --tonal TONAL --out DIR/results shipped tonal ...
     python scripts/levers.py run --root ROOT --cache DIR --out DIR/results shipped svm-rbf ...
     python scripts/levers.py collect DIR/results --to docs/models/levers.json
     python scripts/levers.py list
@@ -61,6 +68,7 @@ PEN = ("msd_penultimate", "mtt_penultimate")
 TAGS = ("msd_taggram", "mtt_taggram")
 DESCRIPTOR_BLOCKS = PEN + TAGS
 TONAL = "tonal"  # the tonal and rhythm features (:func:`tonal_features`), cached apart (``levers-4q-tonal.npz``)
+TONALITY = "tonality"  # its key, chroma and harmony columns only (no tempo, onsets, roughness)
 TONAL_SCALES = (0.5, 1.0, 2.0, 4.0)  # factors on the standardised tonal block: its own C = C·s²
 TONAL_CS = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)  # 42 features need less regularisation than 400
 AUGMENTATIONS = ("none", "pitch+1", "pitch-1", "pitch+2", "pitch-2", "gain+6", "gain-6", "mask")
@@ -299,6 +307,7 @@ def load_songs(root: Path, cache: Path, augs: tuple[str, ...] = (), tonal: Path 
             if not np.array_equal(z["track_ids"], sb.track_ids):
                 raise SystemExit(f"{tonal}/levers-4q-tonal.npz: segments differ from levers-4q-none.npz; recompute it")
             sb.blocks[TONAL] = z[TONAL].astype(np.float64)
+            sb.blocks[TONALITY] = sb.blocks[TONAL][:, : TONAL_NAMES.index("log2_tempo")]
     songs, y, groups = _songs_labels_groups(dataset, sb.track_ids)
     tracks = dataset.tracks()
     pquad = np.array([tracks[s].metadata.get("pquad") or 1.0 for s in songs], float)
@@ -623,6 +632,12 @@ LEVERS: dict[str, tuple[str, Callable]] = {
         "va-product heads on penultimate, tonal features in the valence head only (C·s², s chosen)",
         lambda d: product_candidates(d, PEN, valence_blocks=(TONAL,), scales=TONAL_SCALES),
     ),
+    "valence-tonality": (
+        "as valence-tonal with the key, chroma and harmony features only (no tempo, onsets, roughness), s 0.25-2",
+        lambda d: product_candidates(
+            d, PEN, valence_blocks=(TONALITY,), scales=(0.25, 0.5, 1.0, 2.0), scaled=(TONALITY,)
+        ),
+    ),
     "stacked-tonal": (
         "stage 2 valence: logistic regression on the out-of-fold penultimate valence logit + tonal",
         stacked_candidates,
@@ -641,6 +656,7 @@ TONAL_LEVERS = (
     "pen-tonal",
     "pen-tonal-scaled",
     "valence-tonal",
+    "valence-tonality",
     "stacked-tonal",
     "pquad-tonal",
     "pquad-valence-tonal",

@@ -97,7 +97,7 @@ def _with_tonal(levers, d, seed: int = 5):
     valence = np.where(levers.POSITIVE_VALENCE[d.y], 1.0, -1.0)[d.song_of_row]
     x = r.normal(size=(len(d.sb.track_ids), 7))
     x[:, 0] += 1.5 * valence
-    blocks = {**d.sb.blocks, levers.TONAL: x}
+    blocks = {**d.sb.blocks, levers.TONAL: x, levers.TONALITY: x[:, :4]}
     return levers.Songs(d.songs, d.y, d.groups, d.pquad, SegmentBlocks(blocks, d.sb.track_ids), {})
 
 
@@ -146,7 +146,8 @@ def test_roughness_of_close_partials_exceeds_an_octave(levers):
 
 
 @pytest.mark.parametrize(
-    "lever", ["tonal", "pen-tonal", "pen-tonal-scaled", "valence-tonal", "stacked-tonal", "pquad-valence-tonal"]
+    "lever",
+    ["tonal", "pen-tonal", "pen-tonal-scaled", "valence-tonal", "valence-tonality", "stacked-tonal", "pquad-tonal"],
 )
 def test_tonal_levers_run_nested(levers, lever):
     from moodscope.training.nested import nested_cv
