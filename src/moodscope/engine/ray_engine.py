@@ -33,6 +33,7 @@ import logging
 import os
 import pickle
 import signal
+import socket
 import threading
 import warnings
 from collections.abc import Generator, Iterator, Sequence
@@ -65,6 +66,59 @@ between its actor and a decode task, so the cores stay busy whether the model (`
 the decoding and features (``fast``) are the larger part of the work."""
 TASKS_IN_FLIGHT_PER_CPU = 2
 """Tasks of :meth:`RayEngine.map` submitted ahead, per CPU of the cluster."""
+CONNECT_TIMEOUT_S = 10.0
+"""How long the head at ``--address`` may take to accept a connection."""
+JOIN_ATTEMPTS = 1
+"""Times Ray tries the head at ``--address`` (``RAY_gcs_server_port_wait_time_s``, unless set): each try
+waits up to about 40 s for an answer, and Ray's default of 20 tries looks like a hang."""
+
+
+def _reachable(address: str) -> None:
+    """Raise a one-line :class:`MoodscopeError` at once when nothing accepts connections at ``address``
+    (``host:port`` or ``ray://host:port``; 'auto' and other forms are left to Ray)."""
+    host, sep, port = address.split("://", 1)[-1].rpartition(":")
+    if not sep or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise MoodscopeError(
+            f"--address {address}: no Ray cluster answers there ({exc.strerror or exc}); start one with "
+            f"`ray start --head --port {port}` on that machine, or give the address of a running cluster's head"
+        ) from None
+
+
+@contextlib.contextmanager
+def _join_attempts(n: int) -> Iterator[None]:
+    """Ray tries a head that does not answer ``n`` times (unless the user set how many)."""
+    key = "RAY_gcs_server_port_wait_time_s"
+    if key in os.environ:
+        yield
+        return
+    os.environ[key] = str(n)
+    try:
+        yield
+    finally:
+        os.environ.pop(key, None)
+
+
+def _join_error(address: str, exc: BaseException) -> MoodscopeError:
+    """What failed when joining the cluster at ``address``, in one line."""
+    causes: list[str] = []
+    link: BaseException | None = exc
+    while link is not None and len(causes) < 5:
+        causes.append(f"{type(link).__name__}: {link}")
+        link = link.__cause__ or link.__context__
+    if any("AuthToken" in c or "AuthenticationError" in c for c in causes):
+        return MoodscopeError(
+            f"--address {address}: the Ray cluster there requires its authentication token; run with "
+            "RAY_AUTH_MODE=token and the token in RAY_AUTH_TOKEN or ~/.ray/auth_token (see docs/scaling.md)"
+        )
+    reason = causes[0].split(": ", 1)[-1].splitlines()[0] if causes else "unknown error"
+    return MoodscopeError(
+        f"--address {address}: cannot join a Ray cluster there ({reason}); give the address of the head as "
+        "`ray start --head` printed it (HOST:PORT, port 6379 by default)"
+    )
 
 
 def _import_ray():
@@ -194,14 +248,22 @@ class RayEngine(Engine):
         verbose = logging.getLogger("moodscope").getEffectiveLevel() <= logging.INFO
         if self._owned:
             sigterm = signal.getsignal(signal.SIGTERM)
-            ray.init(
-                address=address,
-                num_cpus=None if address else (workers or os.cpu_count() or 1),
-                include_dashboard=False,
-                logging_level=logging.INFO if verbose else logging.WARNING,
-                log_to_driver=verbose,
-                configure_logging=True,
-            )
+            if address:
+                _reachable(address)
+            try:
+                with _join_attempts(JOIN_ATTEMPTS) if address else contextlib.nullcontext():
+                    ray.init(
+                        address=address,
+                        num_cpus=None if address else (workers or os.cpu_count() or 1),
+                        include_dashboard=False,
+                        logging_level=logging.INFO if verbose else logging.WARNING,
+                        log_to_driver=verbose,
+                        configure_logging=True,
+                    )
+            except (ConnectionError, RuntimeError) as exc:
+                if not address:
+                    raise
+                raise _join_error(address, exc) from exc
             if sigterm is not None and threading.current_thread() is threading.main_thread():
                 # Ray installs its own SIGTERM handler (print a stack trace and abort): keep ours,
                 # which stops a command as Ctrl-C does (moodscope.cli)
