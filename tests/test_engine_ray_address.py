@@ -32,6 +32,13 @@ pytest.importorskip("ray", reason="the ray engine needs Ray: pip install -e '.[r
 RAY = Path(sys.executable).with_name("ray")  # the `ray` command of this environment
 STARTUP_S = 180  # `ray start` on a loaded 2-core machine
 RUN_S = 300  # one CLI run on the cluster, bounded so that a hang fails the test instead of the suite
+# Ray's authentication mode, always given: a ray.init() that starts a local instance (other tests, in this
+# process) sets RAY_AUTH_MODE=token in os.environ when it finds a token, and child processes inherit it
+NO_TOKEN = {"RAY_AUTH_MODE": "disabled"}
+
+
+def token_mode(token: Path) -> dict[str, str]:
+    return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)}
 
 
 def free_port() -> int:
@@ -55,7 +62,7 @@ def ray_cluster(log: Path, token: Path | None = None) -> Iterator[tuple[str, Pat
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            env=os.environ | ({"RAY_AUTH_TOKEN_PATH": str(token)} if token else {"RAY_AUTH_MODE": "disabled"}),
+            env=os.environ | (token_mode(token) if token else NO_TOKEN),
         )  # fmt: skip
     try:
         deadline = time.monotonic() + STARTUP_S
@@ -71,6 +78,9 @@ def ray_cluster(log: Path, token: Path | None = None) -> Iterator[tuple[str, Pat
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=30)
         reap(alive(processes, wait=10))  # any that left the group
+        with contextlib.suppress(OSError):  # the cluster's own logs, kept for a failure's post-mortem
+            skip = shutil.ignore_patterns("events", "export_events")
+            shutil.copytree(temp / "session_latest" / "logs", log.parent / "ray-logs", ignore=skip, dirs_exist_ok=True)
         shutil.rmtree(temp, ignore_errors=True)
 
 
@@ -86,10 +96,11 @@ def two_clips(tmp_path_factory) -> tuple[Path, Path, str]:
     return folder / "tone.wav", folder / "noise.wav", model
 
 
-def moodscope(*args: str, timeout: float, env: dict | None = None) -> subprocess.CompletedProcess:
-    """``moodscope ARGS`` in a new process (which connects to the cluster as a user's command would)."""
+def moodscope(*args: str, timeout: float, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """``moodscope ARGS`` in a new process (which connects to the cluster as a user's command would),
+    with ``env`` (Ray's authentication mode) added to this process's environment."""
     return subprocess.run([sys.executable, "-m", "moodscope", *args], capture_output=True, text=True,
-                          timeout=timeout, check=False, env=os.environ | (env or {}))  # fmt: skip
+                          timeout=timeout, check=False, env=os.environ | env)  # fmt: skip
 
 
 def frames(root: Path) -> dict[str, pd.DataFrame]:
@@ -105,8 +116,8 @@ def test_analyze_on_a_cluster_started_outside_gives_the_local_engine_results(two
     with ray_cluster(tmp_path / "ray-start.log") as (address, session):
         started = time.monotonic()
         run = moodscope("analyze", str(tone), str(noise), "--model", model, "--engine", "ray", "--address", address,
-                        "--out", f"{tmp_path / 'ray'}/", timeout=RUN_S)  # fmt: skip
-        assert run.returncode == 0, run.stderr
+                        "--out", f"{tmp_path / 'ray'}/", timeout=RUN_S, env=NO_TOKEN)  # fmt: skip
+        assert run.returncode == 0, f"{run.stderr}\n(the cluster's logs: {tmp_path / 'ray-logs'})"
         # the command was a driver of that cluster (its core log, named with the job and the driver's
         # process, is in the cluster's session), not of a Ray instance of its own
         drivers = list((session / "logs").glob("python-core-driver-*.log"))
@@ -132,7 +143,7 @@ def test_an_address_where_no_cluster_answers_is_one_line_and_fails_fast(two_clip
         }[where]
         started = time.monotonic()
         run = moodscope("analyze", str(tone), "--model", model, "--engine", "ray", "--address", address,
-                        "--out", f"{tmp_path / 'out'}/", timeout=180)  # fmt: skip
+                        "--out", f"{tmp_path / 'out'}/", timeout=180, env=NO_TOKEN)  # fmt: skip
         elapsed = time.monotonic() - started
     assert run.returncode == 1
     last = run.stderr.strip().splitlines()[-1]
@@ -153,11 +164,10 @@ def test_a_cluster_that_requires_a_token_says_so_and_is_joined_with_it(two_clips
     with ray_cluster(tmp_path / "ray-start.log", token=token) as (address, _):
         argv = ["analyze", str(tone), "--model", model, "--engine", "ray", "--address", address]
         started = time.monotonic()
-        refused = moodscope(*argv, timeout=120, env={"RAY_AUTH_MODE": "disabled"})
+        refused = moodscope(*argv, timeout=120, env=NO_TOKEN)
         assert refused.returncode == 1 and time.monotonic() - started < 90
         last = refused.stderr.strip().splitlines()[-1]  # after Ray's own warnings while it retried
         assert last.startswith(f"moodscope: error: --address {address}: ") and "RAY_AUTH_MODE=token" in last, last
-        joined = moodscope(*argv, "--format", "json", timeout=RUN_S,
-                           env={"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)})  # fmt: skip
+        joined = moodscope(*argv, "--format", "json", timeout=RUN_S, env=token_mode(token))
         assert joined.returncode == 0, joined.stderr
         assert json.loads(joined.stdout)[0]["track"] == str(tone)
