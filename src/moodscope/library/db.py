@@ -670,12 +670,14 @@ def select_page(
     conn: sqlite3.Connection, where: str, params: tuple, order: str, limit: int | None, offset: int = 0
 ) -> tuple[list[Track], int]:
     """One page of the tracks matching ``where`` (in ``order``) and how many match in all, from one
-    pass over the table (the total is a window count over the matches, taken before the page is cut)."""
+    pass over the matches (the total is a window count over them, taken before the page is cut); only
+    the ids of the matches are ordered and counted, and the page's tracks read afterwards (ordering
+    whole rows made a text that most tracks hold 3x slower)."""
     page = f" LIMIT {-1 if limit is None else int(limit)} OFFSET {int(offset)}"
-    sql = f"SELECT {_TRACK_COLUMNS}, count(*) OVER () FROM tracks WHERE {where} ORDER BY {order}{page}"
+    sql = f"SELECT id, count(*) OVER () FROM tracks WHERE {where} ORDER BY {order}{page}"
     rows = conn.execute(sql, params).fetchall()
     if rows:
-        return [_track_from_row(row[:-1]) for row in rows], int(rows[0][-1])
+        return fetch_tracks(conn, [row[0] for row in rows]), int(rows[0][1])
     if not offset:
         return [], 0
     return [], conn.execute(f"SELECT count(*) FROM tracks WHERE {where}", params).fetchone()[0]  # past the end
