@@ -166,9 +166,10 @@ def _cached_segments(
 def fourq_descriptors(root: Path, cache: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray, dict]:
     """Descriptor blocks (``accurate``'s and ``fast``'s OOD blocks), signal measurements and track id of every
     segment of the 4Q clips, and each track's artist. Cached in ``cache`` (the descriptors: most of the
-    time, musicnn's forward pass) and beside it with the suffix ``-signal`` (the signal measurements, a
-    minute: recomputed alone when the signal checks change)."""
+    time, musicnn's forward pass; keyed by the musicnn graphs' SHA-256) and beside it with the suffix
+    ``-signal`` (the signal measurements, a minute: recomputed alone when the signal checks change)."""
     from moodscope.analysis.accurate import FAST_OOD_BLOCKS, OOD_BLOCKS, block_inputs, blocks_from_inputs
+    from moodscope.analysis.embeddings import embedder_provenance
     from moodscope.analysis.ood import SIGNAL_INPUTS, signal_inputs
     from moodscope.datasets import load_dataset
 
@@ -176,7 +177,8 @@ def fourq_descriptors(root: Path, cache: Path) -> tuple[dict[str, np.ndarray], d
     artist_of = {tid: (t.artist or tid).strip().lower() for tid, t in dataset.tracks().items()}
     items = dataset.audio_items()
     names = (*OOD_BLOCKS, *FAST_OOD_BLOCKS)
-    blocks = _cached_segments(cache, items, names, lambda s: blocks_from_inputs(block_inputs(s, names), names))
+    graphs = embedder_provenance(names)["model_hash"]  # descriptors of other musicnn graphs are never reused
+    blocks = _cached_segments(cache, items, names, lambda s: blocks_from_inputs(block_inputs(s, names), names), graphs)
     signal_cache = cache.with_name(f"{cache.stem}-signal{cache.suffix}")
     import hashlib
 
