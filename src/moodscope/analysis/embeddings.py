@@ -47,7 +47,6 @@ OUTPUT_DESCRIPTIONS = {
     "mean_pool": "the 753 mid-end channels, mean over time",
     "max_pool": "the 753 mid-end channels, max over time",
 }
-NETWORKS = {"msd": "musicnn trained on the Million Song Dataset", "mtt": "musicnn trained on MagnaTagATune"}
 PAPER_NAMES = (
     *STATIC_NAMES,
     *(f"mfcc{i}_mean" for i in range(N_MFCC)),
@@ -58,7 +57,7 @@ PAPER_NAMES = (
 def block_info(name: str) -> dict:
     """``{"dim", "description", "names"}`` of a descriptor block (``names``: None when the entries are unnamed)."""
     from moodscope.analysis.musicnn_onnx import musicnn_tags
-    from moodscope.features.musicnn_input import OUTPUT_DIMS
+    from moodscope.features.musicnn_input import NETWORKS, OUTPUT_DIMS
 
     if name == "paper":
         return {

@@ -25,10 +25,9 @@ from typing import Any
 import numpy as np
 
 from moodscope.errors import ModelError
-from moodscope.features.musicnn_input import OUTPUT_DIMS
+from moodscope.features.musicnn_input import NETWORKS, OUTPUT_DIMS
 from moodscope.paths import WEIGHTS_DIR
 
-NETWORKS = ("msd", "mtt")
 ONNX_OUTPUTS = ("taggram", "penultimate", "mean_pool", "max_pool")
 """The graphs' outputs, in order: (B, 50) tag probabilities, (B, 200), (B, 753), (B, 753)."""
 INPUT_NAME = "mel"

@@ -16,6 +16,9 @@ import numpy as np
 
 from moodscope.errors import AudioError
 
+NETWORKS = {"msd": "musicnn trained on the Million Song Dataset", "mtt": "musicnn trained on MagnaTagATune"}
+"""The two musicnn networks (taggers) moodscope ships, by name."""
+
 MUSICNN_SR = 16_000
 N_FFT = 512
 HOP = 256

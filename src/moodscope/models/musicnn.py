@@ -60,6 +60,7 @@ from moodscope.features.musicnn_input import (  # noqa: F401 (musicnn's input, r
     N_MIDEND,
     N_PENULTIMATE,
     N_TAGS,
+    NETWORKS,
     OUTPUT_DIMS,
     PATCH_FRAMES,
     PATCH_SECONDS,
@@ -72,13 +73,12 @@ from moodscope.features.musicnn_input import (  # noqa: F401 (musicnn's input, r
 from moodscope.paths import WEIGHTS_DIR
 
 BN_EPS = 1e-3  # tf.compat.v1.layers.batch_normalization default
-MODEL_NAMES = ("msd", "mtt")
 
 
 def weights_path(name: str = "msd") -> Path:
     """The safetensors file of model ``name`` ("msd" = MSD_musicnn, "mtt" = MTT_musicnn)."""
-    if name not in MODEL_NAMES:
-        raise ModelError(f"unknown musicnn model {name!r}: choose one of {', '.join(MODEL_NAMES)}")
+    if name not in NETWORKS:
+        raise ModelError(f"unknown musicnn model {name!r}: choose one of {', '.join(NETWORKS)}")
     return WEIGHTS_DIR / f"musicnn_{name}.safetensors"
 
 
