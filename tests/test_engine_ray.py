@@ -309,6 +309,23 @@ def test_map_a_job_that_kills_its_worker_on_one_file(engine):
     assert all(results[k].error is None and results[k].value != os.getpid() for k in "abc")
 
 
+def test_a_one_file_command_prints_only_its_own_lines(tiny_model, tmp_path):
+    """Ray's notices that are not the user's business stay off stderr: the token authentication it
+    enables by default on a new local instance, and Ray Data's warnings about decoders or model
+    actors that have no file to work on (one file, two CPUs)."""
+    clip = tmp_path / "tone.wav"
+    t = np.arange(12 * 22_050) / 22_050
+    sf.write(clip, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 22_050)
+    env = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"}  # as a user's shell has it
+    cmd = [sys.executable, "-m", "moodscope", "analyze", str(clip), "--model", tiny_model, "--engine", "ray"]
+    done = subprocess.run(cmd + ["--workers", "2", "--out", str(tmp_path / "out.json")], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "Token authentication" not in done.stderr
+    assert "Warning" not in done.stderr and "concurrency" not in done.stderr, done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("analyzed 1 of 1 files")
+
+
 # ---- no orphans: the CLI killed from outside -------------------------------------------------------
 
 

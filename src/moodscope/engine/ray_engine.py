@@ -71,6 +71,8 @@ CONNECT_TIMEOUT_S = 10.0
 JOIN_ATTEMPTS = 1
 """Times Ray tries the head at ``--address`` (``RAY_gcs_server_port_wait_time_s``, unless set): each try
 waits up to about 40 s for an answer, and Ray's default of 20 tries looks like a hang."""
+AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
+"""The logger of Ray's notices about its authentication mode."""
 
 
 def _reachable(address: str) -> None:
@@ -119,6 +121,12 @@ def _join_error(address: str, exc: BaseException) -> MoodscopeError:
         f"--address {address}: cannot join a Ray cluster there ({reason}); give the address of the head as "
         "`ray start --head` printed it (HOST:PORT, port 6379 by default)"
     )
+
+
+def _default_token_auth_notice(record: logging.LogRecord) -> bool:
+    """False for Ray's warning, on every new local instance, that it enabled token authentication by
+    default (what it should do: moodscope keeps it, and says nothing); other records pass."""
+    return not record.getMessage().startswith("Token authentication is enabled for this Ray cluster.")
 
 
 def _import_ray():
@@ -250,6 +258,8 @@ class RayEngine(Engine):
             sigterm = signal.getsignal(signal.SIGTERM)
             if address:
                 _reachable(address)
+            if not verbose:
+                logging.getLogger(AUTH_LOGGER).addFilter(_default_token_auth_notice)
             try:
                 with _join_attempts(JOIN_ATTEMPTS) if address else contextlib.nullcontext():
                     ray.init(
@@ -347,7 +357,7 @@ class RayEngine(Engine):
     ) -> Iterator[FileResult]:
         import ray
 
-        cpus = self.cpus
+        cpus = min(self.cpus, len(items))  # no idle decoders or model actors (Ray Data warns about them)
         ds: Any = ray.data.from_items([{"key": k, "path": p} for k, p in items], override_num_blocks=len(items))
         with warnings.catch_warnings():
             # the retry limits can only be given as "ray_remote_args", deprecated since Ray 2.60 without a replacement
