@@ -317,9 +317,9 @@ def test_a_one_file_command_prints_only_its_own_lines(tiny_model, tmp_path):
     t = np.arange(12 * 22_050) / 22_050
     sf.write(clip, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 22_050)
     env = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"}  # as a user's shell has it
-    cmd = [sys.executable, "-m", "moodscope", "analyze", str(clip), "--model", tiny_model, "--engine", "ray"]
-    done = subprocess.run(cmd + ["--workers", "2", "--out", str(tmp_path / "out.json")], env=env,
-                          capture_output=True, text=True, timeout=300)
+    cmd = [sys.executable, "-m", "moodscope", "analyze", str(clip), "--model", tiny_model, "--engine", "ray",
+           "--workers", "2", "--out", str(tmp_path / "out.json")]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "Token authentication" not in done.stderr
     assert "Warning" not in done.stderr and "concurrency" not in done.stderr, done.stderr
