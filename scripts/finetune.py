@@ -182,9 +182,10 @@ def penultimate_blocks(d: Patches, batch: int = 48):
     from moodscope.models.musicnn import load_musicnn
 
     blocks = {}
+    models = {net: load_musicnn(net) for net in NETS}  # outside inference mode: the cached model is shared
     with torch.inference_mode():
         for net in NETS:
-            model, front = load_musicnn(net), d.fronts[net]
+            model, front = models[net], d.fronts[net]
             parts = [
                 model.from_front(torch.from_numpy(front[i : i + batch].astype(np.float32)))["penultimate"].numpy()
                 for i in range(0, len(front), batch)
@@ -194,12 +195,19 @@ def penultimate_blocks(d: Patches, batch: int = 48):
     return SegmentBlocks(blocks, d.track_ids)
 
 
+def _trainable_copy(model):
+    """A fresh copy of a musicnn network with its weights (not the shared model's cached front-end filters)."""
+    from moodscope.models.musicnn import MusiCNN
+
+    copy = MusiCNN(n_tags=model.output.out_features)
+    copy.load_state_dict(model.state_dict())
+    return copy
+
+
 def build_model(probe, dropout: float):
     """Both networks (front-ends unused), their mid-ends and penultimate dense layers trainable, and a
     linear head initialised from the probe (a va-product :class:`moodscope.analysis.accurate.Head` on the
     standardised ``msd_penultimate`` + ``mtt_penultimate``)."""
-    import copy
-
     import torch
     from torch import nn
 
@@ -208,7 +216,7 @@ def build_model(probe, dropout: float):
     class FineTuned(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.nets = nn.ModuleList(copy.deepcopy(load_musicnn(net)) for net in NETS)
+            self.nets = nn.ModuleList(_trainable_copy(load_musicnn(net)) for net in NETS)
             for m in self.nets:
                 m.requires_grad_(False)
                 for layer in m.midend:
