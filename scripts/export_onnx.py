@@ -7,9 +7,12 @@ For each network (MSD, MTT) it
    temporal ones polyphase, each front-end convolution followed by a max pool over frequency), with
    the four outputs of ``ONNX_OUTPUTS`` and a dynamic batch axis;
 2. quantizes its eight convolutions and the max pools to int8 with ONNX Runtime's static
-   quantization (QDQ format, uint8 activations, int8 per-channel weights, MinMax ranges): batch
-   norms, ReLUs, sums and concatenations stay float32 (quantizing those ruins the descriptors,
-   docs/speed.md);
+   quantization (QDQ format, uint8 activations, int8 per-channel weights in [-64, 64]
+   (``reduce_range``), MinMax ranges averaged over the calibration batches): batch norms, ReLUs, sums
+   and concatenations stay float32 (quantizing those ruins the descriptors, docs/speed.md). The 7-bit
+   weights make the graphs compute the same on every x86 CPU: without VNNI, ONNX Runtime adds pairs of
+   uint8 x int8 products into a saturating int16 (VPMADDUBSW), and 2 * 255 * 64 = 32640 never
+   saturates, while full-range weights did (benchmarks/int8_quant.py);
 3. calibrates the activation ranges on a recorded set of patches: the two patches (start and end)
    of the middle 5-s segment of :data:`CALIBRATION_CLIPS` clips of the 4Q dataset, drawn with a fixed
    seed from its sorted track ids (only the audio is used, not the labels);
@@ -38,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-CALIBRATION_CLIPS = 60
+CALIBRATION_CLIPS = 120
 CALIBRATION_SEED = 0
 BATCH = 3
 SETTINGS = {
@@ -47,30 +50,43 @@ SETTINGS = {
     "activation_type": "QUInt8",
     "weight_type": "QInt8",
     "per_channel": True,
+    "reduce_range": True,
     "calibrate_method": "MinMax",
     "extra_options": {"CalibMovingAverage": True},
     "opset": 17,
 }
 
 
-def calibration_set(root: Path) -> tuple[list[str], np.ndarray]:
-    """The calibration clips' track ids and their patches [shape=(2 * CALIBRATION_CLIPS, 187, 96)]."""
-    from moodscope.analysis.accurate import musicnn_patch_mels
-    from moodscope.audio import load_audio, segment_audio
+def clip_order(root: Path) -> list[tuple[str, Path]]:
+    """The 4Q clips (track id, audio path) in the seeded random order calibration draws from: the
+    calibration set is the first :data:`CALIBRATION_CLIPS`; clips from the end of this order are
+    never used for calibration (benchmarks/int8_quant.py holds out the last 60)."""
     from moodscope.datasets import load_dataset
 
     items = sorted(load_dataset("4q", root).audio_items())
-    order = np.random.default_rng(CALIBRATION_SEED).permutation(len(items))[:CALIBRATION_CLIPS]
-    chosen = [items[i] for i in sorted(order)]
+    return [items[i] for i in np.random.default_rng(CALIBRATION_SEED).permutation(len(items))]
+
+
+def clip_patches(items: list[tuple[str, Path]]) -> np.ndarray:
+    """The start and end patches of each clip's middle 5-s segment [shape=(2 * len(items), 187, 96)]."""
+    from moodscope.analysis.accurate import musicnn_patch_mels
+    from moodscope.audio import load_audio, segment_audio
+
     patches = []
-    for _, path in chosen:
+    for _, path in items:
         segments = segment_audio(load_audio(path), source=str(path))
         patches.append(musicnn_patch_mels(segments[len(segments) // 2 : len(segments) // 2 + 1]))
-    return [track_id for track_id, _ in chosen], np.concatenate(patches)
+    return np.concatenate(patches)
 
 
-def export(net: str, calibration: np.ndarray, clips: list[str], workdir: Path) -> bytes:
-    """The bytes of the int8 ONNX graph of ``net``."""
+def calibration_set(root: Path, n_clips: int = CALIBRATION_CLIPS) -> tuple[list[str], np.ndarray]:
+    """The calibration clips' track ids and their patches [shape=(2 * n_clips, 187, 96)]."""
+    chosen = sorted(clip_order(root)[:n_clips])
+    return [track_id for track_id, _ in chosen], clip_patches(chosen)
+
+
+def export(net: str, calibration: np.ndarray, clips: list[str], workdir: Path, settings: dict = SETTINGS) -> bytes:
+    """The bytes of the int8 ONNX graph of ``net``, quantized with ``settings`` (:data:`SETTINGS`)."""
     import onnx
     import onnxruntime
     import torch
@@ -110,7 +126,7 @@ def export(net: str, calibration: np.ndarray, clips: list[str], workdir: Path) -
         input_names=[INPUT_NAME],
         output_names=list(ONNX_OUTPUTS),
         dynamic_axes=axes,
-        opset_version=SETTINGS["opset"],
+        opset_version=settings["opset"],
         dynamo=False,
     )
     quant_pre_process(str(float32), str(prepared))
@@ -127,12 +143,13 @@ def export(net: str, calibration: np.ndarray, clips: list[str], workdir: Path) -
         str(quantized),
         Reader(),
         quant_format=QuantFormat.QDQ,
-        op_types_to_quantize=SETTINGS["op_types_to_quantize"],
-        per_channel=SETTINGS["per_channel"],
-        activation_type=QuantType.QUInt8,
-        weight_type=QuantType.QInt8,
-        calibrate_method=getattr(CalibrationMethod, SETTINGS["calibrate_method"]),
-        extra_options=SETTINGS["extra_options"],
+        op_types_to_quantize=settings["op_types_to_quantize"],
+        per_channel=settings["per_channel"],
+        reduce_range=settings["reduce_range"],
+        activation_type=getattr(QuantType, settings["activation_type"]),
+        weight_type=getattr(QuantType, settings["weight_type"]),
+        calibrate_method=getattr(CalibrationMethod, settings["calibrate_method"]),
+        extra_options=settings["extra_options"],
     )
     graph = onnx.load(str(quantized))
     source = weights_path(net)
@@ -140,11 +157,11 @@ def export(net: str, calibration: np.ndarray, clips: list[str], workdir: Path) -
         "network": f"musicnn {net.upper()} (moodscope.models.musicnn, float32), int8",
         "source_weights": source.name,
         "source_sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
-        "quantization": SETTINGS | {"outputs": list(ONNX_OUTPUTS)},
+        "quantization": settings | {"outputs": list(ONNX_OUTPUTS)},
         "calibration": {
             "dataset": "4q (MER_audio_taffc_dataset), audio only",
             "selection": f"numpy default_rng({CALIBRATION_SEED}).permutation of the sorted track ids, first "
-            f"{CALIBRATION_CLIPS}; the start and end patches of each clip's middle 5-s segment",
+            f"{len(clips)}; the start and end patches of each clip's middle 5-s segment",
             "patches": len(calibration),
             "clips": clips,
         },

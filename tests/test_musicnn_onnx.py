@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import multiprocessing
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -63,18 +65,53 @@ def test_int8_graph_is_close_to_float32_musicnn(net: str) -> None:
     assert musicnn_tags(net) == load_musicnn(net).tags
 
 
+EXPORT_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "export_onnx.py"
+
+
+def export_script():
+    spec = importlib.util.spec_from_file_location("export_onnx_script", EXPORT_SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.mark.parametrize("net", ["msd", "mtt"])
 def test_graph_records_its_source_and_calibration(net: str) -> None:
     """Rebuilding needs what the graph records: the float32 weights it came from (the shipped ones), the
-    calibration clips and the settings."""
-    from moodscope.analysis.musicnn_onnx import graph_metadata
+    calibration clips and the settings, which are those of scripts/export_onnx.py as it is."""
+    from moodscope.analysis.musicnn_onnx import ONNX_OUTPUTS, graph_metadata
     from moodscope.models.musicnn import weights_path
 
+    script = export_script()
     record = json.loads(graph_metadata(net)["moodscope"])
     assert record["source_sha256"] == hashlib.sha256(weights_path(net).read_bytes()).hexdigest()
-    assert len(record["calibration"]["clips"]) == 60 and record["calibration"]["patches"] == 120
+    clips = script.CALIBRATION_CLIPS
+    assert len(record["calibration"]["clips"]) == clips and record["calibration"]["patches"] == 2 * clips
+    assert record["quantization"] == script.SETTINGS | {"outputs": list(ONNX_OUTPUTS)}
     assert record["quantization"]["op_types_to_quantize"] == ["Conv", "MaxPool"]
     assert set(record["versions"]) == {"torch", "onnx", "onnxruntime"}
+
+
+@pytest.mark.parametrize("net", ["msd", "mtt"])
+def test_int8_convolutions_cannot_saturate_without_vnni(net: str) -> None:
+    """The graphs compute the same on every x86 CPU. Without VNNI, ONNX Runtime's uint8 x int8 convolutions
+    add two adjacent products a1*w1 + a2*w2 into a saturating int16 (VPMADDUBSW); with weights in
+    [-64, 64] (``reduce_range``) no pair can reach 2 * 255 * 64 = 32640 < 32767, with [-127, 127] they did
+    (docs/speed.md: benchmarks/int8_quant.py)."""
+    import onnx
+    from onnx import TensorProto, numpy_helper
+
+    from moodscope.analysis.musicnn_onnx import graph_metadata, onnx_path
+
+    graph = onnx.load(str(onnx_path(net))).graph
+    int8 = [numpy_helper.to_array(t) for t in graph.initializer if t.data_type == TensorProto.INT8]
+    weights = [a for a in int8 if a.ndim >= 3]
+    assert len(weights) == 8  # the eight convolutions' filters; the rest are their zero points, all 0
+    assert all(not a.any() for a in int8 if a.ndim < 3)
+    assert any(t.data_type == TensorProto.UINT8 for t in graph.initializer), "uint8 activations (zero points)"
+    for w in weights:
+        assert 2 * np.iinfo(np.uint8).max * int(np.abs(w.astype(np.int32)).max()) <= np.iinfo(np.int16).max
+    assert json.loads(graph_metadata(net)["moodscope"])["quantization"]["reduce_range"] is True
 
 
 def _run_in_child(queue, patches) -> None:

@@ -4,15 +4,20 @@
 musicnn (:mod:`moodscope.models.musicnn`, the reference checked against TensorFlow's): the network is
 exported as PyTorch computes it (timbral branches over time taps, temporal ones polyphase, each
 front-end convolution followed by the max over frequency), then its eight convolutions and the max
-pools are quantized to int8 (static QDQ: uint8 activations, int8 per-channel weights, MinMax ranges
-calibrated on a recorded set of real 4Q patches); batch norms, ReLUs, sums and concatenations stay
-float32. The graph's metadata records the tag names (``tags``) and how it was made (``moodscope``:
-the source weights' SHA-256, the calibration clips, the quantization settings, the versions).
+pools are quantized to int8 (static QDQ: uint8 activations, int8 per-channel weights in [-64, 64],
+MinMax ranges calibrated on a recorded set of real 4Q patches); batch norms, ReLUs, sums and
+concatenations stay float32. The 7-bit weights (``reduce_range``) make the outputs the same on every
+x86 CPU: without VNNI, ONNX Runtime adds pairs of uint8 x int8 products in saturating int16, which
+2 * 255 * 64 = 32640 never overflows (full-range weights did, on about a third of the front-end's
+outputs: docs/speed.md). The graph's metadata records the tag names (``tags``) and how it was made
+(``moodscope``: the source weights' SHA-256, the calibration clips, the quantization settings, the
+versions).
 
 On a CPU with AVX-512 VNNI (and AMX-int8) ONNX Runtime's int8 convolutions are about 1.5x as fast
 as PyTorch's bfloat16 ones and 4x as fast as float32 (docs/speed.md); without VNNI they are slower.
-Outputs differ from float32 musicnn's by about 0.07 on average in the penultimate layer (its standard
-deviation over music: 0.6); the ``accurate`` head is trained on these very descriptors.
+Outputs differ from float32 musicnn's by about 0.06 (MSD) and 0.04 (MTT) on average in the penultimate
+layer (its standard deviation over music: 0.5-0.75); the ``accurate`` head is trained on these very
+descriptors.
 """
 
 from __future__ import annotations
