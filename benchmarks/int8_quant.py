@@ -34,6 +34,7 @@ from the float32 PyTorch musicnn (``moodscope.models.musicnn``), the figure docs
     python benchmarks/int8_quant.py saturation   # the shipped graphs -> docs/benchmarks/int8-saturation.json
     python benchmarks/int8_quant.py variants     # rebuild the variants, compare -> docs/benchmarks/int8-variants.json
     python benchmarks/int8_quant.py saturation --graphs DIR   # the graphs musicnn_{msd,mtt}_int8.onnx in DIR
+    python benchmarks/int8_quant.py speed --reference DIR     # CPU ms per patch, shipped graphs vs those in DIR
 """
 
 from __future__ import annotations
@@ -410,9 +411,41 @@ def variants_report(root: Path, patches: np.ndarray, reference: dict, names: lis
     return results
 
 
+def speed_report(graphs: Path, reference: Path, patches: np.ndarray, nets: list[str], rounds: int) -> dict:
+    """CPU milliseconds per patch (batch 3, one thread) of the graphs in ``graphs`` and ``reference``,
+    alternating in one process, ``rounds`` times; medians and their ratio per network."""
+    sessions = {
+        (net, which): session(folder / f"musicnn_{net}_int8.onnx")
+        for net in nets
+        for which, folder in (("this", graphs), ("reference", reference))
+    }
+    for sess in sessions.values():
+        run(sess, patches[:3])
+    times: dict = {key: [] for key in sessions}
+    for r in range(rounds):
+        order = list(sessions) if r % 2 == 0 else list(reversed(sessions))
+        for key in order:
+            start = time.process_time()
+            run(sessions[key], patches)
+            times[key].append(1000 * (time.process_time() - start) / len(patches))
+    out = {}
+    for net in nets:
+        this, ref = float(np.median(times[(net, "this")])), float(np.median(times[(net, "reference")]))
+        out[net] = {
+            "this_ms": round(this, 2),
+            "reference_ms": round(ref, 2),
+            "ratio": round(this / ref, 3),
+            "rounds_this": [round(t, 2) for t in times[(net, "this")]],
+            "rounds_reference": [round(t, 2) for t in times[(net, "reference")]],
+        }
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("what", choices=["saturation", "variants"])
+    parser.add_argument("what", choices=["saturation", "variants", "speed"])
+    parser.add_argument("--reference", type=Path, help="speed: folder of the graphs to compare with")
+    parser.add_argument("--rounds", type=int, default=6, help="speed: alternating rounds (default: 6)")
     parser.add_argument("--root", type=Path, default=REPO.parent / "shared/data/4q/MER_audio_taffc_dataset")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "moodscope-int8-quant")
     parser.add_argument(
@@ -438,6 +471,13 @@ def main(argv: list[str] | None = None) -> int:
             report[net]["fidelity"] = fidelity(graph, patches, reference[net])
             print(json.dumps({net: {k: v for k, v in report[net].items() if k != "convs"}}, indent=1), flush=True)
         default = REPO / "docs/benchmarks/int8-saturation.json"
+    elif args.what == "speed":
+        if args.reference is None:
+            parser.error("speed needs --reference DIR")
+        report["graphs"], report["reference"] = str(args.graphs), str(args.reference)
+        report["speed"] = speed_report(args.graphs, args.reference, patches, args.nets, args.rounds)
+        print(json.dumps(report["speed"], indent=1))
+        default = REPO / "docs/benchmarks/int8-speed.json"
     else:
         report["variants"] = variants_report(args.root, patches, reference, args.variants, args.nets)
         default = REPO / "docs/benchmarks/int8-variants.json"
