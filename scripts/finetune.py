@@ -34,8 +34,8 @@ penultimate layers, same outer folds, same run.
 
 Usage (from the repository root; ROOT = ../shared/data/4q/MER_audio_taffc_dataset)::
 
-    python scripts/finetune.py cache --root ROOT --cache DIR           # musicnn front-ends, ~15 min
-    python scripts/finetune.py run --root ROOT --cache DIR --out DIR/results --seeds 0
+    python scripts/finetune.py cache --root ROOT --cache DIR   # both front-ends, 2.5 GB: 34 min at load 2-12
+    python scripts/finetune.py run --root ROOT --cache DIR --out DIR/results --seeds 0   # 25-40 min a seed
     python scripts/finetune.py collect DIR/results --to docs/models/finetune.json
 
 ``run`` writes ``<out>/finetune-seed<S>.json`` and ``<out>/shipped-seed<S>.json`` per seed (the nested
