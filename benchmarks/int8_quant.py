@@ -177,18 +177,25 @@ def pair_indices(shape: tuple[int, int, int], order: str) -> np.ndarray:
     return flat.reshape(-1, 2, 3)
 
 
-def saturation(x: np.ndarray, conv: dict, order: str) -> tuple[np.ndarray, dict]:
-    """The int16 saturation of ``conv`` on its uint8 input ``x`` [shape=(N, C, H, W)] (or (N, C, W)):
-    the error it adds to the integer accumulator [shape=(N, O, OH, OW)] and counts."""
-    w = conv["weights"]
-    o_n, _, kh_n, kw_n = w.shape
+def padded_input(x: np.ndarray, conv: dict) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """``conv``'s uint8 input ``x`` [shape=(N, C, H, W) or (N, C, W)] as int32 (N, C, H, W), padded with
+    its zero point as the convolution pads it; and (N, OH, OW), the shape of its output per channel."""
+    _, _, kh_n, kw_n = conv["weights"].shape
     x = x[:, :, None, :] if x.ndim == 3 else x
     top, left, bottom, right = conv["pads"]
     x = np.pad(
         x.astype(np.int32), ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=conv["input_zero_point"]
     )
     n, _, h, wd = x.shape
-    oh, ow = h - kh_n + 1, wd - kw_n + 1
+    return x, (n, h - kh_n + 1, wd - kw_n + 1)
+
+
+def saturation(x: np.ndarray, conv: dict, order: str) -> tuple[np.ndarray, dict]:
+    """The int16 saturation of ``conv`` on its uint8 input ``x`` [shape=(N, C, H, W)] (or (N, C, W)):
+    the error it adds to the integer accumulator [shape=(N, O, OH, OW)] and counts."""
+    w = conv["weights"]
+    o_n = w.shape[0]
+    x, (n, oh, ow) = padded_input(x, conv)
     error = np.zeros((n, o_n, oh, ow), np.int64)
     saturated_pairs = 0
     pairs = pair_indices(w.shape[1:], order)
@@ -224,13 +231,7 @@ def product_bound(x: np.ndarray, conv: dict) -> dict:
     """Order-free bound: outputs with some |a * w| > 16383 (necessary for any pair containing it to saturate)."""
     w = conv["weights"]
     o_n, c_n, kh_n, kw_n = w.shape
-    x = x[:, :, None, :] if x.ndim == 3 else x
-    top, left, bottom, right = conv["pads"]
-    x = np.pad(
-        x.astype(np.int32), ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=conv["input_zero_point"]
-    )
-    n, _, h, wd = x.shape
-    oh, ow = h - kh_n + 1, wd - kw_n + 1
+    x, (n, oh, ow) = padded_input(x, conv)
     hit = np.zeros((o_n, n, oh, ow), bool)
     big_products = 0
     for c in range(c_n):

@@ -502,14 +502,6 @@ def nested_finetune(
     return shipped, result, records
 
 
-def row(name: str, s: dict) -> str:
-    f1 = " ".join(f"{v:.3f}" for v in s["f1_per_quadrant"].values())
-    seeds = ", ".join(f"{v:.3f}" for v in s["macro_f1"]["values"])
-    return (
-        f"{name:10s} {s['macro_f1']['mean']:.3f} ± {s['macro_f1']['std']:.3f} (seeds {seeds}) "
-        f"uncal {s['macro_f1_uncalibrated']['mean']:.3f} F1 Q1-Q4 {f1} chosen {s['chosen']}"
-    )
-
 
 def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore")
@@ -545,6 +537,8 @@ def main(argv: list[str] | None = None) -> int:
         return collect(args.results, args.to)
     import torch
 
+    from moodscope.training.nested import summary_line
+
     torch.set_num_threads(1)
     config = FineTuneConfig(lrs=tuple(args.lrs), max_epochs=args.max_epochs)
     t = time.time()
@@ -569,7 +563,7 @@ def main(argv: list[str] | None = None) -> int:
             if name == "finetune":
                 summary |= {"config": asdict(config), "folds": [asdict(r) for r in records]}
             (args.out / f"{name}-seed{seed}.json").write_text(json.dumps(summary, indent=1))
-            print(row(name, summary), flush=True)
+            print(summary_line(name, summary, 10), flush=True)
     return 0
 
 

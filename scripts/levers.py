@@ -62,7 +62,7 @@ from moodscope.analysis.accurate import (
     song_means,
     song_probabilities,
 )
-from moodscope.training.nested import nested_cv
+from moodscope.training.nested import nested_cv, summary_line
 
 PEN = ("msd_penultimate", "mtt_penultimate")
 TAGS = ("msd_taggram", "mtt_taggram")
@@ -681,14 +681,6 @@ def run_lever(name: str, d: Songs, research: Path) -> dict:
     return nested_cv(cands, d.y, d.groups).summary()
 
 
-def row(name: str, s: dict) -> str:
-    f1 = " ".join(f"{v:.3f}" for v in s["f1_per_quadrant"].values())
-    seeds = ", ".join(f"{v:.3f}" for v in s["macro_f1"]["values"])
-    return (
-        f"{name:16s} {s['macro_f1']['mean']:.3f} ± {s['macro_f1']['std']:.3f} (seeds {seeds}) "
-        f"uncal {s['macro_f1_uncalibrated']['mean']:.3f} F1 Q1-Q4 {f1} chosen {s['chosen']}"
-    )
-
 
 def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore")
@@ -757,7 +749,7 @@ def main(argv: list[str] | None = None) -> int:
         summary = run_lever(name, d, args.research)
         summary["lever"], summary["what"], summary["seconds"] = name, LEVERS[name][0], time.time() - t
         (args.out / f"{name}.json").write_text(json.dumps(summary, indent=1))
-        print(f"{row(name, summary)}  [{time.time() - t:.0f} s]", flush=True)
+        print(f"{summary_line(name, summary)}  [{time.time() - t:.0f} s]", flush=True)
     return 0
 
 

@@ -143,6 +143,17 @@ class NestedResult:
         }
 
 
+def summary_line(name: str, summary: dict, width: int = 16) -> str:
+    """One line of a :meth:`NestedResult.summary` for a console: the calibrated macro-F1 (mean ± std and
+    per seed), the uncalibrated one, the per-quadrant F1 and the candidates the inner folds chose."""
+    f1 = " ".join(f"{v:.3f}" for v in summary["f1_per_quadrant"].values())
+    seeds = ", ".join(f"{v:.3f}" for v in summary["macro_f1"]["values"])
+    return (
+        f"{name:{width}s} {summary['macro_f1']['mean']:.3f} ± {summary['macro_f1']['std']:.3f} (seeds {seeds}) "
+        f"uncal {summary['macro_f1_uncalibrated']['mean']:.3f} F1 Q1-Q4 {f1} chosen {summary['chosen']}"
+    )
+
+
 def nested_cv(
     candidates: Mapping[str, FitPredict],
     y: np.ndarray,
