@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -16,6 +18,7 @@ from moodscope.analysis.accurate import (
     fit_heads,
     fit_shipped,
     nested_cross_validate,
+    quadrant_proba,
     save_embedding_model,
     segment_blocks,
     song_means,
@@ -63,6 +66,17 @@ def test_head_kinds_give_distributions_and_the_product_factorises(kind):
         assert head.weight.shape == (2, 8)
     softer = head.predict_proba(sb.blocks, temperature=3.0)
     assert (softer.max(axis=1) <= p.max(axis=1) + 1e-12).all()
+
+
+def test_va_product_of_extreme_logits_is_exact_and_silent():
+    """A sigmoid of a logit beyond ±709 must not overflow (a RuntimeWarning on the user's console)."""
+    logits = np.array([[1000.0, -1000.0], [-800.0, 800.0], [0.0, 0.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        p = quadrant_proba(logits, "va-product")
+    np.testing.assert_allclose(p[0], [0, 0, 0, 1], atol=1e-300)  # valence +, arousal -: Q4
+    np.testing.assert_allclose(p[1], [0, 1, 0, 0], atol=1e-300)  # valence -, arousal +: Q2
+    np.testing.assert_allclose(p[2], [0.25] * 4, rtol=1e-15)
 
 
 def test_fit_shipped_chooses_C_and_temperature_on_all_songs():

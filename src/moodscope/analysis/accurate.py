@@ -59,7 +59,7 @@ def quadrant_proba(logits: np.ndarray, kind: str = "softmax", temperature: float
     ``temperature``: a softmax, or for ``va-product`` the products of P(valence +/-) and P(arousal +/-)."""
     z = np.asarray(logits, np.float64) / temperature
     if kind == "va-product":
-        pv, pa = (1.0 / (1.0 + np.exp(-z[:, i])) for i in range(2))
+        pv, pa = (0.5 * (1.0 + np.tanh(0.5 * z[:, i])) for i in range(2))  # the sigmoid, without overflow
         v = np.where(POSITIVE_VALENCE, pv[:, None], 1 - pv[:, None])
         a = np.where(HIGH_AROUSAL, pa[:, None], 1 - pa[:, None])
         return v * a
