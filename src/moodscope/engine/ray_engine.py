@@ -125,13 +125,6 @@ def _join_error(address: str, exc: BaseException) -> MoodscopeError:
             "RAY_AUTH_MODE=token and the token in RAY_AUTH_TOKEN or ~/.ray/auth_token (see docs/scaling.md)"
         )
     reason = causes[0].split(": ", 1)[-1].splitlines()[0] if causes else "unknown error"
-    if address.startswith("ray://"):
-        return MoodscopeError(
-            f"--address {address}: the Ray Client server there did not open a session ({reason}); check that "
-            "the head runs it (`ray start --head --ray-client-server-port PORT`) and, if it does, its log "
-            "(ray_client_server*.err in the head's session logs): a loaded head may need "
-            "RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S above its default of 30 s"
-        )
     return MoodscopeError(
         f"--address {address}: cannot join a Ray cluster there ({reason}); give the address of the head as "
         "`ray start --head` printed it (HOST:PORT, port 6379 by default)"
