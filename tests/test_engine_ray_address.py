@@ -48,20 +48,17 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def ray_cluster(log: Path, token: Path | None = None, client: bool = False) -> Iterator[tuple[str, Path]]:
+def ray_cluster(log: Path, token: Path | None = None) -> Iterator[tuple[str, Path]]:
     """A one-CPU Ray cluster started by ``ray start --head`` on a free port, in a process group of its
     own; yields its address and its session folder. Stopped even when the test fails, by killing that
     process group: never ``ray stop``, which stops every Ray instance of the machine (other tests', other
     users'). ``token``: the file of its authentication token (Ray then requires it, as ``ray start`` does
-    whenever it finds a token); without one, token authentication is disabled. ``client``: the address
-    yielded is that of the cluster's Ray Client server (``ray://127.0.0.1:PORT``)."""
-    port, client_port = free_port(), free_port()
+    whenever it finds a token); without one, token authentication is disabled."""
+    port = free_port()
     temp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # short: Ray's socket paths must fit in 107 bytes
     cmd = [str(RAY), "start", "--head", "--num-cpus", "1", "--port", str(port), "--disable-usage-stats", "--block",
            "--include-dashboard", "false", "--dashboard-agent-listen-port", str(free_port()),
            "--temp-dir", str(temp)]  # fmt: skip
-    if client:
-        cmd += ["--ray-client-server-port", str(client_port)]
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
@@ -73,7 +70,7 @@ def ray_cluster(log: Path, token: Path | None = None, client: bool = False) -> I
             if proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"`ray start --head` started no cluster:\n{log.read_text(errors='replace')[-3000:]}")
             time.sleep(0.2)
-        yield (f"ray://127.0.0.1:{client_port}" if client else f"127.0.0.1:{port}"), temp / "session_latest"
+        yield f"127.0.0.1:{port}", temp / "session_latest"
     finally:
         processes = descendants(proc.pid) | {proc.pid}
         with contextlib.suppress(ProcessLookupError):
@@ -131,21 +128,6 @@ def test_analyze_on_a_cluster_started_outside_gives_the_local_engine_results(two
         pd.testing.assert_frame_equal(remote[table], local[table], rtol=0, atol=1e-6)
     assert len(remote["tracks"]) == 2 and remote["tracks"]["error"].isna().all()
     assert len(remote["segments"]) > 2 and time.monotonic() - started < RUN_S
-
-
-def test_analyze_through_ray_client_gives_the_local_engine_results(two_clips, tmp_path):
-    """``--address ray://HEAD:PORT`` (Ray Client, from outside the cluster): Ray Data cannot run through
-    it, so each file is one task; same dataset as the local engine, and only moodscope's own lines."""
-    tone, noise, model = two_clips
-    assert main(["analyze", str(tone), str(noise), "--model", model, "--out", f"{tmp_path / 'local'}/"]) == 0
-    with ray_cluster(tmp_path / "ray-start.log", client=True) as (address, _):
-        run = moodscope("analyze", str(tone), str(noise), "--model", model, "--engine", "ray", "--address", address,
-                        "--out", f"{tmp_path / 'ray'}/", timeout=RUN_S, env=NO_TOKEN)  # fmt: skip
-    assert run.returncode == 0, f"{run.stderr}\n(the cluster's logs: {tmp_path / 'ray-logs'})"
-    assert run.stderr.splitlines() == [f"{tmp_path / 'ray'}: 2 analysed, 0 failed, 0 already in the dataset"]
-    local, remote = frames(tmp_path / "local"), frames(tmp_path / "ray")
-    for table in ("tracks", "segments"):
-        pd.testing.assert_frame_equal(remote[table], local[table], rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("where", ["closed port", "unknown host", "silent port"])

@@ -44,7 +44,6 @@ import numpy as np
 
 from moodscope.analysis.analyzer import BATCH_SEGMENTS
 from moodscope.engine.base import WORKER_DIED, Engine, FileResult, Item, Job, failure, largest_first
-from moodscope.engine.jobs import AnalyzeJob
 from moodscope.errors import MoodscopeError
 
 log = logging.getLogger(__name__)
@@ -72,15 +71,8 @@ CONNECT_TIMEOUT_S = 10.0
 JOIN_ATTEMPTS = 1
 """Times Ray tries the head at ``--address`` (``RAY_gcs_server_port_wait_time_s``, unless set): each try
 waits up to about 40 s for an answer, and Ray's default of 20 tries looks like a hang."""
-RAY_NOTICES = {
-    "ray._private.authentication.authentication_token_setup": "Token authentication is enabled for this Ray cluster.",
-    "ray._private.worker": "SIGTERM handler is not set because current thread is not the main thread.",
-    "ray.util.client.logsclient": "SIGTERM handler is not set because current thread is not the main thread.",
-}
-"""Ray's warnings that are not the user's business, by logger, dropped unless ``-v``: that a new local
-instance has token authentication on (Ray's default, which moodscope keeps), and, through Ray Client,
-that Ray's SIGTERM handler was not installed (here, or on the Ray Client server, whose log lines Ray
-Client forwards: moodscope installs its own, :mod:`moodscope.cli`)."""
+AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
+"""The logger of Ray's notices about its authentication mode."""
 
 
 def _reachable(address: str) -> None:
@@ -131,10 +123,10 @@ def _join_error(address: str, exc: BaseException) -> MoodscopeError:
     )
 
 
-def _not_a_ray_notice(record: logging.LogRecord) -> bool:
-    """False for the records of :data:`RAY_NOTICES`; other records pass."""
-    notice = RAY_NOTICES.get(record.name)
-    return notice is None or not record.getMessage().startswith(notice)
+def _default_token_auth_notice(record: logging.LogRecord) -> bool:
+    """False for Ray's warning, on every new local instance, that it enabled token authentication by
+    default (what it should do: moodscope keeps it, and says nothing); other records pass."""
+    return not record.getMessage().startswith("Token authentication is enabled for this Ray cluster.")
 
 
 def _import_ray():
@@ -267,8 +259,7 @@ class RayEngine(Engine):
             if address:
                 _reachable(address)
             if not verbose:
-                for name in RAY_NOTICES:
-                    logging.getLogger(name).addFilter(_not_a_ray_notice)
+                logging.getLogger(AUTH_LOGGER).addFilter(_default_token_auth_notice)
             try:
                 with _join_attempts(JOIN_ATTEMPTS) if address else contextlib.nullcontext():
                     ray.init(
@@ -344,21 +335,10 @@ class RayEngine(Engine):
 
     # ---- analysis: the Ray Data pipeline ---------------------------------------------------------
 
-    @staticmethod
-    def through_client() -> bool:
-        """Whether this process is connected through Ray Client (``ray://``): Ray Data cannot run
-        there (its executor needs the driver's own core worker), plain tasks can."""
-        from ray.util.client import ray as client
-
-        return bool(client.is_connected())
-
     def analyze(self, items: Sequence[Item], model: Any = None) -> Generator[FileResult, None, None]:
         from moodscope.analysis.pretrained import load_model
 
         if not items:
-            return
-        if self.through_client():  # one task per file, each loading the model in its worker
-            yield from self.map(AnalyzeJob(model), items)
             return
         mood_model = load_model(model)  # fails here, once, if the model cannot be loaded
         items = largest_first(items)
