@@ -28,6 +28,7 @@ from moodscope.models.checkpoint import save_random_checkpoint
 from test_engine import alive, descendants, reap, title
 
 ray = pytest.importorskip("ray", reason="the ray engine needs Ray: pip install -e '.[ray]'")
+pytestmark = pytest.mark.timeout(600)  # a pipeline that waits forever fails its test, not the whole CI run
 
 CLIPS = ("Q1", "Q2", "Q3", "Q4")
 
@@ -77,6 +78,17 @@ def files(folder: Path) -> list[str]:
     return sorted(str(p) for p in folder.iterdir())
 
 
+def all_cpus_free(timeout: float = 30.0) -> bool:
+    """Whether every CPU of the test's Ray cluster is free within ``timeout`` seconds (Ray Data
+    releases the actors of a pipeline that ended a moment after it ended)."""
+    deadline = time.monotonic() + timeout
+    while ray.available_resources().get("CPU", 0) < ray.cluster_resources()["CPU"]:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
 def assert_same_analyses(local, remote) -> None:
     assert [a.source for a in remote] == [a.source for a in local]
     for a, b in zip(local, remote):
@@ -117,6 +129,7 @@ def test_dataset_of_good_and_bad_files_matches_the_local_engine_and_resumes(
 
     with pytest.raises(KeyboardInterrupt):
         analyze_to_dataset(paths, out, model=tiny_model, engine=engine, progress=stop_after_two)
+    assert all_cpus_free(), "the interrupted pipeline's model actors still hold the CPUs the next one needs"
     assert len(pd.read_parquet(out / "tracks")) == 2
     (out / "segments" / "part-killed-00000.parquet").write_bytes(b"PAR1 half written")
     (out / "tracks" / ".part-killed-00000.parquet.x.tmp").write_bytes(b"")
@@ -182,6 +195,53 @@ def test_a_worker_killed_mid_run_still_gives_every_file_once(engine, clips, tiny
     assert sorted(r.key for r in got) == paths  # complete, and each file exactly once
     assert all(r.error is None for r in got), [r.error for r in got]
     assert_same_analyses(local.analyses, sorted((r.value for r in got), key=lambda a: a.source))
+
+
+@ray.remote(num_cpus=0)
+class Holder:
+    """Keeps what it is given: a reference to a model actor that outlives its pipeline."""
+
+    def __init__(self):
+        self.kept = []
+
+    def keep(self, handle) -> None:
+        self.kept.append(handle)
+
+
+class KeptAliveModel:
+    """A model whose actors hand their own handle to the :class:`Holder` named 'holder'."""
+
+    name = "kept-alive"
+
+    def __init__(self):
+        self.kept = False
+
+    def segment_inputs(self, segments: np.ndarray) -> dict[str, np.ndarray]:
+        return {"rms": np.sqrt((segments**2).mean(axis=1))}
+
+    def predict_inputs(self, inputs):
+        context = ray.get_runtime_context()
+        if not self.kept and context.get_actor_id():
+            ray.get(ray.get_actor("holder").keep.remote(context.current_actor))
+            self.kept = True
+        rms = np.clip(inputs["rms"], 0, 1)
+        return np.stack([rms, 0 * rms, 1 - rms, 0 * rms], axis=1), None
+
+    def predict_segments(self, segments):
+        return self.predict_inputs(self.segment_inputs(segments))
+
+
+def test_a_pipelines_model_actors_end_with_it_whoever_refers_to_them(engine, clips):
+    """The model actors die when their pipeline ends, even while something still refers to them,
+    so that they cannot hold the CPUs the next pipeline's actors need (it waited for them forever)."""
+    holder = Holder.options(name="holder").remote()
+    try:
+        result = analyze_files(files(clips)[:4], model=KeptAliveModel(), engine=engine)
+        assert len(result.analyses) == 4 and not result.failed
+        assert all_cpus_free(), "a model actor outlived its pipeline and holds its CPU"
+        assert len(analyze_files(files(clips)[:2], model=KeptAliveModel(), engine=engine).analyses) == 2
+    finally:
+        ray.kill(holder)
 
 
 class CrashOnLoudModel:
@@ -318,7 +378,7 @@ def test_a_one_file_command_prints_only_its_own_lines(tiny_model, tmp_path):
     sf.write(clip, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 22_050)
     env = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"}  # as a user's shell has it
     cmd = [sys.executable, "-m", "moodscope", "analyze", str(clip), "--model", tiny_model, "--engine", "ray",
-           "--workers", "2", "--out", str(tmp_path / "out.json")]
+           "--workers", "2", "--out", str(tmp_path / "out.json")]  # fmt: skip
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "Token authentication" not in done.stderr

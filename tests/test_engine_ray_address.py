@@ -155,6 +155,24 @@ def test_an_address_where_no_cluster_answers_is_one_line_and_fails_fast(two_clip
         assert elapsed < 30, elapsed
 
 
+def test_a_ray_client_address_says_what_to_do_instead(two_clips, tmp_path):
+    """``ray://HEAD:10001`` (Ray Client), even with a server listening there: one line at once saying
+    to run the command on the cluster (``ray job submit``), since Ray Data cannot run through Ray
+    Client (it ended in a traceback), and no file is written."""
+    tone, _, model = two_clips
+    with socket.create_server(("", 0)) as listening:
+        address = f"ray://127.0.0.1:{listening.getsockname()[1]}"
+        run = moodscope("analyze", str(tone), "--model", model, "--engine", "ray", "--address", address,
+                        "--out", f"{tmp_path / 'out'}/", timeout=120, env=NO_TOKEN)  # fmt: skip
+    assert run.returncode == 1
+    assert run.stderr.strip().splitlines() == [
+        f"moodscope: error: --address {address}: Ray Client (ray://) cannot run moodscope's Ray Data pipeline; "
+        "run the command on the cluster instead: ray job submit --address http://HEAD:8265 -- moodscope ... "
+        "--engine ray --address auto (docs/scaling.md)"
+    ], run.stderr
+    assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+
+
 def test_a_cluster_that_requires_a_token_says_so_and_is_joined_with_it(two_clips, tmp_path):
     """``ray start`` turns token authentication on when it finds a token: without it the command fails
     with a line saying how to give it (after Ray's own retries: bounded, not a hang); with it, it runs."""

@@ -71,8 +71,9 @@ def add_engine_options(p: argparse.ArgumentParser, *, what: str = "analysis") ->
         "--address",
         default=None,
         metavar="ADDR",
-        help="with --engine ray, the cluster to join ('auto' on a cluster node, ray://HEAD:10001 from outside); "
-        "default: a Ray instance started on this machine for the command",
+        help="with --engine ray, the cluster to join: 'auto' on a cluster node, or the head's HOST:PORT as "
+        "`ray start --head` printed it (Ray Client's ray:// is not supported: submit the command with "
+        "`ray job submit`); default: a Ray instance started on this machine for the command",
     )
 
 

@@ -9,8 +9,9 @@ Analysis is a Ray Data pipeline (:meth:`RayEngine.analyze`):
    (:func:`~moodscope.analysis.pretrained.segment_inputs`: the Table 2 features for ``fast``,
    musicnn's log-mel patches for ``accurate``), in rows of :data:`SEGMENTS_PER_ROW` segments, and a
    last row per file with its length or its error;
-3. **model actors** (a pool of one per CPU): each loads the model once and runs it on batches
-   of rows from any files (:data:`ROWS_PER_BATCH` rows, so segments are batched across files);
+3. **model actors** (a pool of one per CPU, in a placement group that is removed, killing them,
+   when the pipeline ends): each loads the model once and runs it on batches of rows from any
+   files (:data:`ROWS_PER_BATCH` rows, so segments are batched across files);
 4. the driver streams the rows back and assembles each file's :class:`~moodscope.analysis.analyzer.Analysis`
    as soon as all its segments are in (duplicate rows of a retried task are ignored), so every
    file is reported exactly once.
@@ -75,10 +76,16 @@ AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
 """The logger of Ray's notices about its authentication mode."""
 
 
-def _reachable(address: str) -> None:
-    """Raise a one-line :class:`MoodscopeError` at once when nothing accepts connections at ``address``
-    (``host:port`` or ``ray://host:port``; 'auto' and other forms are left to Ray)."""
-    host, sep, port = address.split("://", 1)[-1].rpartition(":")
+def _check_address(address: str) -> None:
+    """Raise a one-line :class:`MoodscopeError` at once for a Ray Client address (``ray://``), or when
+    nothing accepts connections at ``host:port`` ('auto' and other forms are left to Ray)."""
+    if address.startswith("ray://"):
+        raise MoodscopeError(
+            f"--address {address}: Ray Client (ray://) cannot run moodscope's Ray Data pipeline; run the command "
+            "on the cluster instead: ray job submit --address http://HEAD:8265 -- moodscope ... --engine ray "
+            "--address auto (docs/scaling.md)"
+        )
+    host, sep, port = address.rpartition(":")
     if not sep or not port.isdigit():
         return
     try:
@@ -245,7 +252,7 @@ class _Track:
 
 
 class RayEngine(Engine):
-    """A Ray cluster: the one at ``address`` ('auto', 'ray://head:10001'...), the one this process is
+    """A Ray cluster: the one at ``address`` ('auto' or the head's 'host:port'), the one this process is
     already connected to, or a Ray instance started here on ``workers`` CPUs (default: all cores)."""
 
     name = "ray"
@@ -257,7 +264,7 @@ class RayEngine(Engine):
         if self._owned:
             sigterm = signal.getsignal(signal.SIGTERM)
             if address:
-                _reachable(address)
+                _check_address(address)
             if not verbose:
                 logging.getLogger(AUTH_LOGGER).addFilter(_default_token_auth_notice)
             try:
@@ -358,6 +365,22 @@ class RayEngine(Engine):
         import ray
 
         cpus = min(self.cpus, len(items))  # no idle decoders or model actors (Ray Data warns about them)
+        # The model actors run in a placement group of the pipeline's own, removed when the pipeline
+        # ends (finished, failed or stopped early), which kills them. Ray Data only drops its handles
+        # to them: once (in CI, cause not found) two outlived their pipeline holding both CPUs, and
+        # the next pipeline waited for its own actors forever.
+        group = ray.util.placement_group([{"CPU": 1}] * cpus, strategy="SPREAD")
+        try:
+            yield from self._run_pipeline(items, model, mood_model, retries, cpus, group)
+        finally:
+            ray.util.remove_placement_group(group)
+
+    def _run_pipeline(
+        self, items: list[Item], model: Any, mood_model: Any, retries: int, cpus: int, group: Any
+    ) -> Iterator[FileResult]:
+        import ray
+        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
         ds: Any = ray.data.from_items([{"key": k, "path": p} for k, p in items], override_num_blocks=len(items))
         with warnings.catch_warnings():
             # the retry limits can only be given as "ray_remote_args", deprecated since Ray 2.60 without a replacement
@@ -378,6 +401,7 @@ class RayEngine(Engine):
                 batch_format="numpy",
                 compute=ray.data.ActorPoolStrategy(size=cpus),
                 num_cpus=1,
+                scheduling_strategy=PlacementGroupSchedulingStrategy(group),
                 max_restarts=-1,
                 max_task_retries=ACTOR_TASK_RETRIES,
             )
