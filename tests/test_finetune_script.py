@@ -4,24 +4,17 @@ shipped protocol's, no outer test song's artist is ever trained on, and fine-tun
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "finetune.py"
+from conftest import load_script
+
 FRAMES = 24  # frames per cached patch (187 in the real cache): keeps the networks' passes tiny
 
 
 @pytest.fixture(scope="module")
 def finetune():
-    spec = importlib.util.spec_from_file_location("finetune_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load_script("scripts/finetune.py")
 
 
 def _patches(finetune, n_songs: int = 40, seed: int = 0):

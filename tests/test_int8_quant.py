@@ -3,24 +3,13 @@ arithmetic on tiny convolutions with known answers."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+from conftest import load_script
 
 
 def int8_quant():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        spec = importlib.util.spec_from_file_location("int8_quant_benchmark", BENCHMARKS / "int8_quant.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-    return module
+    return load_script("benchmarks/int8_quant.py")
 
 
 def conv(weights: np.ndarray, zero_point: int = 0, pads=(0, 0, 0, 0)) -> dict:

@@ -4,25 +4,16 @@ every lever runs through the nested protocol."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+from conftest import load_script
 from moodscope.analysis.accurate import SegmentBlocks
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "levers.py"
 
 
 @pytest.fixture(scope="module")
 def levers():
-    spec = importlib.util.spec_from_file_location("levers_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load_script("scripts/levers.py")
 
 
 def _songs(levers, n_songs: int = 48, seed: int = 0):

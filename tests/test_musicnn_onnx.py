@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import multiprocessing
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import fresh_python
+from conftest import fresh_python, load_script
 from test_musicnn import synthetic_signal
 
 
@@ -65,14 +63,8 @@ def test_int8_graph_is_close_to_float32_musicnn(net: str) -> None:
     assert musicnn_tags(net) == load_musicnn(net).tags
 
 
-EXPORT_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "export_onnx.py"
-
-
 def export_script():
-    spec = importlib.util.spec_from_file_location("export_onnx_script", EXPORT_SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("scripts/export_onnx.py")
 
 
 @pytest.mark.parametrize("net", ["msd", "mtt"])
