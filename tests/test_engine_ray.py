@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -267,8 +268,11 @@ def test_a_file_that_keeps_killing_its_worker_fails_alone(engine, tmp_path):
     t = np.arange(11 * 22_050) / 22_050
     for name, level in (("quiet1", 0.1), ("loud", 0.9), ("quiet2", 0.2)):
         sf.write(tmp_path / f"{name}.wav", (level * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 22_050)
-    result = analyze_files(files(tmp_path), model=CrashOnLoudModel(), engine=engine)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = analyze_files(files(tmp_path), model=CrashOnLoudModel(), engine=engine)
     assert result.failed == {str(tmp_path / "loud.wav"): f"{tmp_path / 'loud.wav'}: {WORKER_DIED}"}
+    assert not [w for w in caught if "ModelActor" in str(w.message)]  # Ray Data's warning about idle actors
     assert [Path(a.source).name for a in result.analyses] == ["quiet1.wav", "quiet2.wav"]
     assert all(len(a.starts) == 2 for a in result.analyses)
 

@@ -72,6 +72,8 @@ CONNECT_TIMEOUT_S = 10.0
 JOIN_ATTEMPTS = 1
 """Times Ray tries the head at ``--address`` (``RAY_gcs_server_port_wait_time_s``, unless set): each try
 waits up to about 40 s for an answer, and Ray's default of 20 tries looks like a hang."""
+IDLE_ACTORS_WARNING = r"The minimum number of concurrent actors for 'MapBatches\(ModelActor\)'"
+"""The start of Ray Data's warning about model actors that received no input."""
 AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
 """The logger of Ray's notices about its authentication mode."""
 
@@ -405,6 +407,9 @@ class RayEngine(Engine):
                 max_restarts=-1,
                 max_task_retries=ACTOR_TASK_RETRIES,
             )
+        # a file run again alone whose decoder dies leaves the model actors no input; Ray Data warns
+        # (from its executor's thread) about idle actors, the file's result says what happened
+        warnings.filterwarnings("ignore", message=IDLE_ACTORS_WARNING, category=UserWarning)
         tracks: dict[str, _Track] = {}
         done: set[str] = set()
         for batch in ds.iter_batches(batch_format="numpy", batch_size=None):
