@@ -82,7 +82,7 @@ class TreeCPU:
         self._stop = threading.Event()
         self._tick = os.sysconf("SC_CLK_TCK")
 
-    def _sample(self) -> None:
+    def _sample(self, *, first: bool = False) -> None:
         frontier, seen = {os.getpid()}, set()
         while frontier:
             pid = frontier.pop()
@@ -95,7 +95,7 @@ class TreeCPU:
             except OSError:
                 continue
             cpu = (int(fields[11]) + int(fields[12])) / self._tick
-            self.first.setdefault(pid, 0.0 if self.last else cpu)  # processes started later count from 0
+            self.first.setdefault(pid, cpu if first else 0.0)  # processes started later count from 0
             self.last[pid] = cpu
             frontier |= {int(c) for c in children} - seen
 
@@ -104,7 +104,7 @@ class TreeCPU:
             self._sample()
 
     def __enter__(self) -> TreeCPU:
-        self._sample()
+        self._sample(first=True)
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         return self
