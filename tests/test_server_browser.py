@@ -193,7 +193,7 @@ def test_clicking_a_point_shows_its_timeline_and_plays_it(page, site):
     detail = get_json(f"{site['url']}/api/v1/tracks/{track_id}")
     assert page.locator("#track-timeline .segment").count() == len(detail["timeline"]) >= 5
     assert detail["track"]["title"] in page.locator("#track-title").inner_text()
-    assert page.locator("#similar-list li").count() == 5
+    expect(page.locator("#similar-list li")).to_have_count(5, timeout=TIMEOUT_MS)  # fetched after the timeline
     audio = page.locator("#track-audio")
     assert audio.get_attribute("src").endswith(f"/api/v1/tracks/{track_id}/audio")
     duration = audio.evaluate(

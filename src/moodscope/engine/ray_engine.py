@@ -240,6 +240,54 @@ class ModelActor:
 # ---- driver side -------------------------------------------------------------------------------
 
 
+def _analysis_dataset(items: list[Item], model: Any, retries: int, cpus: int, actors_in: Any) -> Any:
+    """The Ray Data pipeline of :meth:`RayEngine.analyze` (see the module docstring), not yet run;
+    ``actors_in`` is the model actors' scheduling strategy."""
+    import ray
+
+    ds: Any = ray.data.from_items([{"key": k, "path": p} for k, p in items], override_num_blocks=len(items))
+    with warnings.catch_warnings():
+        # the retry limits can only be given as "ray_remote_args", deprecated since Ray 2.60 without a replacement
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ds = ds.map_batches(
+            decode_file,
+            fn_kwargs={"model": model},
+            batch_size=1,
+            batch_format="numpy",
+            compute=ray.data.TaskPoolStrategy(size=cpus),
+            num_cpus=DECODE_CPUS,
+            max_retries=retries,
+        )
+        ds = ds.map_batches(
+            ModelActor,
+            fn_constructor_kwargs={"model": model},
+            batch_size=ROWS_PER_BATCH,
+            batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=cpus),
+            num_cpus=1,
+            scheduling_strategy=actors_in,
+            max_restarts=-1,
+            max_task_retries=ACTOR_TASK_RETRIES,
+        )
+    return ds
+
+
+@contextlib.contextmanager
+def _placement_group(cpus: int) -> Iterator[Any]:
+    """A scheduling strategy for a pipeline's model actors: a placement group of ``cpus`` CPUs of its
+    own, removed when the ``with`` block ends (the pipeline finished, failed or was stopped), which
+    kills them. Ray Data only drops its handles to them: once (in CI, cause not found) two outlived
+    their pipeline holding both CPUs, and the next pipeline waited for its own actors forever."""
+    import ray
+    from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+    group = ray.util.placement_group([{"CPU": 1}] * cpus, strategy="SPREAD")
+    try:
+        yield PlacementGroupSchedulingStrategy(group)
+    finally:
+        ray.util.remove_placement_group(group)
+
+
 @dataclass
 class _Track:
     """The rows of one file received so far."""
@@ -364,73 +412,33 @@ class RayEngine(Engine):
     def _pipeline(
         self, items: list[Item], model: Any, mood_model: Any, retries: int = TASK_RETRIES
     ) -> Iterator[FileResult]:
-        import ray
-
         cpus = min(self.cpus, len(items))  # no idle decoders or model actors (Ray Data warns about them)
-        # The model actors run in a placement group of the pipeline's own, removed when the pipeline
-        # ends (finished, failed or stopped early), which kills them. Ray Data only drops its handles
-        # to them: once (in CI, cause not found) two outlived their pipeline holding both CPUs, and
-        # the next pipeline waited for its own actors forever.
-        group = ray.util.placement_group([{"CPU": 1}] * cpus, strategy="SPREAD")
-        try:
-            yield from self._run_pipeline(items, model, mood_model, retries, cpus, group)
-        finally:
-            ray.util.remove_placement_group(group)
-
-    def _run_pipeline(
-        self, items: list[Item], model: Any, mood_model: Any, retries: int, cpus: int, group: Any
-    ) -> Iterator[FileResult]:
-        import ray
-        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
-
-        ds: Any = ray.data.from_items([{"key": k, "path": p} for k, p in items], override_num_blocks=len(items))
-        with warnings.catch_warnings():
-            # the retry limits can only be given as "ray_remote_args", deprecated since Ray 2.60 without a replacement
-            warnings.simplefilter("ignore", DeprecationWarning)
-            ds = ds.map_batches(
-                decode_file,
-                fn_kwargs={"model": model},
-                batch_size=1,
-                batch_format="numpy",
-                compute=ray.data.TaskPoolStrategy(size=cpus),
-                num_cpus=DECODE_CPUS,
-                max_retries=retries,
-            )
-            ds = ds.map_batches(
-                ModelActor,
-                fn_constructor_kwargs={"model": model},
-                batch_size=ROWS_PER_BATCH,
-                batch_format="numpy",
-                compute=ray.data.ActorPoolStrategy(size=cpus),
-                num_cpus=1,
-                scheduling_strategy=PlacementGroupSchedulingStrategy(group),
-                max_restarts=-1,
-                max_task_retries=ACTOR_TASK_RETRIES,
-            )
-        # a file run again alone whose decoder dies leaves the model actors no input; Ray Data warns
-        # (from its executor's thread) about idle actors, the file's result says what happened
-        warnings.filterwarnings("ignore", message=IDLE_ACTORS_WARNING, category=UserWarning)
-        tracks: dict[str, _Track] = {}
-        done: set[str] = set()
-        for batch in ds.iter_batches(batch_format="numpy", batch_size=None):
-            for i in range(len(batch["key"])):
-                key = str(batch["key"][i])
-                if key in done:
-                    continue  # a duplicate row of a retried task
-                track = tracks.setdefault(key, _Track(str(batch["path"][i])))
-                if batch["error"][i]:
-                    done.add(key)
-                    del tracks[key]
-                    yield FileResult(key, None, str(batch["error"][i]))
-                    continue
-                if batch["last"][i]:
-                    track.total, track.seconds = int(batch["total"][i]), float(batch["seconds"][i])
-                elif int(batch["count"][i]):
-                    track.chunks[int(batch["start"][i])] = pickle.loads(batch["output"][i])
-                if track.complete():
-                    done.add(key)
-                    del tracks[key]
-                    yield self._assemble(key, track, mood_model)
+        with _placement_group(cpus) as actors_in:
+            ds = _analysis_dataset(items, model, retries, cpus, actors_in)
+            # a file run again alone whose decoder dies leaves the model actors no input; Ray Data warns
+            # (from its executor's thread) about idle actors, the file's result says what happened
+            warnings.filterwarnings("ignore", message=IDLE_ACTORS_WARNING, category=UserWarning)
+            tracks: dict[str, _Track] = {}
+            done: set[str] = set()
+            for batch in ds.iter_batches(batch_format="numpy", batch_size=None):
+                for i in range(len(batch["key"])):
+                    key = str(batch["key"][i])
+                    if key in done:
+                        continue  # a duplicate row of a retried task
+                    track = tracks.setdefault(key, _Track(str(batch["path"][i])))
+                    if batch["error"][i]:
+                        done.add(key)
+                        del tracks[key]
+                        yield FileResult(key, None, str(batch["error"][i]))
+                        continue
+                    if batch["last"][i]:
+                        track.total, track.seconds = int(batch["total"][i]), float(batch["seconds"][i])
+                    elif int(batch["count"][i]):
+                        track.chunks[int(batch["start"][i])] = pickle.loads(batch["output"][i])
+                    if track.complete():
+                        done.add(key)
+                        del tracks[key]
+                        yield self._assemble(key, track, mood_model)
 
     @staticmethod
     def _assemble(key: str, track: _Track, mood_model: Any) -> FileResult:
