@@ -502,7 +502,6 @@ def nested_finetune(
     return shipped, result, records
 
 
-
 def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore")
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])

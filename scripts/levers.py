@@ -27,6 +27,10 @@ tonnetz, harmonic change, tempo, onset rate, pulse clarity, spectral-peak roughn
 original audio are cached apart, in ``TONAL/levers-4q-tonal.npz`` (``--tonal``, default ``--cache``),
 and used by the levers of :data:`TONAL_LEVERS`.
 
+The levers of :func:`variant_candidates` (arousal-conditional valence heads, soft targets and PLS
+projections from the songs' AllMusic mood tags, power normalisation) read the mood tags of the *training*
+songs of each fold only (``Songs.moods``, from the 4Q metadata).
+
 Usage (from the repository root; ROOT = ../shared/data/4q/MER_audio_taffc_dataset)::
 
     python scripts/levers.py descriptors --root ROOT --cache DIR none gain+6 ...   # heavy: musicnn
@@ -278,6 +282,7 @@ class Songs:
     pquad: np.ndarray
     sb: SegmentBlocks  # original audio
     augmented: dict[str, SegmentBlocks]  # aug -> segments, rows aligned with sb
+    moods: tuple[tuple[str, ...], ...] = ()  # each song's AllMusic mood tags (4Q metadata), for the tag levers
 
     def __post_init__(self):
         position = {s: i for i, s in enumerate(self.songs)}
@@ -311,11 +316,12 @@ def load_songs(root: Path, cache: Path, augs: tuple[str, ...] = (), tonal: Path 
     songs, y, groups = _songs_labels_groups(dataset, sb.track_ids)
     tracks = dataset.tracks()
     pquad = np.array([tracks[s].metadata.get("pquad") or 1.0 for s in songs], float)
+    moods = tuple(tuple(m.lower() for m in tracks[s].metadata.get("moods") or ()) for s in songs)
     augmented = {a: read(a) for a in augs}
     for a, s in augmented.items():
         if not np.array_equal(s.track_ids, sb.track_ids):
             raise SystemExit(f"levers-4q-{a}.npz: segments differ from levers-4q-none.npz; recompute it")
-    return Songs(songs, y, groups, pquad, sb, augmented)
+    return Songs(songs, y, groups, pquad, sb, augmented, moods)
 
 
 # --- heads -------------------------------------------------------------------------------------
@@ -593,6 +599,139 @@ def vgg_ensemble(d: Songs, research_cache: Path):
     return {name: candidate(name) for name in pen}
 
 
+# --- arousal-conditional valence, soft targets, power normalisation, mood-tag projections ----------
+
+
+def mood_tag_matrix(moods: tuple[tuple[str, ...], ...]) -> np.ndarray:
+    """Songs x tags, 1 where the song carries the tag [shape=(n_songs, n_tags)]."""
+    vocabulary = sorted({t for tags in moods for t in tags})
+    column = {t: i for i, t in enumerate(vocabulary)}
+    out = np.zeros((len(moods), len(vocabulary)))
+    for i, tags in enumerate(moods):
+        out[i, [column[t] for t in tags]] = 1.0
+    return out
+
+
+def tag_shares(tags: np.ndarray, y: np.ndarray, min_songs: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Each song's share of mood tags in a positive-valence and in a high-arousal quadrant, a tag's quadrant
+    being its most frequent one among these (training) songs; tags on fewer than ``min_songs`` of them are
+    ignored, and a song left without tags gets its own label [shapes=(n_songs,)]."""
+    counts = np.stack([tags[y == q].sum(axis=0) for q in range(4)], axis=1)
+    known = counts.sum(axis=1) >= min_songs
+    tag_quadrant = counts.argmax(axis=1)
+    used = tags * known
+    n = used.sum(axis=1)
+    safe = np.maximum(n, 1)
+    valence = np.where(n > 0, used @ POSITIVE_VALENCE[tag_quadrant] / safe, POSITIVE_VALENCE[y])
+    arousal = np.where(n > 0, used @ HIGH_AROUSAL[tag_quadrant] / safe, HIGH_AROUSAL[y])
+    return valence.astype(float), arousal.astype(float)
+
+
+def _soft_logistic(C: float, x: np.ndarray, hard: np.ndarray, target: np.ndarray, w: np.ndarray):
+    """L2 logistic regression on soft targets (each song once as positive with weight w·target, once as
+    negative with weight w·(1 - target)), classes balanced by the hard labels; with hard targets this is
+    LogisticRegression(class_weight="balanced")."""
+    from sklearn.linear_model import LogisticRegression
+
+    balance = np.where(hard == 1, len(hard) / (2 * max(hard.sum(), 1)), len(hard) / (2 * max((hard == 0).sum(), 1)))
+    ww = np.concatenate([balance * w * target, balance * w * (1 - target)])
+    keep = ww > 0
+    xx, yy = np.concatenate([x, x])[keep], np.repeat([1, 0], len(x))[keep]
+    return LogisticRegression(C=C, max_iter=3000).fit(xx, yy, sample_weight=ww[keep])
+
+
+def variant_candidates(
+    d: Songs,
+    *,
+    mixes=(0.0,),
+    softness=(0.0,),
+    tag_scales=(0.0,),
+    power: bool = False,
+    weights: np.ndarray | None = None,
+    with_softmax: bool = False,
+    cs=CS,
+    pls_components: int = 8,
+):
+    """va-product heads on song-mean penultimate descriptors (the shipped recipe at the defaults), one
+    candidate per (C, mix, softness, tag scale):
+
+    - ``mix`` > 0: **arousal-conditional valence**. Two more valence heads, fitted on the high- and the
+      low-arousal training songs only; the valence logit in Q1/Q2 (Q3/Q4) is (1 - mix) x the global one
+      + mix x the high- (low-) arousal one, so P(Q1) = P(a+)·P(v+|a+), P(Q4) = P(a-)·P(v+|a-), ...;
+    - ``softness`` λ > 0: **soft targets from the mood tags**: a training song's valence (arousal) target
+      is (1 - λ) x its label + λ x its share of mood tags in positive-valence (high-arousal) quadrants
+      (:func:`tag_shares`, from the training songs' tags and labels only);
+    - ``tag scale`` s > 0: **mood-tag projections**: ``pls_components`` PLS directions from the
+      standardised descriptors to the training songs' mood tags (tags on at least 5 of them) are added
+      as features, standardised and multiplied by s (a supervised prior: they are penalised less);
+    - ``power``: signed square root of every descriptor value before song means and standardisation;
+    - ``with_softmax``: the quadrant probabilities averaged with a multinomial head's (same C).
+    """
+    from sklearn.cross_decomposition import PLSRegression
+    from sklearn.linear_model import LogisticRegression
+
+    seg = np.concatenate([d.sb.blocks[b] for b in PEN], axis=1)
+    if power:
+        seg = np.sign(seg) * np.sqrt(np.abs(seg))
+    x = np.zeros((len(d.songs), seg.shape[1]))
+    np.add.at(x, d.song_of_row, seg)
+    x /= np.bincount(d.song_of_row, minlength=len(d.songs))[:, None]
+    valence, arousal = POSITIVE_VALENCE[d.y].astype(int), HIGH_AROUSAL[d.y].astype(int)
+    tags = mood_tag_matrix(d.moods) if any(softness) or any(tag_scales) else None
+
+    def candidate(C: float, mix: float, soft: float, tag_scale: float):
+        def fit_predict(train, test):
+            rows = d.rows(test)
+            xtr, xte = _standardise(x[train], seg[rows])
+            if tag_scale > 0:
+                counts = tags[train].sum(axis=0)
+                frequent = counts >= min(5, counts.max())  # tags on 5+ training songs (tiny sets: the most used)
+                pls = PLSRegression(n_components=pls_components, scale=False).fit(xtr, tags[train][:, frequent])
+                ptr, pte = pls.transform(xtr), pls.transform(xte)
+                sd = ptr.std(axis=0) + 1e-9
+                xtr = np.concatenate([xtr, tag_scale * ptr / sd], axis=1)
+                xte = np.concatenate([xte, tag_scale * pte / sd], axis=1)
+            w = np.ones(len(train)) if weights is None else weights[train]
+            vt, at = valence[train], arousal[train]
+            if soft > 0:
+                shares = tag_shares(tags[train], d.y[train])
+                soft_v, soft_a = (1 - soft) * vt + soft * shares[0], (1 - soft) * at + soft * shares[1]
+            else:
+                soft_v, soft_a = vt.astype(float), at.astype(float)
+
+            def logit(mask, hard, target):
+                return _soft_logistic(C, xtr[mask], hard[mask], target[mask], w[mask]).decision_function(xte)
+
+            everyone = np.ones(len(train), bool)
+            la, lv = logit(everyone, at, soft_a), logit(everyone, vt, soft_v)
+            lv_high, lv_low = lv, lv
+            if mix > 0:
+                high = at == 1
+                lv_high = (1 - mix) * lv + mix * logit(high, vt, soft_v)
+                lv_low = (1 - mix) * lv + mix * logit(~high, vt, soft_v)
+            if with_softmax:
+                multinomial = LogisticRegression(C=C, max_iter=3000, class_weight="balanced")
+                log_softmax = multinomial.fit(xtr, d.y[train], sample_weight=w).predict_log_proba(xte)
+
+            def proba(temperature: float) -> np.ndarray:
+                pa, ph, pl = (1 / (1 + np.exp(-z / temperature)) for z in (la, lv_high, lv_low))
+                p = np.stack([pa * ph, pa * (1 - ph), (1 - pa) * (1 - pl), (1 - pa) * pl], axis=1)
+                if with_softmax:
+                    p = 0.5 * p + 0.5 * _tempered(log_softmax)(temperature)
+                return _song_mean_proba(p, d.song_of_row[rows], test)
+
+            return proba
+
+        return fit_predict
+
+    def name(C: float, mix: float, soft: float, tag_scale: float) -> str:
+        settings = {"mix": (mix, mixes), "soft": (soft, softness), "tags": (tag_scale, tag_scales)}
+        return ",".join([f"C={C:g}"] + [f"{k}={v:g}" for k, (v, grid) in settings.items() if len(grid) > 1])
+
+    grid = [(C, m, s, t) for C in cs for m in mixes for s in softness for t in tag_scales]
+    return {name(*g): candidate(*g) for g in grid}
+
+
 AUG_SETS = {
     "pitch1": ("pitch+1", "pitch-1"),
     "pitch2": ("pitch+1", "pitch-1", "pitch+2", "pitch-2"),
@@ -611,6 +750,13 @@ LEVERS: dict[str, tuple[str, Callable]] = {
     "mlp": ("3 one-hidden-layer MLPs (32 units), weight decay, early stopping", mlp),
     "tags-product": ("va-product heads on penultimate + taggrams", lambda d: product_candidates(d, PEN + TAGS)),
     "pquad": ("va-product heads, songs weighted by PQuad", lambda d: product_candidates(d, weights=d.pquad)),
+    "pquad-chosen": (
+        "va-product heads, PQuad weighting or none chosen in the inner folds (with C)",
+        lambda d: {
+            **{f"{k},unweighted": c for k, c in product_candidates(d).items()},
+            **{f"{k},pquad": c for k, c in product_candidates(d, weights=d.pquad).items()},
+        },
+    ),
     "pquad2": (
         "va-product heads, songs weighted by PQuad squared",
         lambda d: product_candidates(d, weights=d.pquad**2),
@@ -650,6 +796,42 @@ LEVERS: dict[str, tuple[str, Callable]] = {
         "as valence-tonal, training songs weighted by PQuad",
         lambda d: product_candidates(d, PEN, valence_blocks=(TONAL,), scales=TONAL_SCALES, weights=d.pquad),
     ),
+    "conditional": (
+        "va-product heads, valence mixed with arousal-conditional valence heads (mix 0, 0.5, 1 chosen)",
+        lambda d: variant_candidates(d, mixes=(0.0, 0.5, 1.0)),
+    ),
+    "conditional-only": (
+        "va-product heads, valence from the arousal-conditional valence heads only (mix 1)",
+        lambda d: variant_candidates(d, mixes=(1.0,)),
+    ),
+    "pquad-conditional": (
+        "as conditional, training songs weighted by PQuad",
+        lambda d: variant_candidates(d, mixes=(0.0, 0.5, 1.0), weights=d.pquad),
+    ),
+    "soft-tags": (
+        "va-product heads on soft targets: label mixed with the song's mood-tag shares (λ 0, 0.25, 0.5 chosen)",
+        lambda d: variant_candidates(d, softness=(0.0, 0.25, 0.5)),
+    ),
+    "soft-tags-half": (
+        "va-product heads on soft targets, λ = 0.5",
+        lambda d: variant_candidates(d, softness=(0.5,)),
+    ),
+    "soft-tags-conditional": (
+        "soft-tags and conditional together (λ and mix chosen)",
+        lambda d: variant_candidates(d, softness=(0.0, 0.25, 0.5), mixes=(0.0, 0.5, 1.0)),
+    ),
+    "tag-pls": (
+        "va-product heads on penultimate + 8 PLS projections onto the mood tags (scale 0, 0.5, 1, 2 chosen)",
+        lambda d: variant_candidates(d, tag_scales=(0.0, 0.5, 1.0, 2.0)),
+    ),
+    "power": (
+        "va-product heads on the signed square root of the descriptors",
+        lambda d: variant_candidates(d, power=True),
+    ),
+    "product-softmax": (
+        "mean of the va-product and the multinomial heads' probabilities",
+        lambda d: variant_candidates(d, with_softmax=True),
+    ),
 }
 TONAL_LEVERS = (
     "tonal",
@@ -679,7 +861,6 @@ def run_lever(name: str, d: Songs, research: Path) -> dict:
     else:
         cands = LEVERS[name][1](d)
     return nested_cv(cands, d.y, d.groups).summary()
-
 
 
 def main(argv: list[str] | None = None) -> int:

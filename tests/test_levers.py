@@ -36,7 +36,12 @@ def _songs(levers, n_songs: int = 48, seed: int = 0):
         return SegmentBlocks(out, track_ids)
 
     augmented = {"gain+6": blocks(seed + 1), "mask": blocks(seed + 2)}
-    return levers.Songs(songs, y, groups, rng.uniform(0.5, 1, n_songs), blocks(seed), augmented)
+    # 2-3 mood tags per song out of 8, two per quadrant; each tag is one of its quadrant's with p = 0.7
+    moods = tuple(
+        tuple(sorted({f"tag{2 * (q if rng.random() < 0.7 else rng.integers(4)) + rng.integers(2)}" for _ in range(3)}))
+        for q in y
+    )
+    return levers.Songs(songs, y, groups, rng.uniform(0.5, 1, n_songs), blocks(seed), augmented, moods)
 
 
 def test_product_heads_reproduce_the_shipped_recipe(levers):
@@ -66,7 +71,22 @@ def test_augmented_test_songs_are_never_used_without_tta(levers):
     assert not np.allclose(plain, before)
 
 
-@pytest.mark.parametrize("lever", ["segments", "svm-linear", "mlp", "tags-product", "pquad", "aug-gain"])
+@pytest.mark.parametrize(
+    "lever",
+    [
+        "segments",
+        "svm-linear",
+        "mlp",
+        "tags-product",
+        "pquad",
+        "aug-gain",
+        "conditional",
+        "soft-tags",
+        "tag-pls",
+        "power",
+        "product-softmax",
+    ],
+)
 def test_levers_run_nested(levers, lever, monkeypatch):
     d = _songs(levers, n_songs=40)
     monkeypatch.setitem(levers.AUG_SETS, "gain", ("gain+6",))
@@ -178,3 +198,60 @@ def test_valence_only_tonal_leaves_arousal_alone(levers):
     )
     np.testing.assert_allclose(mixed[:, :2].sum(axis=1), plain[:, :2].sum(axis=1), atol=1e-12)
     assert not np.allclose(mixed[:, [0, 3]].sum(axis=1), plain[:, [0, 3]].sum(axis=1))
+
+
+# --- arousal-conditional valence, soft targets from the mood tags, tag projections ----------------
+
+
+def test_variant_heads_at_their_defaults_are_the_shipped_recipe(levers):
+    d = _songs(levers)
+    train, test = np.arange(0, 36), np.arange(36, 48)
+    shipped, mine = levers.shipped_candidates(d), levers.variant_candidates(d)
+    assert list(shipped) == list(mine)
+    for name in shipped:
+        np.testing.assert_allclose(mine[name](train, test)(0.8), shipped[name](train, test)(0.8), atol=1e-5)
+
+
+def test_tag_shares_take_each_tags_majority_quadrant_among_the_given_songs(levers):
+    # tags: a (on Q1 songs), b (Q3 twice, Q4 once), c (one song only: ignored)
+    tags = np.array([[1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 1, 1], [0, 1, 0]], float)
+    y = np.array([0, 0, 2, 2, 3])
+    valence, arousal = levers.tag_shares(tags, y)
+    # a -> Q1 (+v, +a), b -> Q3 (-v, -a)
+    np.testing.assert_allclose(valence, [1.0, 0.5, 0.0, 0.0, 0.0])
+    np.testing.assert_allclose(arousal, [1.0, 0.5, 0.0, 0.0, 0.0])
+    untagged = levers.tag_shares(np.zeros((2, 3)), np.array([3, 1]))
+    np.testing.assert_allclose(untagged, [[1.0, 0.0], [0.0, 1.0]])  # own labels: Q4 = +v -a, Q2 = -v +a
+
+
+def test_conditional_valence_of_aroused_songs_ignores_calm_and_sad_training_songs(levers):
+    """mix = 1: P(Q1) and P(Q2) come from the arousal head and the high-arousal valence head, which never
+    see which low-arousal training songs are sad or calm; with mix = 0 they do."""
+    d = _songs(levers)
+    train, test = np.arange(0, 36), np.arange(36, 48)
+    swapped = levers.Songs(d.songs, d.y.copy(), d.groups, d.pquad, d.sb, {}, d.moods)
+    low = train[np.isin(d.y[train], (2, 3))]
+    swapped.y[low] = 5 - swapped.y[low]  # sad <-> calm
+
+    def p(songs, mix):
+        return levers.variant_candidates(songs, mixes=(mix,))["C=0.1"](train, test)(1.0)
+
+    np.testing.assert_allclose(p(d, 1.0)[:, :2], p(swapped, 1.0)[:, :2], atol=1e-9)
+    assert not np.allclose(p(d, 0.0)[:, :2], p(swapped, 0.0)[:, :2])
+
+
+@pytest.mark.parametrize("lever", ["soft-tags-half", "tag-pls", "conditional"])
+def test_variant_levers_never_learn_from_test_songs(levers, lever):
+    """Relabelling the test songs and changing their mood tags changes nothing; the training songs' tags do."""
+    d = _songs(levers)
+    train, test = np.arange(0, 36), np.arange(36, 48)
+    other = levers.Songs(d.songs, d.y.copy(), d.groups, d.pquad, d.sb, {}, tuple(d.moods))
+    other.y[test] = (other.y[test] + 1) % 4
+    other.moods = tuple(("tag0",) if i in set(test) else m for i, m in enumerate(d.moods))
+    mine, theirs = levers.LEVERS[lever][1](d), levers.LEVERS[lever][1](other)
+    for name in list(mine)[:4]:
+        np.testing.assert_allclose(mine[name](train, test)(0.9), theirs[name](train, test)(0.9), atol=1e-12)
+    if lever != "conditional":
+        retagged = levers.Songs(d.songs, d.y, d.groups, d.pquad, d.sb, {}, d.moods[1:] + d.moods[:1])
+        name = list(mine)[-1]
+        assert not np.allclose(mine[name](train, test)(0.9), levers.LEVERS[lever][1](retagged)[name](train, test)(0.9))
