@@ -67,6 +67,12 @@ def link_copies(files: list[Path], copies: int, folder: Path) -> list[str]:
     return out
 
 
+def is_ray_process(cmdline: bytes) -> bool:
+    """Whether a process with this /proc cmdline is one of Ray's: a worker (titled ``ray::...``), or a
+    program of the ``ray`` package (raylet, GCS server, dashboard agents, log monitor...)."""
+    return cmdline.startswith(b"ray::") or b"/ray/" in cmdline
+
+
 class TreeCPU:
     """CPU seconds (user + system) used by this process and every process below it during a ``with``
     block: worker processes, and for Ray its raylet, GCS, agents and workers. Processes are sampled
@@ -90,7 +96,7 @@ class TreeCPU:
             try:
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
                 children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-                if not self.ray and b"ray" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                if not self.ray and pid != os.getpid() and is_ray_process(Path(f"/proc/{pid}/cmdline").read_bytes()):
                     continue
             except OSError:
                 continue
