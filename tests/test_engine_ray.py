@@ -5,6 +5,7 @@ file that keeps killing its worker; a resumed Parquet dataset."""
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import os
 import signal
@@ -90,6 +91,17 @@ def all_cpus_free(timeout: float = 30.0) -> bool:
     return True
 
 
+def no_workers(name: str, timeout: float = 30.0) -> bool:
+    """Whether no Ray worker process titled with ``name`` is alive within ``timeout`` seconds (the
+    actors of a pipeline that ended are killed, and their processes exit, a moment after it ended)."""
+    deadline = time.monotonic() + timeout
+    while ray_workers(name):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
 def assert_same_analyses(local, remote) -> None:
     assert [a.source for a in remote] == [a.source for a in local]
     for a, b in zip(local, remote):
@@ -102,10 +114,12 @@ def assert_same_analyses(local, remote) -> None:
 # ---- analyze ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("actors", [True, False], ids=["model-actors", "model-in-decode-tasks"])
 def test_dataset_of_good_and_bad_files_matches_the_local_engine_and_resumes(
-    engine, with_bad_files, tiny_model, tmp_path, monkeypatch
+    engine, with_bad_files, tiny_model, tmp_path, monkeypatch, actors
 ):
-    """The same dataset from the local engine in one go and from the ray engine interrupted and resumed."""
+    """The same dataset from the local engine in one go and from the ray engine interrupted and resumed,
+    with the model in actors of its own and in the decode tasks."""
     import moodscope.engine.dataset as dataset
     from moodscope.engine.dataset import analyze_to_dataset
 
@@ -123,19 +137,20 @@ def test_dataset_of_good_and_bad_files_matches_the_local_engine_and_resumes(
     # on ray: interrupted after two tracks (one part per track), with a half-written part left behind
     monkeypatch.setattr(dataset, "TRACKS_PER_PART", 1)
     out = tmp_path / "resumed"
+    ray_model = batched(tiny_model) if actors else tiny_model
 
     def stop_after_two(done: int, total: int) -> None:
         if done == 2:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        analyze_to_dataset(paths, out, model=tiny_model, engine=engine, progress=stop_after_two)
+        analyze_to_dataset(paths, out, model=ray_model, engine=engine, progress=stop_after_two)
     assert all_cpus_free(), "the interrupted pipeline's model actors still hold the CPUs the next one needs"
     assert len(pd.read_parquet(out / "tracks")) == 2
     (out / "segments" / "part-killed-00000.parquet").write_bytes(b"PAR1 half written")
     (out / "tracks" / ".part-killed-00000.parquet.x.tmp").write_bytes(b"")
 
-    again = analyze_to_dataset(paths, out, model=tiny_model, engine=engine)
+    again = analyze_to_dataset(paths, out, model=ray_model, engine=engine)
     assert len(again.skipped) == 2 and len(again.analysed) + len(again.failed) == len(paths) - 2
     assert {**again.failed} == {k: v for k, v in whole.failed.items() if k not in again.skipped}
     for table, keys in (("tracks", ["track"]), ("segments", ["track", "start"])):
@@ -181,18 +196,46 @@ def ray_workers(name: str, parent: int | None = None) -> list[int]:
     return [p for p in descendants(parent or os.getpid()) if title(p).startswith("ray::") and name in title(p)]
 
 
+def batched(model_path: str):
+    """The checkpoint's model, run by the pipeline in model actors that batch segments across files
+    (the paper's networks, being cheap, otherwise run in the decode tasks)."""
+    from moodscope.analysis.pretrained import load_model
+
+    model = copy.copy(load_model(model_path))  # not the loader's cached instance
+    model.batch_across_files = True
+    return model
+
+
+def test_only_models_worth_batching_get_model_actors(tiny_model):
+    from moodscope.analysis.pretrained import load_model
+    from moodscope.engine.ray_engine import batches_across_files
+
+    assert not batches_across_files(load_model(tiny_model))  # the paper's networks: in the decode tasks
+    assert not batches_across_files(load_model("fast"))
+    assert batches_across_files(load_model("accurate"))  # musicnn: actors batch it across files
+    assert batches_across_files(KeptAliveModel()) and batches_across_files(batched(tiny_model))
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds Ray's worker processes in /proc")
-def test_a_worker_killed_mid_run_still_gives_every_file_once(engine, clips, tiny_model):
+@pytest.mark.parametrize("actors", [True, False], ids=["model-actors", "model-in-decode-tasks"])
+def test_a_worker_killed_mid_run_still_gives_every_file_once(engine, clips, tiny_model, actors):
     paths = files(clips)
+    model = batched(tiny_model) if actors else tiny_model
     local = analyze_files(paths, model=tiny_model, workers=2)
-    results = engine.analyze([(p, p) for p in paths], tiny_model)
-    got = [next(results)]
-    killed = ray_workers("ModelActor")[:1] + ray_workers("decode_file")[:1]
-    assert killed, "no Ray worker to kill: the pipeline finished too early"
-    for pid in killed:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    got += list(results)
+    assert no_workers("ModelActor"), "a model actor of an earlier pipeline is still alive"
+    results = engine.analyze([(p, p) for p in paths], model)
+    try:
+        got = [next(results)]
+        # while results stream, the pipeline's model actors (if it has any) are alive
+        assert bool(ray_workers("ModelActor")) == actors
+        killed = ray_workers("ModelActor")[:1] + ray_workers("decode_file")[:1]
+        assert killed, "no Ray worker to kill: the pipeline finished too early"
+        for pid in killed:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        got += list(results)
+    finally:
+        results.close()  # a failed assertion ends the pipeline here, while Ray is up
     assert sorted(r.key for r in got) == paths  # complete, and each file exactly once
     assert all(r.error is None for r in got), [r.error for r in got]
     assert_same_analyses(local.analyses, sorted((r.value for r in got), key=lambda a: a.source))
@@ -264,13 +307,22 @@ class CrashOnLoudModel:
         return self.predict_inputs(self.segment_inputs(segments))
 
 
-def test_a_file_that_keeps_killing_its_worker_fails_alone(engine, tmp_path):
+class CrashOnLoudCheapModel(CrashOnLoudModel):
+    """The same, run by the pipeline in its decode tasks (no model actors)."""
+
+    batch_across_files = False
+
+
+@pytest.mark.parametrize(
+    "model", [CrashOnLoudModel, CrashOnLoudCheapModel], ids=["model-actors", "model-in-decode-tasks"]
+)
+def test_a_file_that_keeps_killing_its_worker_fails_alone(engine, tmp_path, model):
     t = np.arange(11 * 22_050) / 22_050
     for name, level in (("quiet1", 0.1), ("loud", 0.9), ("quiet2", 0.2)):
         sf.write(tmp_path / f"{name}.wav", (level * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 22_050)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = analyze_files(files(tmp_path), model=CrashOnLoudModel(), engine=engine)
+        result = analyze_files(files(tmp_path), model=model(), engine=engine)
     assert result.failed == {str(tmp_path / "loud.wav"): f"{tmp_path / 'loud.wav'}: {WORKER_DIED}"}
     assert not [w for w in caught if "ModelActor" in str(w.message)]  # Ray Data's warning about idle actors
     assert [Path(a.source).name for a in result.analyses] == ["quiet1.wav", "quiet2.wav"]

@@ -45,6 +45,10 @@ class MoodModel(Protocol):
         """Quadrant probabilities [shape=(n, 4)] and valence/arousal [shape=(n, 2)] or None."""
         ...
 
+    # Optional: ``segment_inputs``/``predict_inputs``/``predict_with_ood`` (see the functions of those
+    # names below), and ``batch_across_files = False`` for a model whose forward pass is cheap beside
+    # decoding (the ray engine then runs it in its decode tasks, :mod:`moodscope.engine.ray_engine`).
+
 
 REGRESSED_VA = (
     "regressed valence/arousal: the model's estimate of the listeners' mean rating, trained on {dataset} "
@@ -60,6 +64,10 @@ REGRESSED_VA = (
 class FeatureModel:
     """One of the paper's architectures (``cnn``, ``cnn-lstm``, ``hybrid``) on the Table 2 features: a
     quadrant classifier, or a valence/arousal regressor (a checkpoint of ``train --task va``)."""
+
+    batch_across_files = False
+    """Its forward pass is a small part of the work (about 6 % for ``fast``; decoding and the Table 2
+    features are the rest): the ray engine runs it where the audio is decoded, without model actors."""
 
     def __init__(self, payload: dict, name: str):
         """``payload``: a checkpoint read by :func:`moodscope.models.checkpoint.read_checkpoint`."""

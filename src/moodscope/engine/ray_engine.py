@@ -11,7 +11,10 @@ Analysis is a Ray Data pipeline (:meth:`RayEngine.analyze`):
    last row per file with its length or its error;
 3. **model actors** (a pool of one per CPU, in a placement group that is removed, killing them,
    when the pipeline ends): each loads the model once and runs it on batches of rows from any
-   files (:data:`ROWS_PER_BATCH` rows, so segments are batched across files);
+   files (:data:`ROWS_PER_BATCH` rows, so segments are batched across files). A model whose
+   forward pass is a small part of the work (``batch_across_files = False``: the paper's networks,
+   ``fast``) has no actors: the decode tasks run it on their own rows (one CPU each), which spares
+   the actors' start-up and the rows' trips between processes;
 4. the driver streams the rows back and assembles each file's :class:`~moodscope.analysis.analyzer.Analysis`
    as soon as all its segments are in (duplicate rows of a retried task are ignored), so every
    file is reported exactly once.
@@ -172,31 +175,54 @@ def _run_job(job: Job, key: str, path: str) -> FileResult:
 _ROW_COLUMNS = ("key", "path", "start", "count", "last", "total", "seconds", "error")
 
 
+_PICKLED = ("payload", "output")
+
+
 def _row(key: str, path: str, **values: Any) -> dict[str, np.ndarray]:
-    """One row (a batch of one) between the stages; ``payload`` holds pickled arrays."""
+    """One row (a batch of one) between the stages; ``payload`` holds the model's pickled inputs,
+    ``output`` its pickled outputs (:func:`_outputs`)."""
     defaults = {"start": 0, "count": 0, "last": False, "total": 0, "seconds": 0.0, "error": "", "payload": b""}
-    row = {"key": key, "path": path, **defaults, **values}
-    return {name: np.array([value], dtype=object if name == "payload" else None) for name, value in row.items()}
+    row = {"key": key, "path": path, **defaults, "output": b"", **values}
+    return {name: np.array([value], dtype=object if name in _PICKLED else None) for name, value in row.items()}
 
 
-def decode_file(batch: dict[str, np.ndarray], model: Any) -> Iterator[dict[str, np.ndarray]]:
-    """Decode task: the rows of one file (see the module docstring)."""
+def batches_across_files(mood_model: Any) -> bool:
+    """Whether the pipeline runs ``mood_model`` in model actors that batch segments across files (its
+    ``batch_across_files``; yes unless it says no)."""
+    return bool(getattr(mood_model, "batch_across_files", True))
+
+
+def _outputs(mood_model: Any, inputs: dict[str, np.ndarray]) -> bytes:
+    """The pickled (probabilities, valence/arousal or None, OOD verdict or None) of a row's segments."""
+    from moodscope.analysis.pretrained import predict_with_ood
+
+    return pickle.dumps(predict_with_ood(mood_model, inputs), protocol=5)
+
+
+def decode_file(batch: dict[str, np.ndarray], model: Any, predict: bool = False) -> Iterator[dict[str, np.ndarray]]:
+    """Decode task: the rows of one file (see the module docstring); with ``predict``, their outputs
+    too (the model's forward pass run here: no model actors)."""
     from moodscope.analysis.analyzer import SegmentStream, build_analysis
     from moodscope.analysis.pretrained import load_model, segment_inputs
     from moodscope.engine.jobs import limit_threads_to_one
     from moodscope.engine.sources import local_copy
 
-    limit_threads_to_one()
     for key, path in zip(batch["key"], batch["path"]):
         key, path = str(key), str(path)
         try:
             mood_model = load_model(model)
+            limit_threads_to_one()  # after loading: torch's threads too, if the model imported it
             with local_copy(path) as local:
                 stream = SegmentStream(local, batch=SEGMENTS_PER_ROW)
                 start = 0
                 for segments in stream:
-                    payload = pickle.dumps(segment_inputs(mood_model, segments), protocol=5)
-                    yield _row(key, path, start=start, count=len(segments), payload=payload)
+                    inputs = segment_inputs(mood_model, segments)
+                    carried = (
+                        {"output": _outputs(mood_model, inputs)}
+                        if predict
+                        else {"payload": pickle.dumps(inputs, protocol=5)}
+                    )
+                    yield _row(key, path, start=start, count=len(segments), **carried)
                     start += len(segments)
                 if start == 0:
                     build_analysis(path, stream.seconds, mood_model, [])  # raises "too short"
@@ -240,9 +266,9 @@ class ModelActor:
 # ---- driver side -------------------------------------------------------------------------------
 
 
-def _analysis_dataset(items: list[Item], model: Any, retries: int, cpus: int, actors_in: Any) -> Any:
+def _analysis_dataset(items: list[Item], model: Any, retries: int, cpus: int, actors_in: Any | None) -> Any:
     """The Ray Data pipeline of :meth:`RayEngine.analyze` (see the module docstring), not yet run;
-    ``actors_in`` is the model actors' scheduling strategy."""
+    ``actors_in`` is the model actors' scheduling strategy, None to run the model in the decode tasks."""
     import ray
 
     ds: Any = ray.data.from_items([{"key": k, "path": p} for k, p in items], override_num_blocks=len(items))
@@ -251,13 +277,15 @@ def _analysis_dataset(items: list[Item], model: Any, retries: int, cpus: int, ac
         warnings.simplefilter("ignore", DeprecationWarning)
         ds = ds.map_batches(
             decode_file,
-            fn_kwargs={"model": model},
+            fn_kwargs={"model": model, "predict": actors_in is None},
             batch_size=1,
             batch_format="numpy",
             compute=ray.data.TaskPoolStrategy(size=cpus),
-            num_cpus=DECODE_CPUS,
+            num_cpus=DECODE_CPUS if actors_in is not None else 1,
             max_retries=retries,
         )
+        if actors_in is None:
+            return ds
         ds = ds.map_batches(
             ModelActor,
             fn_constructor_kwargs={"model": model},
@@ -413,7 +441,8 @@ class RayEngine(Engine):
         self, items: list[Item], model: Any, mood_model: Any, retries: int = TASK_RETRIES
     ) -> Iterator[FileResult]:
         cpus = min(self.cpus, len(items))  # no idle decoders or model actors (Ray Data warns about them)
-        with _placement_group(cpus) as actors_in:
+        actors = batches_across_files(mood_model)
+        with _placement_group(cpus) if actors else contextlib.nullcontext() as actors_in:
             ds = _analysis_dataset(items, model, retries, cpus, actors_in)
             # a file run again alone whose decoder dies leaves the model actors no input; Ray Data warns
             # (from its executor's thread) about idle actors, the file's result says what happened
