@@ -216,10 +216,29 @@ def test_only_models_worth_batching_get_model_actors(tiny_model):
     assert batches_across_files(KeptAliveModel()) and batches_across_files(batched(tiny_model))
 
 
+SHAPES = {  # the pipeline's shapes: (model actors?, files per decode task when there are none)
+    "model-actors": (True, 1),
+    "model-in-decode-tasks": (False, 1),
+    "model-in-decode-tasks-4-files-each": (False, 4),
+}
+
+
+def pipeline_shape(name: str, monkeypatch) -> bool:
+    """Set up the pipeline shape ``name`` (:data:`SHAPES`: with 4 files per decode task, 4 files in a
+    task however few tasks that makes); whether its model should be run in actors."""
+    import moodscope.engine.ray_engine as ray_engine
+
+    actors, files_per_task = SHAPES[name]
+    monkeypatch.setattr(ray_engine, "FILES_PER_DECODE_TASK", files_per_task)
+    monkeypatch.setattr(ray_engine, "DECODE_TASKS_PER_CPU", 0)  # no minimum count of tasks
+    return actors
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds Ray's worker processes in /proc")
-@pytest.mark.parametrize("actors", [True, False], ids=["model-actors", "model-in-decode-tasks"])
-def test_a_worker_killed_mid_run_still_gives_every_file_once(engine, clips, tiny_model, actors):
+@pytest.mark.parametrize("shape", ["model-actors", "model-in-decode-tasks"])  # with 4 files a task, too quick to kill
+def test_a_worker_killed_mid_run_still_gives_every_file_once(engine, clips, tiny_model, shape, monkeypatch):
     paths = files(clips)
+    actors = pipeline_shape(shape, monkeypatch)
     model = batched(tiny_model) if actors else tiny_model
     local = analyze_files(paths, model=tiny_model, workers=2)
     assert no_workers("ModelActor"), "a model actor of an earlier pipeline is still alive"
@@ -313,10 +332,10 @@ class CrashOnLoudCheapModel(CrashOnLoudModel):
     batch_across_files = False
 
 
-@pytest.mark.parametrize(
-    "model", [CrashOnLoudModel, CrashOnLoudCheapModel], ids=["model-actors", "model-in-decode-tasks"]
-)
-def test_a_file_that_keeps_killing_its_worker_fails_alone(engine, tmp_path, model):
+@pytest.mark.parametrize("shape", list(SHAPES))
+def test_a_file_that_keeps_killing_its_worker_fails_alone(engine, tmp_path, shape, monkeypatch):
+    """Also when its decode task holds other files: they are analysed again, each alone."""
+    model = CrashOnLoudModel if pipeline_shape(shape, monkeypatch) else CrashOnLoudCheapModel
     t = np.arange(11 * 22_050) / 22_050
     for name, level in (("quiet1", 0.1), ("loud", 0.9), ("quiet2", 0.2)):
         sf.write(tmp_path / f"{name}.wav", (level * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 22_050)

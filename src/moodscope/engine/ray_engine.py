@@ -2,7 +2,8 @@
 
 Analysis is a Ray Data pipeline (:meth:`RayEngine.analyze`):
 
-1. the inputs (local paths or fsspec URLs), largest files first, one file per block;
+1. the inputs (local paths or fsspec URLs), largest files first, one file per block (a few per block
+   when the model runs in the decode tasks, below);
 2. **decode tasks** (``map_batches`` with a generator, one file per call, as many at a time as the
    cluster has CPUs, reserving none: see :data:`DECODE_CPUS`): decode the file block by
    block, cut whole 5-s segments and compute what the model needs of them
@@ -13,8 +14,9 @@ Analysis is a Ray Data pipeline (:meth:`RayEngine.analyze`):
    when the pipeline ends): each loads the model once and runs it on batches of rows from any
    files (:data:`ROWS_PER_BATCH` rows, so segments are batched across files). A model whose
    forward pass is a small part of the work (``batch_across_files = False``: the paper's networks,
-   ``fast``) has no actors: the decode tasks run it on their own rows (one CPU each), which spares
-   the actors' start-up and the rows' trips between processes;
+   ``fast``) has no actors: the decode tasks run it on their own rows (one CPU each, up to
+   :data:`FILES_PER_DECODE_TASK` files each), which spares the actors' start-up, the rows' trips
+   between processes and most of the tasks' start-up;
 4. the driver streams the rows back and assembles each file's :class:`~moodscope.analysis.analyzer.Analysis`
    as soon as all its segments are in (duplicate rows of a retried task are ignored), so every
    file is reported exactly once.
@@ -58,6 +60,15 @@ SEGMENTS_PER_ROW = BATCH_SEGMENTS
 stretches of audio (musicnn's resampling sees across segments) and the results are the same."""
 ROWS_PER_BATCH = 2
 """Rows per call of a model actor: up to 48 segments, from one file or two."""
+FILES_PER_DECODE_TASK = 8
+"""Files per decode task when the model runs in the decode tasks (no model actors): starting and
+scheduling a task left the cores idle about 60 ms per file with one file per task (``fast`` on
+160 tracks: +25 % wall-clock against the local engine; with 4 files +11 %, with 8 +3 %,
+``benchmarks/engine.py``). A task whose worker dies is run again whole (its files' rows already
+received are ignored)."""
+DECODE_TASKS_PER_CPU = 4
+"""...but at least this many decode tasks per CPU (or one per file, if fewer), so that the CPUs
+finish their last tasks at about the same time."""
 TASK_RETRIES = 1
 """Times Ray runs a decode task or a job's task again after its worker process died (a file lost
 even so is then run once more on its own: three attempts in all)."""
@@ -271,7 +282,10 @@ def _analysis_dataset(items: list[Item], model: Any, retries: int, cpus: int, ac
     ``actors_in`` is the model actors' scheduling strategy, None to run the model in the decode tasks."""
     import ray
 
-    ds: Any = ray.data.from_items([{"key": k, "path": p} for k, p in items], override_num_blocks=len(items))
+    blocks = len(items)  # a file per decode task
+    if actors_in is None:  # a few files per task, while there are enough tasks for the CPUs to end together
+        blocks = min(blocks, max(-(-blocks // FILES_PER_DECODE_TASK), DECODE_TASKS_PER_CPU * cpus))
+    ds: Any = ray.data.from_items([{"key": k, "path": p} for k, p in items], override_num_blocks=blocks)
     with warnings.catch_warnings():
         # the retry limits can only be given as "ray_remote_args", deprecated since Ray 2.60 without a replacement
         warnings.simplefilter("ignore", DeprecationWarning)
