@@ -78,7 +78,8 @@ DECODE_CPUS = 0
 """CPUs reserved for each decode task. The model actors take one CPU each, one per CPU of the
 cluster, and up to as many decode tasks run beside them: the operating system shares each core
 between its actor and a decode task, so the cores stay busy whether the model (``accurate``) or
-the decoding and features (``fast``) are the larger part of the work."""
+the decoding and features are the larger part of the work. Without model actors (a model that runs
+in the decode tasks, ``fast``) each decode task reserves one CPU."""
 TASKS_IN_FLIGHT_PER_CPU = 2
 """Tasks of :meth:`RayEngine.map` submitted ahead, per CPU of the cluster."""
 CONNECT_TIMEOUT_S = 10.0
