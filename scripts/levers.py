@@ -673,9 +673,7 @@ def variant_candidates(
     seg = np.concatenate([d.sb.blocks[b] for b in PEN], axis=1)
     if power:
         seg = np.sign(seg) * np.sqrt(np.abs(seg))
-    x = np.zeros((len(d.songs), seg.shape[1]))
-    np.add.at(x, d.song_of_row, seg)
-    x /= np.bincount(d.song_of_row, minlength=len(d.songs))[:, None]
+    x = song_means(SegmentBlocks({"pen": seg}, d.sb.track_ids), d.songs)["pen"]
     valence, arousal = POSITIVE_VALENCE[d.y].astype(int), HIGH_AROUSAL[d.y].astype(int)
     tags = mood_tag_matrix(d.moods) if any(softness) or any(tag_scales) else None
 

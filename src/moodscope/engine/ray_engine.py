@@ -193,8 +193,17 @@ _PICKLED = ("payload", "output")
 def _row(key: str, path: str, **values: Any) -> dict[str, np.ndarray]:
     """One row (a batch of one) between the stages; ``payload`` holds the model's pickled inputs,
     ``output`` its pickled outputs (:func:`_outputs`)."""
-    defaults = {"start": 0, "count": 0, "last": False, "total": 0, "seconds": 0.0, "error": "", "payload": b""}
-    row = {"key": key, "path": path, **defaults, "output": b"", **values}
+    defaults = {
+        "start": 0,
+        "count": 0,
+        "last": False,
+        "total": 0,
+        "seconds": 0.0,
+        "error": "",
+        "payload": b"",
+        "output": b"",
+    }
+    row = {"key": key, "path": path, **defaults, **values}
     return {name: np.array([value], dtype=object if name in _PICKLED else None) for name, value in row.items()}
 
 
