@@ -38,6 +38,7 @@ from functools import lru_cache, partial
 from pathlib import Path
 
 import numpy as np
+from levers import _key_correlations  # the Krumhansl-Kessler key correlations of the tonal features
 
 from moodscope.constants import SAMPLE_RATE, SEGMENT_SAMPLES
 
@@ -51,8 +52,6 @@ BP_MIDI0 = 21  # A0, the lowest of its 88 notes
 NOTE_ACTIVE = 0.3  # basic-pitch's default frame threshold
 ONSET_PEAK = 0.5  # and its onset threshold
 VOICED = 0.3  # contour salience of a frame with a predominant melody
-KEY_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-KEY_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 MELODIC_NAMES = (
     *("log_polyphony_mean", "polyphony_std", "note_activity", "log_onset_rate"),
     *("register_mean", "register_std", "low_share", "high_share", "pitch_range"),
@@ -104,14 +103,6 @@ def basic_pitch_posteriors(wheel: Path, y: np.ndarray) -> tuple[np.ndarray, np.n
     return unwrap(0), unwrap(1), unwrap(2)
 
 
-def _key_mode_and_clarity(profile: np.ndarray) -> tuple[float, float]:
-    if profile.sum() <= 0:
-        return 0.0, 0.0
-    major = np.nan_to_num([np.corrcoef(profile, np.roll(KEY_MAJOR, k))[0, 1] for k in range(12)])
-    minor = np.nan_to_num([np.corrcoef(profile, np.roll(KEY_MINOR, k))[0, 1] for k in range(12)])
-    return float(major.max() - minor.max()), float(max(major.max(), minor.max()))
-
-
 def melodic_features(note: np.ndarray, onset: np.ndarray, contour: np.ndarray) -> np.ndarray:
     """The :data:`MELODIC_NAMES` of one segment's basic-pitch posteriors."""
     seconds = len(note) / BP_FPS
@@ -153,7 +144,8 @@ def melodic_features(note: np.ndarray, onset: np.ndarray, contour: np.ndarray) -
     classes = classes[1:] / (classes[1:].sum() + 1e-9)
     profile = np.zeros(12)
     np.add.at(profile, midi % 12, weight)
-    mode, clarity = _key_mode_and_clarity(profile)
+    keys = _key_correlations(profile[:, None])[:, :, 0]  # (major/minor, tonic)
+    mode, clarity = keys[0].max() - keys[1].max(), keys.max()
     shares = profile / (profile.sum() + 1e-9)
     return np.array(
         [
