@@ -24,7 +24,8 @@ Run it from the repository root (it needs the ``export`` extra: ``pip install -e
 
     python scripts/export_onnx.py --root ../shared/data/4q/MER_audio_taffc_dataset
 
-Re-running it with the same versions writes the same bytes (``--check`` compares instead of writing).
+Re-running it with the same versions on the same kind of CPU writes the same bytes (``--check`` compares instead of
+writing); on another CPU float constants can differ in their last bits (docs/speed.md, "On a CPU without VNNI").
 After a rebuild the ``accurate`` head must be retrained on the new descriptors
 (``moodscope train --shipped accurate``).
 """
