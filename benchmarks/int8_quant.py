@@ -35,6 +35,7 @@ from the float32 PyTorch musicnn (``moodscope.models.musicnn``), the figure docs
     python benchmarks/int8_quant.py variants     # rebuild the variants, compare -> docs/benchmarks/int8-variants.json
     python benchmarks/int8_quant.py saturation --graphs DIR   # the graphs musicnn_{msd,mtt}_int8.onnx in DIR
     python benchmarks/int8_quant.py speed --reference DIR     # CPU ms per patch, shipped graphs vs those in DIR
+    python benchmarks/int8_quant.py same --reference DIR      # bit for bit on every patch of the 4Q clips and music/
 """
 
 from __future__ import annotations
@@ -442,10 +443,34 @@ def speed_report(graphs: Path, reference: Path, patches: np.ndarray, nets: list[
     return out
 
 
+def same_report(graphs: Path, reference: Path, files: list[Path], nets: list[str]) -> dict:
+    """Whether the graphs in ``graphs`` and ``reference`` give the same outputs, bit for bit, on every
+    patch ``analyze`` computes for ``files`` (batches of 3): patches, outputs compared, outputs differing."""
+    from moodscope.analysis.accurate import musicnn_patch_mels
+    from moodscope.audio import load_audio, segment_audio
+
+    sessions = {
+        net: (session(graphs / f"musicnn_{net}_int8.onnx"), session(reference / f"musicnn_{net}_int8.onnx"))
+        for net in nets
+    }
+    patches = compared = differing = 0
+    for k, path in enumerate(files):
+        mels = musicnn_patch_mels(segment_audio(load_audio(path), source=str(path)))
+        for this, ref in sessions.values():
+            for ours, theirs in zip(run(this, mels), run(ref, mels)):
+                compared += 1
+                differing += int(not np.array_equal(ours, theirs))
+        patches += len(mels)
+        if k % 50 == 0:
+            print(f"{k + 1}/{len(files)} files, {patches} patches, {differing} outputs differing", flush=True)
+    return {"files": len(files), "patches": patches, "outputs_compared": compared, "outputs_differing": differing}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("what", choices=["saturation", "variants", "speed"])
-    parser.add_argument("--reference", type=Path, help="speed: folder of the graphs to compare with")
+    parser.add_argument("what", choices=["saturation", "variants", "speed", "same"])
+    parser.add_argument("--reference", type=Path, help="speed, same: folder of the graphs to compare with")
+    parser.add_argument("--music", type=Path, default=REPO.parent / "shared/data/music", help="same: full tracks too")
     parser.add_argument("--rounds", type=int, default=6, help="speed: alternating rounds (default: 6)")
     parser.add_argument("--root", type=Path, default=REPO.parent / "shared/data/4q/MER_audio_taffc_dataset")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "moodscope-int8-quant")
@@ -479,6 +504,16 @@ def main(argv: list[str] | None = None) -> int:
         report["speed"] = speed_report(args.graphs, args.reference, patches, args.nets, args.rounds)
         print(json.dumps(report["speed"], indent=1))
         default = REPO / "docs/benchmarks/int8-speed.json"
+    elif args.what == "same":
+        if args.reference is None:
+            parser.error("same needs --reference DIR")
+        from moodscope.audio import find_audio_files
+
+        files = find_audio_files([args.root] + ([args.music] if args.music.is_dir() else []))
+        report["graphs"], report["reference"] = str(args.graphs), str(args.reference)
+        report["same"] = same_report(args.graphs, args.reference, files, args.nets)
+        print(json.dumps(report["same"], indent=1))
+        default = REPO / "docs/benchmarks/int8-pruned-same.json"
     else:
         report["variants"] = variants_report(args.root, patches, reference, args.variants, args.nets)
         default = REPO / "docs/benchmarks/int8-variants.json"

@@ -16,9 +16,11 @@ For each network (MSD, MTT) it
 3. calibrates the activation ranges on a recorded set of patches: the two patches (start and end)
    of the middle 5-s segment of :data:`CALIBRATION_CLIPS` clips of the 4Q dataset, drawn with a fixed
    seed from its sorted track ids (only the audio is used, not the labels);
-4. writes ``src/moodscope/weights/musicnn_{net}_int8.onnx`` with metadata ``tags`` (the tag names) and
-   ``moodscope`` (JSON: the source weights' SHA-256, the calibration clips, the settings and the
-   versions of torch, onnx and onnxruntime).
+4. leaves out the front-end channels that output 0.0 on every input (musicnn's dead filters:
+   ``scripts/prune_onnx.py``; the same outputs bit for bit, a third of the multiply-adds);
+5. writes ``src/moodscope/weights/musicnn_{net}_int8.onnx`` with metadata ``tags`` (the tag names) and
+   ``moodscope`` (JSON: the source weights' SHA-256, the calibration clips, the settings, the channels
+   left out and the versions of torch, onnx and onnxruntime).
 
 Run it from the repository root (it needs the ``export`` extra: ``pip install -e '.[export]'``)::
 
@@ -42,6 +44,9 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+from prune_onnx import prune_constant_channels  # noqa: E402
+
 CALIBRATION_CLIPS = 120
 CALIBRATION_SEED = 0
 BATCH = 3
@@ -153,6 +158,7 @@ def export(net: str, calibration: np.ndarray, clips: list[str], workdir: Path, s
         extra_options=settings["extra_options"],
     )
     graph = onnx.load(str(quantized))
+    pruning = prune_constant_channels(graph)
     source = weights_path(net)
     record = {
         "network": f"musicnn {net.upper()} (moodscope.models.musicnn, float32), int8",
@@ -168,6 +174,7 @@ def export(net: str, calibration: np.ndarray, clips: list[str], workdir: Path, s
         },
         "versions": {"torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__},
         "script": "scripts/export_onnx.py",
+        "pruning": {"rule": "scripts/prune_onnx.py", "convolutions": pruning},
     }
     del graph.metadata_props[:]
     for key, value in (("tags", json.dumps(list(musicnn_tags(net)))), ("moodscope", json.dumps(record))):

@@ -9,9 +9,11 @@ MinMax ranges calibrated on a recorded set of real 4Q patches); batch norms, ReL
 concatenations stay float32. The 7-bit weights (``reduce_range``) make the outputs the same on every
 x86 CPU: without VNNI, ONNX Runtime adds pairs of uint8 x int8 products in saturating int16, which
 2 * 255 * 64 = 32640 never overflows (full-range weights did, on about a third of the front-end's
-outputs: docs/speed.md). The graph's metadata records the tag names (``tags``) and how it was made
-(``moodscope``: the source weights' SHA-256, the calibration clips, the quantization settings, the
-versions).
+outputs: docs/speed.md). The front-end channels of musicnn's dead filters, which output 0.0 on every input,
+are left out of the convolutions and put back as 0.0 after the max pool (``scripts/prune_onnx.py``: the
+same outputs bit for bit with a third of the multiply-adds). The graph's metadata records the tag names
+(``tags``) and how it was made (``moodscope``: the source weights' SHA-256, the calibration clips, the
+quantization settings, the channels left out, the versions).
 
 On a CPU with AVX-512 VNNI (and AMX-int8) ONNX Runtime's int8 convolutions are about 1.5x as fast
 as PyTorch's bfloat16 ones and 4x as fast as float32 (docs/speed.md); without VNNI they are slower.
