@@ -176,9 +176,31 @@ def export(net: str, calibration: np.ndarray, clips: list[str], workdir: Path, s
         "script": "scripts/export_onnx.py",
         "pruning": {"rule": "scripts/prune_onnx.py", "convolutions": pruning},
     }
+    set_metadata(graph, json.dumps(list(musicnn_tags(net))), record)
+    return graph.SerializeToString()
+
+
+def set_metadata(graph, tags: str, record: dict) -> None:
+    """Replace ``graph``'s metadata by ``tags`` (JSON list of the tag names) and ``moodscope`` (``record``)."""
     del graph.metadata_props[:]
-    for key, value in (("tags", json.dumps(list(musicnn_tags(net)))), ("moodscope", json.dumps(record))):
+    for key, value in (("tags", tags), ("moodscope", json.dumps(record))):
         graph.metadata_props.add(key=key, value=value)
+
+
+def prune_shipped(net: str) -> bytes:
+    """The shipped graph of ``net``, built before the pruning step existed, with it applied and recorded:
+    the bytes ``export`` gives on the CPU that built the graph (the rebuild is not needed)."""
+    import onnx
+
+    from moodscope.analysis.musicnn_onnx import onnx_path
+
+    graph = onnx.load(str(onnx_path(net)))
+    metadata = {prop.key: prop.value for prop in graph.metadata_props}
+    record = json.loads(metadata["moodscope"])
+    if "pruning" in record:
+        raise SystemExit(f"{onnx_path(net)} is pruned already")
+    record["pruning"] = {"rule": "scripts/prune_onnx.py", "convolutions": prune_constant_channels(graph)}
+    set_metadata(graph, metadata["tags"], record)
     return graph.SerializeToString()
 
 
@@ -189,12 +211,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--root", type=Path, default=REPO.parent / "shared/data/4q/MER_audio_taffc_dataset")
     parser.add_argument("--check", action="store_true", help="compare with the shipped files instead of writing")
+    parser.add_argument(
+        "--prune-shipped", action="store_true", help="only apply the pruning step to shipped graphs built without it"
+    )
     args = parser.parse_args(argv)
-    clips, calibration = calibration_set(args.root)
+    clips, calibration = ([], np.zeros(0)) if args.prune_shipped else calibration_set(args.root)
     same = True
     with tempfile.TemporaryDirectory() as tmp:
         for net in NETWORKS:
-            data = export(net, calibration, clips, Path(tmp))
+            data = prune_shipped(net) if args.prune_shipped else export(net, calibration, clips, Path(tmp))
             target = onnx_path(net)
             if args.check:
                 equal = target.is_file() and target.read_bytes() == data
