@@ -45,7 +45,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
-from prune_onnx import prune_constant_channels  # noqa: E402
+from prune_onnx import prune_and_record  # noqa: E402
 
 CALIBRATION_CLIPS = 120
 CALIBRATION_SEED = 0
@@ -158,7 +158,7 @@ def export(net: str, calibration: np.ndarray, clips: list[str], workdir: Path, s
         extra_options=settings["extra_options"],
     )
     graph = onnx.load(str(quantized))
-    pruning = prune_constant_channels(graph)
+    pruning = prune_and_record(graph)
     source = weights_path(net)
     record = {
         "network": f"musicnn {net.upper()} (moodscope.models.musicnn, float32), int8",
@@ -174,7 +174,7 @@ def export(net: str, calibration: np.ndarray, clips: list[str], workdir: Path, s
         },
         "versions": {"torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__},
         "script": "scripts/export_onnx.py",
-        "pruning": {"rule": "scripts/prune_onnx.py", "convolutions": pruning},
+        "pruning": pruning,
     }
     set_metadata(graph, json.dumps(list(musicnn_tags(net))), record)
     return graph.SerializeToString()
@@ -199,7 +199,7 @@ def prune_shipped(net: str) -> bytes:
     record = json.loads(metadata["moodscope"])
     if "pruning" in record:
         raise SystemExit(f"{onnx_path(net)} is pruned already")
-    record["pruning"] = {"rule": "scripts/prune_onnx.py", "convolutions": prune_constant_channels(graph)}
+    record["pruning"] = prune_and_record(graph)
     set_metadata(graph, metadata["tags"], record)
     return graph.SerializeToString()
 
@@ -215,7 +215,8 @@ def main(argv: list[str] | None = None) -> int:
         "--prune-shipped", action="store_true", help="only apply the pruning step to shipped graphs built without it"
     )
     args = parser.parse_args(argv)
-    clips, calibration = ([], np.zeros(0)) if args.prune_shipped else calibration_set(args.root)
+    if not args.prune_shipped:
+        clips, calibration = calibration_set(args.root)
     same = True
     with tempfile.TemporaryDirectory() as tmp:
         for net in NETWORKS:

@@ -56,9 +56,11 @@ def prune_constant_channels(model: Any) -> list[dict]:
     def value(name: str) -> np.ndarray:
         return numpy_helper.to_array(initializers[name])
 
+    graph_outputs = {o.name for o in graph.output}
+
     def only_consumer(name: str) -> Any:
         found = [node for node in graph.node if name in node.input]
-        return found[0] if len(found) == 1 and name not in {o.name for o in graph.output} else None
+        return found[0] if len(found) == 1 and name not in graph_outputs else None
 
     pruned = []
     for conv in [node for node in graph.node if node.op_type == "Conv" and len(node.input) == 2]:
@@ -102,6 +104,11 @@ def prune_constant_channels(model: Any) -> list[dict]:
             }
         )
     return pruned
+
+
+def prune_and_record(model: Any) -> dict:
+    """:func:`prune_constant_channels` on ``model``, and the record the graph's metadata keeps of it."""
+    return {"rule": "scripts/prune_onnx.py", "convolutions": prune_constant_channels(model)}
 
 
 def _put_back_zeros(graph: Any, last: Any, kept: np.ndarray, channels: int, rank: int) -> None:
